@@ -1,0 +1,6 @@
+"""Performance core of the Strategy Execution Platform (compiled from `rust/`)."""
+
+from platform_rust._platform_rust import *  # noqa: F403
+from platform_rust._platform_rust import __version__
+
+__all__ = ["__version__", "build_profile"]  # noqa: F405
