@@ -1,0 +1,1 @@
+"""HTTP concerns shared by the Serve ingress: request limits and error bodies."""

@@ -1,0 +1,222 @@
+"""`sep`: the operator's command line (check services, bring the platform up and down).
+
+    sep check            each service: reachable, version, JetStream, TimescaleDB
+    sep services up      start the services that are not running (from packages)
+    sep up / sep down    services + local Ray cluster + the Serve application
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from platform_core.config import Settings, get_settings
+from platform_core.services import launcher
+from platform_core.services.checks import ServiceStatus, check_all
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVE_APP = "sep"  # the application name in serve_apps/serve_config.yaml
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _run_dir() -> Path:
+    return Path(os.environ.get("SEP_RUN_DIR", REPO_ROOT / ".run"))
+
+
+def _print_status(statuses: list[ServiceStatus]) -> None:
+    for s in statuses:
+        state = "ok" if s.ok else ("unreachable" if not s.reachable else "degraded")
+        extra = " ".join(f"{k}={v}" for k, v in s.details.items())
+        line = f"{s.name:<9} {state:<12} {s.url:<45} version={s.version or '-'} {extra}"
+        print(line.rstrip())
+        if s.error:
+            print(f"{'':<9} {s.error}")
+
+
+def cmd_check(settings: Settings, as_json: bool) -> int:
+    statuses = asyncio.run(check_all(settings))
+    if as_json:
+        print(json.dumps([s.__dict__ for s in statuses], indent=2))
+    else:
+        _print_status(statuses)
+    return 0 if all(s.ok for s in statuses if s.required) else 1
+
+
+_STARTERS = {
+    "nats": (launcher.start_nats, lambda s: s.nats_url),
+    "redis": (launcher.start_redis, lambda s: s.redis_url),
+    "postgres": (launcher.start_postgres, lambda s: s.postgres_dsn),
+}
+
+
+def services_up(settings: Settings) -> int:
+    record = launcher.RunRecord(_run_dir())
+    statuses = {s.name: s for s in asyncio.run(check_all(settings))}
+    failed = False
+    for name, (start, url_of) in _STARTERS.items():
+        status = statuses[name]
+        if status.reachable:
+            print(f"{name}: already running at {status.url} (left alone)")
+            if status.error:
+                print(f"{name}: WARNING {status.error}")
+                failed = True
+            continue
+        try:
+            entry = start(url_of(settings), _run_dir())
+        except Exception as exc:
+            print(f"{name}: could not start: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        record.add(entry)
+        print(f"{name}: started {entry.detail} (pid {entry.pid})")
+    if not failed:
+        failed = not _wait_for_services(settings)
+    return 1 if failed else 0
+
+
+def _wait_for_services(settings: Settings, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        statuses = asyncio.run(check_all(settings))
+        if all(s.ok for s in statuses if s.required):
+            return True
+        if time.monotonic() > deadline:
+            _print_status(statuses)
+            return False
+        time.sleep(0.5)
+
+
+def services_down(names: set[str] | None = None) -> int:
+    record = launcher.RunRecord(_run_dir())
+    for entry in reversed(record.load()):
+        if names is not None and entry.name not in names:
+            continue
+        launcher.stop(entry)
+        record.remove(entry.name)
+        print(f"{entry.name}: stopped ({entry.detail})")
+    return 0
+
+
+def _ray(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    ray_bin = str(Path(sys.prefix) / "bin" / "ray")
+    return subprocess.run(
+        [ray_bin, *args], env={**os.environ, **RAY_ENV}, check=check, text=True,
+        capture_output=True,
+    )
+
+
+def platform_up(settings: Settings) -> int:
+    if services_up(settings) != 0:
+        print("services are not all healthy: see above", file=sys.stderr)
+        return 1
+    record = launcher.RunRecord(_run_dir())
+    gcs = f"127.0.0.1:{settings.ray_gcs_port}"
+    if _ray("status", "--address", gcs, check=False).returncode == 0:
+        print(f"ray: a cluster is already running at {gcs} (left alone)")
+    else:
+        # `--block` keeps the head in the foreground of its own process group, so `down`
+        # stops exactly this cluster (`ray stop` would stop every Ray on the machine).
+        proc = launcher.spawn(
+            [str(Path(sys.prefix) / "bin" / "ray"), "start", "--head", "--block",
+             f"--port={settings.ray_gcs_port}", "--dashboard-host=127.0.0.1",
+             f"--dashboard-port={settings.ray_dashboard_port}", "--disable-usage-stats"],
+            _run_dir() / "ray-head.log",
+            env={**os.environ, **RAY_ENV},
+        )
+        record.add(launcher.Started("ray", proc.pid, f"Ray head at {gcs}"))
+        if not _wait_ray(gcs, proc, timeout_s=90):
+            print(f"ray: the head did not come up; see {_run_dir() / 'ray-head.log'}",
+                  file=sys.stderr)
+            return 1
+        print(f"ray: started a head node at {gcs}, dashboard "
+              f"http://127.0.0.1:{settings.ray_dashboard_port}")
+    serve_bin = str(Path(sys.prefix) / "bin" / "serve")
+    deploy = subprocess.run(
+        [serve_bin, "deploy", str(_render_serve_config(settings)),
+         "-a", f"http://127.0.0.1:{settings.ray_dashboard_port}"],
+        env={**os.environ, **RAY_ENV}, text=True, capture_output=True, check=False,
+    )
+    if deploy.returncode != 0:
+        print(f"serve: deploy failed:\n{deploy.stdout}{deploy.stderr}", file=sys.stderr)
+        return 1
+    record.add(launcher.Started("serve", None, f"Serve application `{SERVE_APP}`", [
+        sys.executable, "-m", "serve_apps.teardown", gcs, SERVE_APP]))
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    if not _wait_http(f"{base}/healthz", timeout_s=180):
+        print(f"serve: the API did not answer at {base} within 180 s", file=sys.stderr)
+        return 1
+    print(f"api: answering at {base} (OpenAPI at {base}/docs)")
+    return 0
+
+
+def _render_serve_config(settings: Settings) -> Path:
+    """The committed Serve config with the HTTP address taken from the settings."""
+    config = yaml.safe_load((REPO_ROOT / "serve_apps" / "serve_config.yaml").read_text())
+    config["http_options"] = {"host": settings.api_host, "port": settings.api_port}
+    path = _run_dir() / "serve_config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _wait_ray(gcs: str, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if _ray("status", "--address", gcs, check=False).returncode == 0:
+            return True
+        time.sleep(1.0)
+    return False
+
+
+def _wait_http(url: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    return False
+
+
+def platform_down() -> int:
+    # Serve first (it lives on Ray), then Ray, then the services: reverse start order.
+    return services_down()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sep", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="report each service's state")
+    check.add_argument("--json", action="store_true")
+    services = sub.add_parser("services", help="start or stop the backing services")
+    services.add_argument("action", choices=["up", "down"])
+    sub.add_parser("up", help="services, Ray and the Serve application")
+    sub.add_parser("down", help="stop what `up` started, and only that")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    if args.command == "check":
+        return cmd_check(settings, args.json)
+    if args.command == "services":
+        return services_up(settings) if args.action == "up" else services_down(
+            {"nats", "redis", "postgres"})
+    if args.command == "up":
+        return platform_up(settings)
+    return platform_down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

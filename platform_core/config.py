@@ -1,0 +1,96 @@
+"""Platform configuration, read from `SEP_`-prefixed environment variables.
+
+Every service URL has a default that matches a local development machine. The signing key
+is read only from the environment (`SEP_SIGNING_KEY`) or from an encrypted keystore file
+(`SEP_KEYSTORE_PATH` + `SEP_KEYSTORE_PASSWORD`); it is a `SecretStr`, so it is masked in
+every repr, log line and dump.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ChainSettings(BaseModel):
+    """A chain the platform knows: intents naming any other chain id are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    rpc_url: str
+    venues: tuple[str, ...] = ("uniswap_v3",)
+
+
+def _default_chains() -> dict[int, ChainSettings]:
+    return {
+        42161: ChainSettings(name="arbitrum", rpc_url="http://127.0.0.1:8545"),
+    }
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SEP_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    # Services
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/sep"
+    # Ray's GCS defaults to 6379, Redis's port: the platform's cluster uses its own.
+    ray_gcs_port: int = Field(default=6380, ge=1, le=65535)
+    ray_dashboard_port: int = Field(default=8265, ge=1, le=65535)
+
+    # Names that let tests and dev runs share services without touching each other.
+    stream_name: str = "SEP_EVENTS"
+    subject_prefix: str = "events"
+    redis_key_prefix: str = ""
+
+    chains: dict[int, ChainSettings] = Field(default_factory=_default_chains)
+
+    # Signing: never from code or a committed file.
+    signing_key: SecretStr | None = None
+    keystore_path: Path | None = None
+    keystore_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        if self.signing_key is not None and self.keystore_path is not None:
+            raise ValueError("set either SEP_SIGNING_KEY or SEP_KEYSTORE_PATH, not both")
+        if self.keystore_path is not None and self.keystore_password is None:
+            raise ValueError("SEP_KEYSTORE_PATH needs SEP_KEYSTORE_PASSWORD")
+        return self
+
+    @property
+    def known_chain_ids(self) -> frozenset[int]:
+        return frozenset(self.chains)
+
+    def load_signing_key(self) -> SecretStr:
+        """The private key as a `SecretStr`, decrypted from the keystore when one is set."""
+        if self.signing_key is not None:
+            return self.signing_key
+        if self.keystore_path is None or self.keystore_password is None:
+            raise LookupError("no signing key: set SEP_SIGNING_KEY or SEP_KEYSTORE_PATH")
+        from eth_account import Account  # deferred: only signers need it
+
+        keystore = json.loads(self.keystore_path.read_text())
+        raw = Account.decrypt(keystore, self.keystore_password.get_secret_value())
+        return SecretStr("0x" + bytes(raw).hex())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The backing services (NATS, Redis, PostgreSQL, the chain): checking and starting them."""

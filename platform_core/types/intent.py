@@ -1,0 +1,290 @@
+"""The Intent: what a strategy wants done, and the receipt it gets back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from platform_core.types.common import (
+    UINT256_MAX,
+    Asset,
+    VenueName,
+    fractional_digits,
+    parse_decimal,
+)
+from platform_core.types.errors import rule_error
+from platform_core.types.ids import uuid7
+
+MIN_TIME_WINDOW_MS = 1_000
+MAX_TIME_WINDOW_MS = 24 * 60 * 60 * 1_000
+MAX_SLIPPAGE = Decimal("0.5")
+MAX_ASSETS = 16
+MAX_VENUES = 32
+
+
+class _CaseInsensitiveEnum(StrEnum):
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            for member in cls:
+                if member.value == value.lower():
+                    return member
+        return None
+
+
+class IntentType(_CaseInsensitiveEnum):
+    ACQUIRE = "acquire"  # increase a position
+    DISPOSE = "dispose"  # decrease a position
+
+
+class ExecutionStyle(_CaseInsensitiveEnum):
+    AGGRESSIVE = "aggressive"  # execute now
+    PASSIVE = "passive"  # spread child orders over the time window
+
+
+class IntentStatus(_CaseInsensitiveEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    PARTIALLY_FILLED = "partially_filled"
+    DENIED = "denied"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (IntentStatus.PENDING, IntentStatus.PROCESSING)
+
+
+def _amount(value: Any) -> Decimal:
+    return parse_decimal(value, field="amount")
+
+
+def _percentage(value: Any) -> Decimal:
+    return parse_decimal(value, field="percentage")
+
+
+def _slippage(value: Any) -> Decimal:
+    # A slippage tolerance is not an amount: a JSON number is fine here.
+    if isinstance(value, float):
+        value = repr(value)
+    return parse_decimal(value, field="max_slippage")
+
+
+class AssetSpec(BaseModel):
+    """One side of the trade: an asset with an amount, a percentage, or neither.
+
+    The asset with neither is the counter side: what is paid with (ACQUIRE) or received
+    (DISPOSE), like USDC in "acquire 1.5 WETH with USDC".
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    asset: Asset
+    amount: Annotated[Decimal, BeforeValidator(_amount)] | None = None
+    percentage: Annotated[Decimal, BeforeValidator(_percentage)] | None = None
+
+    @model_validator(mode="after")
+    def _sized_consistently(self) -> AssetSpec:
+        if self.amount is not None and self.percentage is not None:
+            raise rule_error(
+                "amount_and_percentage",
+                "give an amount or a percentage, not both",
+                field="percentage",
+            )
+        if self.amount is not None:
+            self._check_amount(self.amount)
+        if self.percentage is not None and not Decimal(0) < self.percentage <= Decimal(100):
+            raise rule_error(
+                "percentage_range", "percentage must be in (0, 100]", field="percentage"
+            )
+        return self
+
+    def _check_amount(self, amount: Decimal) -> None:
+        if amount <= 0:
+            raise rule_error("amount_not_positive", "amount must be positive", field="amount")
+        digits = fractional_digits(amount)
+        if digits > self.asset.decimals:
+            raise rule_error(
+                "amount_precision",
+                f"amount has {digits} fractional digits; {self.asset.symbol} has "
+                f"{self.asset.decimals} decimals",
+                field="amount",
+            )
+        if self.base_units(amount) > UINT256_MAX:
+            raise rule_error("amount_too_large", "amount exceeds uint256", field="amount")
+
+    @property
+    def is_counter_side(self) -> bool:
+        return self.amount is None and self.percentage is None
+
+    def base_units(self, amount: Decimal | None = None) -> int:
+        """The amount in the token's smallest unit (exact: precision was checked)."""
+        value = self.amount if amount is None else amount
+        if value is None:
+            raise ValueError("this asset carries no amount")
+        return int(value.scaleb(self.asset.decimals))
+
+
+class IntentConstraints(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_slippage: Annotated[Decimal, BeforeValidator(_slippage)]
+    time_window_ms: int = Field(strict=True)
+    execution_style: ExecutionStyle = ExecutionStyle.AGGRESSIVE
+    allowed_venues: list[VenueName] | None = Field(default=None, max_length=MAX_VENUES)
+    excluded_venues: list[VenueName] | None = Field(default=None, max_length=MAX_VENUES)
+
+    @field_validator("max_slippage")
+    @classmethod
+    def _slippage_range(cls, value: Decimal) -> Decimal:
+        if not Decimal(0) < value <= MAX_SLIPPAGE:
+            raise rule_error("slippage_range", f"max_slippage must be in (0, {MAX_SLIPPAGE}]")
+        return value
+
+    @field_validator("time_window_ms")
+    @classmethod
+    def _window_range(cls, value: int) -> int:
+        if not MIN_TIME_WINDOW_MS <= value <= MAX_TIME_WINDOW_MS:
+            raise rule_error(
+                "time_window_range",
+                f"time_window_ms must be between {MIN_TIME_WINDOW_MS} (1 s) and "
+                f"{MAX_TIME_WINDOW_MS} (24 h)",
+            )
+        return value
+
+    @field_validator("allowed_venues", "excluded_venues")
+    @classmethod
+    def _venue_list(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise rule_error("venues_empty", "give at least one venue, or leave the list out")
+        if len(set(value)) != len(value):
+            raise rule_error("venues_duplicate", "a venue is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _venues_disjoint(self) -> IntentConstraints:
+        both = set(self.allowed_venues or ()) & set(self.excluded_venues or ())
+        if both:
+            raise rule_error(
+                "venues_conflict",
+                f"venues both allowed and excluded: {sorted(both)}",
+                field="excluded_venues",
+            )
+        return self
+
+    def venue_allowed(self, venue: str) -> bool:
+        if self.allowed_venues is not None and venue not in self.allowed_venues:
+            return False
+        return venue not in (self.excluded_venues or ())
+
+
+class MLFeatures(BaseModel):
+    """The prioritiser's inputs, built from the intent and market state (never by clients)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    time_window_s: float = Field(ge=0)
+    log_notional_usd: float
+    size_to_liquidity: float = Field(ge=0)
+    volatility: float = Field(ge=0)
+    drawdown: float = Field(ge=0, le=1)
+    is_dispose: float = Field(ge=0, le=1)
+    is_aggressive: float = Field(ge=0, le=1)
+
+    @classmethod
+    def feature_names(cls) -> list[str]:
+        return list(cls.model_fields)
+
+    def as_vector(self) -> list[float]:
+        return [float(getattr(self, name)) for name in self.feature_names()]
+
+
+class IntentSubmission(BaseModel):
+    """What a client may send: only these fields. Server-owned fields (id, status,
+    ml_features) are refused as unknown, so a client cannot assign them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    strategy_id: UUID
+    type: IntentType = Field(alias="intent_type")
+    assets: list[AssetSpec] = Field(min_length=1, max_length=MAX_ASSETS)
+    constraints: IntentConstraints
+
+    @field_validator("assets")
+    @classmethod
+    def _assets_consistent(cls, assets: list[AssetSpec]) -> list[AssetSpec]:
+        seen: set[tuple[int, str]] = set()
+        for spec in assets:
+            if spec.asset.key in seen:
+                raise rule_error(
+                    "asset_duplicate", f"asset {spec.asset.address} is listed twice"
+                )
+            seen.add(spec.asset.key)
+        if len({spec.asset.chain_id for spec in assets}) > 1:
+            raise rule_error("assets_cross_chain", "all assets must be on one chain")
+        if all(spec.is_counter_side for spec in assets):
+            raise rule_error(
+                "no_sized_asset", "at least one asset needs an amount or a percentage"
+            )
+        if sum(spec.is_counter_side for spec in assets) > 1:
+            raise rule_error(
+                "counter_asset_ambiguous",
+                "at most one asset may omit amount and percentage (the side paid with or "
+                "received)",
+            )
+        return assets
+
+    @property
+    def chain_id(self) -> int:
+        return self.assets[0].asset.chain_id
+
+    @property
+    def sized_assets(self) -> list[AssetSpec]:
+        return [spec for spec in self.assets if not spec.is_counter_side]
+
+    @property
+    def counter_asset(self) -> AssetSpec | None:
+        return next((spec for spec in self.assets if spec.is_counter_side), None)
+
+
+class Intent(IntentSubmission):
+    """A strategy's trading goal, with the fields the platform owns."""
+
+    id: UUID = Field(default_factory=uuid7)
+    status: IntentStatus = IntentStatus.PENDING
+    ml_features: MLFeatures | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_submission(cls, submission: IntentSubmission, **server_fields: Any) -> Intent:
+        data = submission.model_dump(by_alias=True, exclude_unset=True)
+        return cls.model_validate({**data, **server_fields})
+
+
+class IntentReceipt(BaseModel):
+    """The answer to an accepted submission (HTTP 202)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intent_id: UUID
+    strategy_id: UUID
+    status: IntentStatus
+    priority: int | None = Field(default=None, ge=1, le=10)
+    received_at: datetime
+    links: dict[str, str]
