@@ -1,8 +1,8 @@
 """`sep`: the operator's command line (check services, bring the platform up and down).
 
-    sep check            each service: reachable, version, JetStream, TimescaleDB
-    sep services up      start the services that are not running (from packages)
-    sep up / sep down    services + local Ray cluster + the Serve application
+sep check            each service: reachable, version, JetStream, TimescaleDB
+sep services up      start the services that are not running (from packages)
+sep up / sep down    services + local Ray cluster + the Serve application
 """
 
 from __future__ import annotations
@@ -109,7 +109,10 @@ def services_down(names: set[str] | None = None) -> int:
 def _ray(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     ray_bin = str(Path(sys.prefix) / "bin" / "ray")
     return subprocess.run(
-        [ray_bin, *args], env={**os.environ, **RAY_ENV}, check=check, text=True,
+        [ray_bin, *args],
+        env={**os.environ, **RAY_ENV},
+        check=check,
+        text=True,
         capture_output=True,
     )
 
@@ -121,35 +124,66 @@ def platform_up(settings: Settings) -> int:
     record = launcher.RunRecord(_run_dir())
     gcs = f"127.0.0.1:{settings.ray_gcs_port}"
     if _ray("status", "--address", gcs, check=False).returncode == 0:
-        print(f"ray: a cluster is already running at {gcs} (left alone)")
+        ours = any(entry.name == "ray" for entry in record.load())
+        print(
+            f"ray: already running at {gcs}"
+            + (" (started by an earlier `sep up`)" if ours else " (left alone)")
+        )
     else:
         # `--block` keeps the head in the foreground of its own process group, so `down`
         # stops exactly this cluster (`ray stop` would stop every Ray on the machine).
         proc = launcher.spawn(
-            [str(Path(sys.prefix) / "bin" / "ray"), "start", "--head", "--block",
-             f"--port={settings.ray_gcs_port}", "--dashboard-host=127.0.0.1",
-             f"--dashboard-port={settings.ray_dashboard_port}", "--disable-usage-stats"],
+            [
+                str(Path(sys.prefix) / "bin" / "ray"),
+                "start",
+                "--head",
+                "--block",
+                f"--port={settings.ray_gcs_port}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={settings.ray_dashboard_port}",
+                "--disable-usage-stats",
+            ],
             _run_dir() / "ray-head.log",
             env={**os.environ, **RAY_ENV},
         )
-        record.add(launcher.Started("ray", proc.pid, f"Ray head at {gcs}"))
+        record.add(
+            launcher.Started("ray", proc.pid, f"Ray head at {gcs}", port=settings.ray_gcs_port)
+        )
         if not _wait_ray(gcs, proc, timeout_s=90):
-            print(f"ray: the head did not come up; see {_run_dir() / 'ray-head.log'}",
-                  file=sys.stderr)
+            print(
+                f"ray: the head did not come up; see {_run_dir() / 'ray-head.log'}", file=sys.stderr
+            )
             return 1
-        print(f"ray: started a head node at {gcs}, dashboard "
-              f"http://127.0.0.1:{settings.ray_dashboard_port}")
+        print(
+            f"ray: started a head node at {gcs}, dashboard "
+            f"http://127.0.0.1:{settings.ray_dashboard_port}"
+        )
+    dashboard = f"http://127.0.0.1:{settings.ray_dashboard_port}"
+    if not _wait_http(f"{dashboard}/api/version", timeout_s=90):
+        print(
+            f"ray: the dashboard (needed by serve deploy) did not answer at {dashboard}",
+            file=sys.stderr,
+        )
+        return 1
     serve_bin = str(Path(sys.prefix) / "bin" / "serve")
     deploy = subprocess.run(
-        [serve_bin, "deploy", str(_render_serve_config(settings)),
-         "-a", f"http://127.0.0.1:{settings.ray_dashboard_port}"],
-        env={**os.environ, **RAY_ENV}, text=True, capture_output=True, check=False,
+        [serve_bin, "deploy", str(_render_serve_config(settings)), "-a", dashboard],
+        env={**os.environ, **RAY_ENV},
+        text=True,
+        capture_output=True,
+        check=False,
     )
     if deploy.returncode != 0:
         print(f"serve: deploy failed:\n{deploy.stdout}{deploy.stderr}", file=sys.stderr)
         return 1
-    record.add(launcher.Started("serve", None, f"Serve application `{SERVE_APP}`", [
-        sys.executable, "-m", "serve_apps.teardown", gcs, SERVE_APP]))
+    record.add(
+        launcher.Started(
+            "serve",
+            None,
+            f"Serve application `{SERVE_APP}`",
+            [sys.executable, "-m", "serve_apps.teardown", gcs, SERVE_APP],
+        )
+    )
     base = f"http://{settings.api_host}:{settings.api_port}"
     if not _wait_http(f"{base}/healthz", timeout_s=180):
         print(f"serve: the API did not answer at {base} within 180 s", file=sys.stderr)
@@ -211,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return cmd_check(settings, args.json)
     if args.command == "services":
-        return services_up(settings) if args.action == "up" else services_down(
-            {"nats", "redis", "postgres"})
+        return (
+            services_up(settings)
+            if args.action == "up"
+            else services_down({"nats", "redis", "postgres"})
+        )
     if args.command == "up":
         return platform_up(settings)
     return platform_down()

@@ -3,4 +3,4 @@
 __version__: str
 
 def build_profile() -> str:
-    """"release" or "debug": the Cargo profile the extension was compiled with."""
+    """ "release" or "debug": the Cargo profile the extension was compiled with."""

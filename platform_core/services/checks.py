@@ -64,8 +64,12 @@ async def check_nats(url: str) -> ServiceStatus:
             details = {"jetstream": "disabled"}
             error = f"JetStream is not enabled ({_describe(exc)}): start nats-server with -js"
         return ServiceStatus(
-            "nats", redact(url), True, f"{version.major}.{version.minor}.{version.patch}",
-            details, error,
+            "nats",
+            redact(url),
+            True,
+            f"{version.major}.{version.minor}.{version.patch}",
+            details,
+            error,
         )
     finally:
         await nc.close()
@@ -113,7 +117,9 @@ async def check_chain(rpc_url: str, expected_chain_id: int) -> ServiceStatus:
     ]
     try:
         async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
-            replies = {r["id"]: r.get("result") for r in (await client.post(rpc_url, json=body)).json()}
+            replies = {
+                r["id"]: r.get("result") for r in (await client.post(rpc_url, json=body)).json()
+            }
     except Exception as exc:
         return ServiceStatus("chain", rpc_url, False, error=_describe(exc), required=False)
     chain_id = int(replies.get(1) or "0x0", 16)

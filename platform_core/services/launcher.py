@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ class Started:
     pid: int | None
     detail: str
     stop: list[str] | None = None  # a command to run instead of signalling `pid`
+    port: int | None = None  # `stop` returns once nothing listens here any more
 
 
 class RunRecord:
@@ -66,8 +68,12 @@ def spawn(cmd: list[str], log_path: Path, **kwargs: object) -> subprocess.Popen[
     log = log_path.open("ab")
     # A new session: the service outlives this command and ignores its Ctrl-C.
     return subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, **kwargs,  # type: ignore[arg-type]
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -86,7 +92,9 @@ def start_nats(url: str, run_dir: Path) -> Started:
         [binary, "-a", host, "-p", str(port), "-js", "-sd", str(store)],
         run_dir / f"nats-{port}.log",
     )
-    return Started("nats", proc.pid, f"nats-server -js on {host}:{port}, data in {store}")
+    return Started(
+        "nats", proc.pid, f"nats-server -js on {host}:{port}, data in {store}", port=port
+    )
 
 
 def start_redis(url: str, run_dir: Path) -> Started:
@@ -97,18 +105,32 @@ def start_redis(url: str, run_dir: Path) -> Started:
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
-            check=True, env=env,
+            check=True,
+            env=env,
         )
         binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: install your distribution's redis-server")
     host, port = _host_port(url, 6379)
     proc = spawn(
-        [binary, "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
-         "--daemonize", "no", "--dir", str(run_dir)],
+        [
+            binary,
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(run_dir),
+        ],
         run_dir / f"redis-{port}.log",
     )
-    return Started("redis", proc.pid, f"redis-server on {host}:{port} (no persistence)")
+    return Started("redis", proc.pid, f"redis-server on {host}:{port} (no persistence)", port=port)
 
 
 def _pg_bin() -> Path:
@@ -128,8 +150,14 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
         pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             PG_SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                PG_SYSTEM_USER,
+            ],
             check=True,
         )
     return ["runuser", "-u", PG_SYSTEM_USER, "--", *cmd]
@@ -150,37 +178,71 @@ def start_postgres(dsn: str, run_dir: Path) -> Started:
             parent.chmod(parent.stat().st_mode | 0o011)
     if not (data / "PG_VERSION").exists():
         subprocess.run(
-            _as_pg_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-                         "--auth=trust", "--encoding=UTF8"]),
-            check=True, stdout=subprocess.DEVNULL,
+            _as_pg_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     log = data / "server.log"
     options = f"-h {host} -p {port} -k {data}"
     subprocess.run(
-        _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log),
-                     "-w", "-t", "30", "start"]),
-        check=True, stdout=subprocess.DEVNULL,
+        _as_pg_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     pid = int((data / "postmaster.pid").read_text().split()[0])
     stop = _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
-    return Started("postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}", stop)
+    return Started("postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}", stop, port)
 
 
-def stop(entry: Started, timeout_s: float = 15.0) -> None:
+def stop(entry: Started, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
     if entry.stop:
-        subprocess.run(entry.stop, check=False, stdout=subprocess.DEVNULL)
-        return
-    if entry.pid is None:
-        return
+        subprocess.run(entry.stop, check=False, stdout=subprocess.DEVNULL, timeout=timeout_s)
+    elif entry.pid is not None:
+        _signal_group(entry.pid, deadline)
+    while entry.port is not None and _listening(entry.port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _signal_group(pid: int, deadline: float) -> None:
     try:
-        os.killpg(entry.pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            os.killpg(entry.pid, 0)
+            os.killpg(pid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    os.killpg(entry.pid, signal.SIGKILL)
+    os.killpg(pid, signal.SIGKILL)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

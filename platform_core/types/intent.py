@@ -232,21 +232,16 @@ class IntentSubmission(BaseModel):
         seen: set[tuple[int, str]] = set()
         for spec in assets:
             if spec.asset.key in seen:
-                raise rule_error(
-                    "asset_duplicate", f"asset {spec.asset.address} is listed twice"
-                )
+                raise rule_error("asset_duplicate", f"asset {spec.asset.address} is listed twice")
             seen.add(spec.asset.key)
         if len({spec.asset.chain_id for spec in assets}) > 1:
             raise rule_error("assets_cross_chain", "all assets must be on one chain")
         if all(spec.is_counter_side for spec in assets):
-            raise rule_error(
-                "no_sized_asset", "at least one asset needs an amount or a percentage"
-            )
+            raise rule_error("no_sized_asset", "at least one asset needs an amount or a percentage")
         if sum(spec.is_counter_side for spec in assets) > 1:
             raise rule_error(
                 "counter_asset_ambiguous",
-                "at most one asset may omit amount and percentage (the side paid with or "
-                "received)",
+                "at most one asset may omit amount and percentage (the side paid with or received)",
             )
         return assets
 
