@@ -147,7 +147,12 @@ def platform_up(settings: Settings) -> int:
             env={**os.environ, **RAY_ENV},
         )
         record.add(
-            launcher.Started("ray", proc.pid, f"Ray head at {gcs}", port=settings.ray_gcs_port)
+            launcher.Started(
+                "ray",
+                proc.pid,
+                f"Ray head at {gcs}",
+                ports=[settings.ray_gcs_port, settings.ray_dashboard_port, settings.api_port],
+            )
         )
         if not _wait_ray(gcs, proc, timeout_s=90):
             print(

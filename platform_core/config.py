@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Ray's GCS defaults to 6379, Redis's port: the platform's cluster uses its own.
     ray_gcs_port: int = Field(default=6380, ge=1, le=65535)
     ray_dashboard_port: int = Field(default=8265, ge=1, le=65535)
+    ray_client_port: int = Field(default=10001, ge=1, le=65535)
+    ray_dashboard_agent_port: int = Field(default=52365, ge=1, le=65535)
 
     # Names that let tests and dev runs share services without touching each other.
     stream_name: str = "SEP_EVENTS"

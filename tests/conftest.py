@@ -16,3 +16,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if tier in parts:
                 item.add_marker(getattr(pytest.mark, tier))
                 break
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def seed_intent() -> dict:
+    """The example intent of the original design document, verbatim."""
+    import json
+
+    return json.loads((FIXTURES / "seed_intent.json").read_text())

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,7 +31,7 @@ class Started:
     pid: int | None
     detail: str
     stop: list[str] | None = None  # a command to run instead of signalling `pid`
-    port: int | None = None  # `stop` returns once nothing listens here any more
+    ports: list[int] = field(default_factory=list)  # `stop` waits until these are closed
 
 
 class RunRecord:
@@ -93,7 +93,7 @@ def start_nats(url: str, run_dir: Path) -> Started:
         run_dir / f"nats-{port}.log",
     )
     return Started(
-        "nats", proc.pid, f"nats-server -js on {host}:{port}, data in {store}", port=port
+        "nats", proc.pid, f"nats-server -js on {host}:{port}, data in {store}", ports=[port]
     )
 
 
@@ -130,7 +130,9 @@ def start_redis(url: str, run_dir: Path) -> Started:
         ],
         run_dir / f"redis-{port}.log",
     )
-    return Started("redis", proc.pid, f"redis-server on {host}:{port} (no persistence)", port=port)
+    return Started(
+        "redis", proc.pid, f"redis-server on {host}:{port} (no persistence)", ports=[port]
+    )
 
 
 def _pg_bin() -> Path:
@@ -224,7 +226,7 @@ def stop(entry: Started, timeout_s: float = 30.0) -> None:
         subprocess.run(entry.stop, check=False, stdout=subprocess.DEVNULL, timeout=timeout_s)
     elif entry.pid is not None:
         _signal_group(entry.pid, deadline)
-    while entry.port is not None and _listening(entry.port) and time.monotonic() < deadline:
+    while any(map(_listening, entry.ports)) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 

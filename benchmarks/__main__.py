@@ -1,0 +1,33 @@
+"""`make bench`: run every `benchmarks/bench_*.py` in turn, each printing its own table.
+
+Each benchmark measures our figure and its baseline in the same run and prints both with
+their ratio. Figures are for reading, not for pass/fail.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+
+def main(selected: list[str]) -> int:
+    names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
+    if selected:
+        names = [n for n in names if any(s in n for s in selected)]
+    failures = 0
+    for name in names:
+        print(f"\n=== {name} ===", flush=True)
+        start = time.perf_counter()
+        try:
+            importlib.import_module(f"benchmarks.{name}").main()
+        except Exception as exc:  # one broken benchmark must not hide the others
+            failures += 1
+            print(f"{name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"({name}: {time.perf_counter() - start:.1f} s)", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

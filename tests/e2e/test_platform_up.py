@@ -1,0 +1,105 @@
+"""`sep up` / `sep down` (what `make up` / `make down` run), on ports of the test's own.
+
+A whole local Ray cluster and the Serve application come up; the API answers the seed
+intent with 202 and a malformed one with 422 naming the field; `down` stops exactly what
+`up` started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import free_port
+
+SEP = [sys.executable, "-m", "platform_core.cli"]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    run_dir = tmp_path_factory.mktemp("run")
+    env = {
+        **os.environ,
+        "SEP_RUN_DIR": str(run_dir),
+        "SEP_API_PORT": str(free_port()),
+        "SEP_RAY_GCS_PORT": str(free_port()),
+        "SEP_RAY_DASHBOARD_PORT": str(free_port()),
+        "SEP_RAY_CLIENT_PORT": str(free_port()),
+        "SEP_RAY_DASHBOARD_AGENT_PORT": str(free_port()),
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    up = subprocess.run([*SEP, "up"], env=env, capture_output=True, text=True, timeout=480)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr + _tail(run_dir / "ray-head.log")
+        assert "ray: started a head node" in up.stdout
+        yield f"http://127.0.0.1:{env['SEP_API_PORT']}", env
+    finally:
+        subprocess.run([*SEP, "down"], env=env, capture_output=True, text=True, timeout=180)
+
+
+def _tail(path: Path) -> str:
+    return path.read_text()[-3000:] if path.exists() else ""
+
+
+def test_docs_answer(platform: tuple[str, dict]) -> None:
+    base, _ = platform
+    assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
+    assert "/intents" in httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"]
+
+
+def test_seed_intent_is_accepted_over_serve(platform: tuple[str, dict], seed_intent) -> None:
+    base, _ = platform
+    response = httpx.post(f"{base}/intents", json=seed_intent, timeout=30)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+
+
+def test_malformed_intent_is_422_naming_the_field(platform: tuple[str, dict], seed_intent):
+    base, _ = platform
+    seed_intent["constraints"]["max_slippage"] = "0.9"
+    response = httpx.post(f"{base}/intents", json=seed_intent, timeout=30)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "constraints.max_slippage"
+
+
+def test_oversized_body_is_413_over_serve(platform: tuple[str, dict]) -> None:
+    base, _ = platform
+    response = httpx.post(
+        f"{base}/intents",
+        content=b" " * (1024 * 1024),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+
+
+def test_down_stops_what_up_started(platform: tuple[str, dict]) -> None:
+    """Runs last in this module: it takes the platform down itself."""
+    base, env = platform
+    down = subprocess.run([*SEP, "down"], env=env, capture_output=True, text=True, timeout=180)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "ray: stopped" in down.stdout and "serve: stopped" in down.stdout
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/healthz", timeout=3)
+    status = subprocess.run(
+        [
+            str(Path(sys.prefix) / "bin" / "ray"),
+            "status",
+            "--address",
+            f"127.0.0.1:{env['SEP_RAY_GCS_PORT']}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode != 0
+    # The shared services were never ours to stop.
+    assert "nats: stopped" not in down.stdout

@@ -1,0 +1,132 @@
+"""The HTTP contract of `POST /intents`, in-process (no Ray): 202, 422 naming the field,
+413 for oversized bodies, and never a 5xx for bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from platform_core.api.app import create_app
+from platform_core.config import Settings
+from tests.unit.bad_inputs import BAD_INPUTS, BadInput
+
+MAX_BODY = 8 * 1024
+APP = create_app(Settings(max_body_bytes=MAX_BODY))
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=APP)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sep.test") as c:
+        yield c
+
+
+async def test_seed_intent_is_accepted(client: httpx.AsyncClient, seed_intent: dict) -> None:
+    response = await client.post("/intents", json=seed_intent)
+    assert response.status_code == 202
+    receipt = response.json()
+    assert receipt["strategy_id"] == seed_intent["strategy_id"]
+    assert receipt["status"] == "pending"
+    assert receipt["links"]["self"] == f"/intents/{receipt['intent_id']}"
+
+
+async def test_each_submission_gets_its_own_id(client: httpx.AsyncClient, seed_intent: dict):
+    ids = {(await client.post("/intents", json=seed_intent)).json()["intent_id"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda c: c.name)
+async def test_bad_input_is_422_naming_the_field(
+    client: httpx.AsyncClient, seed_intent: dict, case: BadInput
+) -> None:
+    response = await client.post("/intents", json=case.apply(seed_intent))
+    assert response.status_code == 422
+    body = response.json()
+    assert case.code in body["reason_codes"]
+    assert case.field in [d["field"] for d in body["detail"]]
+
+
+async def test_invalid_json_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/intents", content=b'{"strategy_id": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["reason_codes"] == ["JSON_INVALID"]
+
+
+async def test_body_over_limit_is_413(client: httpx.AsyncClient, seed_intent: dict) -> None:
+    seed_intent["padding"] = "x" * MAX_BODY
+    response = await client.post("/intents", json=seed_intent)
+    assert response.status_code == 413
+    assert response.json()["reason_codes"] == ["BODY_TOO_LARGE"]
+
+
+async def test_chunked_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b" " * (MAX_BODY // 2)
+
+    response = await client.post(
+        "/intents", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert response.json()["reason_codes"] == ["NOT_FOUND"]
+
+
+async def test_openapi_documents_the_intent_schema(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "/intents" in spec["paths"]
+    assert "IntentSubmission" in spec["components"]["schemas"]
+    assert (await client.get("/docs")).status_code == 200
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _mutations(seed: dict) -> st.SearchStrategy[dict]:
+    """The seed with one field replaced by an arbitrary JSON value."""
+    paths = [
+        ("strategy_id",), ("intent_type",), ("assets",), ("constraints",),
+        ("assets", 0, "amount"), ("assets", 0, "percentage"), ("assets", 0, "asset"),
+        ("assets", 0, "asset", "address"), ("assets", 0, "asset", "decimals"),
+        ("assets", 1, "asset", "chain_id"), ("constraints", "max_slippage"),
+        ("constraints", "time_window_ms"), ("constraints", "allowed_venues"),
+    ]  # fmt: skip
+
+    def replace(path: tuple, value: object) -> dict:
+        body = json.loads(json.dumps(seed))
+        node = body
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+        return body
+
+    return st.builds(replace, st.sampled_from(paths), json_values)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+async def test_arbitrary_input_never_causes_a_5xx(seed_intent: dict, data: st.DataObject) -> None:
+    body = data.draw(st.one_of(json_values, _mutations(seed_intent)))
+    transport = httpx.ASGITransport(app=APP, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sep.test") as c:
+        response = await c.post("/intents", json=body)
+    assert response.status_code in (202, 413, 422), response.text
+    if response.status_code != 202:
+        assert response.json()["reason_codes"]
