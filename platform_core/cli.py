@@ -141,6 +141,8 @@ def platform_up(settings: Settings) -> int:
                 f"--port={settings.ray_gcs_port}",
                 "--dashboard-host=127.0.0.1",
                 f"--dashboard-port={settings.ray_dashboard_port}",
+                f"--ray-client-server-port={settings.ray_client_port}",
+                f"--dashboard-agent-listen-port={settings.ray_dashboard_agent_port}",
                 "--disable-usage-stats",
             ],
             _run_dir() / "ray-head.log",

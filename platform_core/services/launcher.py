@@ -8,6 +8,7 @@ stopped by us.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -217,7 +218,7 @@ def start_postgres(dsn: str, run_dir: Path) -> Started:
     )
     pid = int((data / "postmaster.pid").read_text().split()[0])
     stop = _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
-    return Started("postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}", stop, port)
+    return Started("postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}", stop, [port])
 
 
 def stop(entry: Started, timeout_s: float = 30.0) -> None:
@@ -231,17 +232,37 @@ def stop(entry: Started, timeout_s: float = 30.0) -> None:
 
 
 def _signal_group(pid: int, deadline: float) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
+    """Stop the session `pid` leads: every process in it, whatever its process group.
+
+    Ray's workers put themselves in process groups of their own but stay in the session
+    we started, so the session is what bounds "what we started".
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        members = _session_members(pid)
+        for member in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, sig)
+        while _session_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not _session_members(pid):
             return
-        time.sleep(0.1)
-    os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0  # grace for SIGKILL
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name (which may contain spaces) start at state.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry.name))
+    return members
 
 
 def _listening(port: int) -> bool:

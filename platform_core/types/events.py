@@ -38,7 +38,7 @@ class IntentSubmitted(DomainEvent):
 
     status_after = IntentStatus.PENDING
     intent: Intent
-    priority: int = Field(ge=1, le=10)
+    priority: int | None = Field(default=None, ge=1, le=10)  # None: not scored
 
 
 class IntentDenied(DomainEvent):

@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 
 from platform_core.api.app import create_app
 from platform_core.config import Settings
+from platform_core.types import IntentSubmitted
 from tests.unit.bad_inputs import BAD_INPUTS, BadInput
+from tests.unit.memory_backends import MemoryBackends
 
 MAX_BODY = 8 * 1024
-APP = create_app(Settings(max_body_bytes=MAX_BODY))
+BACKENDS = MemoryBackends()
+APP = create_app(Settings(max_body_bytes=MAX_BODY), BACKENDS)
 
 
 @pytest.fixture
@@ -33,6 +36,35 @@ async def test_seed_intent_is_accepted(client: httpx.AsyncClient, seed_intent: d
     assert receipt["strategy_id"] == seed_intent["strategy_id"]
     assert receipt["status"] == "pending"
     assert receipt["links"]["self"] == f"/intents/{receipt['intent_id']}"
+    published = BACKENDS.published[-1]
+    assert str(published.intent_id) == receipt["intent_id"] and published.sequence == 0
+    assert isinstance(published.event(), IntentSubmitted)
+
+    view = await client.get(receipt["links"]["self"])
+    assert view.status_code == 200 and view.json()["status"] == "pending"
+    events = await client.get(receipt["links"]["events"])
+    assert [e["event_type"] for e in events.json()["events"]] == ["IntentSubmitted"]
+
+
+async def test_unknown_intent_is_404(client: httpx.AsyncClient) -> None:
+    missing = "01a218e5-41c4-72b7-aa5f-385392265a1c"
+    for path in (f"/intents/{missing}", f"/intents/{missing}/events"):
+        response = await client.get(path)
+        assert response.status_code == 404
+        assert response.json()["reason_codes"] == ["NOT_FOUND"]
+
+
+async def test_malformed_intent_id_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/intents/not-a-uuid")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "path.intent_id"
+
+
+async def test_bad_input_publishes_nothing(client: httpx.AsyncClient, seed_intent: dict):
+    before = len(BACKENDS.published)
+    seed_intent["constraints"]["max_slippage"] = "2"
+    assert (await client.post("/intents", json=seed_intent)).status_code == 422
+    assert len(BACKENDS.published) == before
 
 
 async def test_each_submission_gets_its_own_id(client: httpx.AsyncClient, seed_intent: dict):
@@ -91,7 +123,11 @@ async def test_openapi_documents_the_intent_schema(client: httpx.AsyncClient) ->
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )

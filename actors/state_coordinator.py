@@ -1,0 +1,81 @@
+"""`StateCoordinatorActor`: the Ray shell around `StateCoordinator`.
+
+It consumes every event from the durable consumer `state-coordinator`, persists it, updates
+Redis, then acks. With `max_restarts=-1` Ray brings it back after a crash; the durable
+consumer resumes where the last ack left off, and the idempotent stores absorb redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+
+from platform_core.config import Settings
+from platform_core.state.coordinator import StateCoordinator
+from platform_core.state.event_store import EventStore
+from platform_core.state.read_model import ReadModel
+from platform_core.streaming.event_stream import ConsumerSettings, EventStream
+
+log = logging.getLogger(__name__)
+
+ACTOR_NAME = "state-coordinator"
+NAMESPACE = "sep"
+DURABLE = "state-coordinator"
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
+class StateCoordinatorActor:
+    def __init__(self, overrides: dict[str, Any] | None = None, ack_wait_s: float = 30.0) -> None:
+        self._settings = Settings(**(overrides or {}))
+        self._consumer = ConsumerSettings(durable=DURABLE, ack_wait_s=ack_wait_s)
+        self._stop = asyncio.Event()
+        self._coordinator: StateCoordinator | None = None
+        self._ready = asyncio.Event()
+        # An async actor's constructor runs on its event loop: consuming starts here, so a
+        # restarted incarnation resumes by itself, with no caller having to poke it.
+        self._task: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._run())
+
+    async def ready(self, timeout_s: float = 60.0) -> bool:
+        """Wait until connected and consuming; raise what stopped it, if anything did."""
+        waiter = asyncio.ensure_future(self._ready.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self._task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if self._task in done:
+            self._task.result()  # re-raises the failure
+            raise RuntimeError("the coordinator stopped")
+        return self._ready.is_set()
+
+    async def _run(self) -> None:
+        s = self._settings
+        store = await EventStore.connect(s.postgres_dsn)
+        read_model = ReadModel.from_url(s.redis_url, prefix=s.redis_key_prefix)
+        stream = await EventStream.connect(
+            s.nats_url, stream=s.stream_name, subject_prefix=s.subject_prefix
+        )
+        self._coordinator = StateCoordinator(store, read_model)
+        self._ready.set()
+        try:
+            await stream.consume(self._consumer, self._coordinator.handle, store, self._stop)
+        finally:
+            await stream.close()
+            await read_model.close()
+            await store.close()
+
+    async def stats(self) -> dict[str, float]:
+        if self._task.done():
+            self._task.result()
+        return self._coordinator.stats.snapshot() if self._coordinator else {}
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.wait_for(self._task, timeout=30)
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()

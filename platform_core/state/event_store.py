@@ -1,0 +1,195 @@
+"""The PostgreSQL event log: append-only, idempotent, batched.
+
+`append` takes a batch of envelopes and writes them in one round trip; an event whose id
+is already stored is skipped, so redelivery and double publishing store it exactly once.
+Commits are synchronous: when `append` returns, the events are on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from uuid import UUID
+
+import asyncpg
+
+from platform_core.types import EventEnvelope
+
+_MIGRATION_LOCK = 0x5E9E7E17  # advisory lock id: one migrator at a time
+
+_COLUMNS = (
+    "event_id, event_type, intent_id, strategy_id, sequence, occurred_at, "
+    "schema_version, causation_id, envelope, payload"
+)
+_UNNEST = (
+    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int[], "
+    f"$6::timestamptz[], $7::int[], $8::uuid[], $9::bytea[], $10::jsonb[]) AS b({_COLUMNS})"
+)
+_INSERT_PLAIN = (
+    f"INSERT INTO events ({_COLUMNS}) {_UNNEST} "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+# Hypertables cannot hold a unique index on event_id alone: claim the id in a side table.
+_INSERT_TIMESCALE = (
+    "WITH claimed AS (INSERT INTO event_ids SELECT unnest($1::uuid[]) "
+    "ON CONFLICT DO NOTHING RETURNING event_id), "
+    f"batch AS ({_UNNEST}) "
+    f"INSERT INTO events ({_COLUMNS}) SELECT batch.* FROM batch "
+    "JOIN claimed USING (event_id) RETURNING event_id"
+)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    position: int
+    envelope: EventEnvelope
+
+
+class EventStore:
+    def __init__(self, pool: asyncpg.Pool, *, timescale: bool) -> None:
+        self._pool = pool
+        self.timescale = timescale
+
+    @classmethod
+    async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 4) -> EventStore:
+        """Connect, creating the database if it does not exist, and migrate."""
+        await ensure_database(dsn)
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            server_settings={"synchronous_commit": "on", "application_name": "sep"},
+        )
+        try:
+            timescale = await migrate(pool)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, timescale=timescale)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def append(self, envelopes: Sequence[EventEnvelope]) -> set[UUID]:
+        """Store the batch in one statement; return the ids that were new."""
+        if not envelopes:
+            return set()
+        columns: list[list[object]] = [[] for _ in range(10)]
+        for env in envelopes:
+            raw = env.to_bytes()
+            row = (
+                env.event_id, env.event_type, env.intent_id, env.strategy_id, env.sequence,
+                env.occurred_at, env.schema_version, env.causation_id, raw,
+                json.dumps(env.payload),
+            )  # fmt: skip
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        sql = _INSERT_TIMESCALE if self.timescale else _INSERT_PLAIN
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *columns)
+        return {row["event_id"] for row in rows}
+
+    async def intent_events(
+        self, intent_id: UUID, *, after_sequence: int = -1
+    ) -> list[EventEnvelope]:
+        """An intent's events in sequence order."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT envelope FROM events WHERE intent_id = $1 AND sequence > $2 "
+                "ORDER BY sequence",
+                intent_id,
+                after_sequence,
+            )
+        return [EventEnvelope.from_bytes(row["envelope"]) for row in rows]
+
+    async def events_after(self, position: int = 0, *, limit: int = 1000) -> list[StoredEvent]:
+        """Every event recorded after `position`, in recording order (for replay)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT position, envelope FROM events WHERE position > $1 "
+                "ORDER BY position LIMIT $2",
+                position,
+                limit,
+            )
+        return [StoredEvent(r["position"], EventEnvelope.from_bytes(r["envelope"])) for r in rows]
+
+    async def replay(self, *, page: int = 1000) -> AsyncIterator[StoredEvent]:
+        position = 0
+        while True:
+            batch = await self.events_after(position, limit=page)
+            if not batch:
+                return
+            for stored in batch:
+                yield stored
+            position = batch[-1].position
+
+    async def count(self) -> int:
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM events"))
+
+    async def record_dead_letter(
+        self, *, subject: str, message_id: str | None, deliveries: int, error: str, data: bytes
+    ) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO dead_letters (subject, message_id, deliveries, error, data) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                subject, message_id, deliveries, error[:2000], data,
+            )  # fmt: skip
+
+    async def dead_letters(self) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            return await conn.fetch("SELECT * FROM dead_letters ORDER BY id")
+
+
+async def ensure_database(dsn: str) -> None:
+    """Create the database named in `dsn` when it does not exist yet."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(dsn)
+    name = parts.path.lstrip("/")
+    if not name:
+        return
+    admin = parts._replace(path="/postgres").geturl()
+    conn = await asyncpg.connect(admin)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name.replace(chr(34), "")}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass  # created concurrently
+    finally:
+        await conn.close()
+
+
+def _migration(name: str) -> str:
+    return resources.files("platform_core.state").joinpath("migrations", name).read_text()
+
+
+async def migrate(pool: asyncpg.Pool) -> bool:
+    """Apply the project's migrations once; return whether the log is a hypertable."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        if "002_events_timescale" in applied:
+            return True
+        if "002_events_plain" in applied:
+            return False
+        available = await conn.fetchval(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        )
+        if available:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        flavour = "002_events_timescale" if available else "002_events_plain"
+        for version in ("001_events", flavour):
+            if version not in applied:
+                await conn.execute(_migration(f"{version}.sql"))
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+        return bool(available)

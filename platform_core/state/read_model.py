@@ -1,0 +1,154 @@
+"""Redis read models: one `intent:{id}` hash per intent, and per-strategy indexes.
+
+Writes are check-and-set on `last_sequence` (a Lua script), so applying an event twice,
+or an older one after a newer one, changes nothing, and two writers cannot interleave.
+An event that arrives after a gap is caught up from the event log.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+from uuid import UUID
+
+import redis.asyncio as aioredis
+
+from platform_core.state.projection import IntentView, fold
+from platform_core.types import EventEnvelope, IntentStatus
+
+# KEYS: intent hash, strategy index. ARGV: expected last_sequence ("" when new), index
+# score, intent id, then field/value pairs.
+_CAS_SCRIPT = """
+local current = redis.call('HGET', KEYS[1], 'last_sequence')
+if (current or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+_CAS_ATTEMPTS = 8
+
+
+class EventSource(Protocol):
+    async def intent_events(
+        self, intent_id: UUID, *, after_sequence: int = -1
+    ) -> list[EventEnvelope]: ...
+
+
+class ReadModel:
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "") -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._cas = client.register_script(_CAS_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "") -> ReadModel:
+        return cls(aioredis.from_url(url, decode_responses=True), prefix=prefix)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    def intent_key(self, intent_id: UUID | str) -> str:
+        return f"{self._prefix}intent:{intent_id}"
+
+    def strategy_key(self, strategy_id: UUID | str) -> str:
+        return f"{self._prefix}strategy:{strategy_id}:intents"
+
+    async def get(self, intent_id: UUID | str) -> IntentView | None:
+        data = await self._redis.hgetall(self.intent_key(intent_id))
+        return IntentView.from_hash(data) if data else None
+
+    async def list_for_strategy(
+        self, strategy_id: UUID | str, *, status: IntentStatus | None = None, limit: int = 100
+    ) -> list[IntentView]:
+        ids = await self._redis.zrevrange(self.strategy_key(strategy_id), 0, -1)
+        views = []
+        for intent_id in ids:
+            view = await self.get(intent_id)
+            if view is not None and (status is None or view.status is status):
+                views.append(view)
+                if len(views) >= limit:
+                    break
+        return views
+
+    async def apply(
+        self, envelopes: Iterable[EventEnvelope], source: EventSource | None = None
+    ) -> int:
+        """Apply events to their intents' views; return how many views changed.
+
+        `source` (the event log) fills gaps: an event past a missing one triggers a read
+        of the intent's stored events after the view's last sequence.
+        """
+        by_intent: dict[UUID, list[EventEnvelope]] = defaultdict(list)
+        for env in envelopes:
+            by_intent[env.intent_id].append(env)
+        changed = 0
+        for intent_id, events in by_intent.items():
+            changed += await self._apply_one(intent_id, events, source)
+        return changed
+
+    async def _apply_one(
+        self, intent_id: UUID, events: Sequence[EventEnvelope], source: EventSource | None
+    ) -> int:
+        for _ in range(_CAS_ATTEMPTS):
+            current = await self.get(intent_id)
+            updated = fold(list(events), current)
+            last = -1 if current is None else current.last_sequence
+            newest = max(e.sequence for e in events)
+            if source is not None and (updated is None or updated.last_sequence < newest):
+                stored = await source.intent_events(intent_id, after_sequence=last)
+                updated = fold([*events, *stored], current)
+            if updated is None or updated == current:
+                return 0
+            if await self._write(updated, expected=None if current is None else last):
+                return 1
+        raise RuntimeError(f"intent {intent_id}: read model kept changing under us")
+
+    async def _write(self, view: IntentView, *, expected: int | None) -> bool:
+        fields = [item for pair in view.to_hash().items() for item in pair]
+        score = view.created_at.timestamp()
+        result = await self._cas(
+            keys=[self.intent_key(view.intent_id), self.strategy_key(view.strategy_id)],
+            args=["" if expected is None else str(expected), score, view.intent_id, *fields],
+        )
+        return bool(result)
+
+    async def clear(self) -> int:
+        """Delete every key of this read model (its prefix only)."""
+        deleted = 0
+        for pattern in (f"{self._prefix}intent:*", f"{self._prefix}strategy:*"):
+            batch: list[str] = []
+            async for key in self._redis.scan_iter(match=pattern, count=500):
+                batch.append(key)
+                if len(batch) >= 500:
+                    deleted += await self._redis.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += await self._redis.delete(*batch)
+        return deleted
+
+    async def rebuild(self, log: ReplaySource) -> int:
+        """Rebuild every view from the event log; return the number of intents."""
+        await self.clear()
+        views: dict[UUID, IntentView | None] = {}
+        pending: dict[UUID, list[EventEnvelope]] = defaultdict(list)
+        async for stored in log.replay():
+            env = stored.envelope
+            pending[env.intent_id].append(env)
+        for intent_id, events in pending.items():
+            views[intent_id] = fold(events)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for view in views.values():
+                if view is None:
+                    continue
+                pipe.hset(self.intent_key(view.intent_id), mapping=view.to_hash())
+                pipe.zadd(
+                    self.strategy_key(view.strategy_id),
+                    {view.intent_id: view.created_at.timestamp()},
+                )
+            await pipe.execute()
+        return sum(1 for v in views.values() if v is not None)
+
+
+class ReplaySource(Protocol):
+    def replay(self): ...  # AsyncIterator[StoredEvent]

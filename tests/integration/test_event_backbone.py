@@ -1,0 +1,284 @@
+"""Event log, read model, JetStream stream and coordinator on the real services."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from platform_core.config import Settings
+from platform_core.state.coordinator import StateCoordinator
+from platform_core.state.event_store import EventStore
+from platform_core.state.read_model import ReadModel
+from platform_core.streaming.event_stream import ConsumerSettings, EventStream
+from platform_core.types import IntentStatus, uuid7
+from tests.integration.conftest import NatsServer
+from tests.integration.event_factory import lifecycle, many_lifecycles
+
+
+@pytest.fixture
+async def store(isolated_settings: Settings) -> AsyncIterator[EventStore]:
+    store = await EventStore.connect(isolated_settings.postgres_dsn)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def read_model(isolated_settings: Settings) -> AsyncIterator[ReadModel]:
+    model = ReadModel.from_url(
+        isolated_settings.redis_url, prefix=isolated_settings.redis_key_prefix
+    )
+    yield model
+    await model.close()
+
+
+class Running:
+    """A coordinator consuming in the background, as the actor runs it."""
+
+    def __init__(self, stream: EventStream, coordinator: StateCoordinator, store: EventStore,
+                 consumer: ConsumerSettings) -> None:  # fmt: skip
+        self.stop = asyncio.Event()
+        self.coordinator = coordinator
+        self.task = asyncio.create_task(
+            stream.consume(consumer, coordinator.handle, store, self.stop)
+        )
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+async def _wait_for(predicate, timeout_s: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.1)
+
+
+# --- event log -------------------------------------------------------------------------
+
+
+async def test_append_is_idempotent_and_batched(store: EventStore) -> None:
+    events = many_lifecycles(20)
+    assert len(await store.append(events)) == 100
+    assert await store.append(events) == set()  # redelivered: nothing new
+    assert await store.append(events[:3] + events[:3]) == set()
+    assert await store.count() == 100
+    one = events[0].intent_id
+    assert [e.sequence for e in await store.intent_events(one)] == [0, 1, 2, 3, 4]
+    stored = await store.intent_events(one)
+    assert [e.to_bytes() for e in stored] == [e.to_bytes() for e in events if e.intent_id == one]
+
+
+async def test_replay_is_in_recording_order(store: EventStore) -> None:
+    events = many_lifecycles(30)
+    for chunk in (events[:70], events[70:]):
+        await store.append(chunk)
+    replayed = [s async for s in store.replay(page=16)]
+    assert [s.envelope.event_id for s in replayed] == [e.event_id for e in events]
+    positions = [s.position for s in replayed]
+    assert positions == sorted(positions)
+    after = await store.events_after(positions[9], limit=5)
+    assert [s.position for s in after] == positions[10:15]
+
+
+async def test_the_database_refuses_update_delete_truncate(
+    store: EventStore, isolated_settings: Settings
+) -> None:
+    await store.append(lifecycle())
+    conn = await asyncpg.connect(isolated_settings.postgres_dsn)
+    try:
+        for statement in ("UPDATE events SET event_type = 'x'", "DELETE FROM events",
+                          "TRUNCATE events"):  # fmt: skip
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+    assert await store.count() == 5
+
+
+async def test_conflicting_sequence_is_refused_not_dropped(store: EventStore) -> None:
+    events = lifecycle()
+    await store.append(events)
+    impostor = events[1].model_copy(update={"event_id": lifecycle()[1].event_id})
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await store.append([impostor])
+
+
+# --- read model -------------------------------------------------------------------------
+
+
+async def test_apply_twice_or_out_of_order_changes_nothing(
+    read_model: ReadModel, store: EventStore
+) -> None:
+    events = lifecycle()
+    await store.append(events)
+    assert await read_model.apply(events[:3]) == 1
+    view = await read_model.get(events[0].intent_id)
+    assert view is not None and view.last_sequence == 2 and view.status is IntentStatus.PROCESSING
+    assert await read_model.apply(events[:3]) == 0  # twice
+    assert await read_model.apply([events[1]]) == 0  # older after newer
+    assert await read_model.get(events[0].intent_id) == view
+    # A gap (3 is missing) is filled from the event log.
+    assert await read_model.apply([events[4]], source=store) == 1
+    done = await read_model.get(events[0].intent_id)
+    assert done is not None and done.status is IntentStatus.COMPLETED
+    assert done.last_sequence == 4 and done.tx_hashes == (events[2].payload["tx_hash"],)
+    assert done.priority == 6 and done.amount_out == 1_500_100_000_000_000_000
+
+
+async def test_gap_without_source_waits_for_the_missing_event(read_model: ReadModel) -> None:
+    events = lifecycle()
+    await read_model.apply([events[0], events[2]])
+    view = await read_model.get(events[0].intent_id)
+    assert view is not None and view.last_sequence == 0
+    await read_model.apply([events[1], events[2]])
+    view = await read_model.get(events[0].intent_id)
+    assert view is not None and view.last_sequence == 2
+
+
+async def test_flush_and_rebuild_equals_the_live_model(
+    read_model: ReadModel, store: EventStore, isolated_settings: Settings
+) -> None:
+    events = many_lifecycles(25)
+    partial = [e for e in events if not (e.sequence == 4 and e.intent_id.int % 3 == 0)]
+    await store.append(partial)
+    for start in range(0, len(partial), 7):  # live: applied in small batches
+        await read_model.apply(partial[start : start + 7], source=store)
+
+    client = aioredis.from_url(isolated_settings.redis_url, decode_responses=True)
+    prefix = isolated_settings.redis_key_prefix
+
+    async def snapshot() -> dict[str, object]:
+        keys = sorted([k async for k in client.scan_iter(match=f"{prefix}*")])
+        result: dict[str, object] = {}
+        for key in keys:
+            kind = await client.type(key)
+            if kind == "hash":
+                result[key] = await client.hgetall(key)
+            else:
+                result[key] = await client.zrange(key, 0, -1, withscores=True)
+        return result
+
+    try:
+        live = await snapshot()
+        assert len([k for k in live if ":intent:" in k]) == 25
+        await read_model.clear()
+        assert await snapshot() == {}
+        assert await read_model.rebuild(store) == 25
+        assert await snapshot() == live  # field for field
+    finally:
+        await client.aclose()
+
+
+# --- stream and coordinator ---------------------------------------------------------------
+
+
+async def test_published_twice_or_redelivered_is_stored_once(
+    isolated_settings: Settings, store: EventStore, read_model: ReadModel
+) -> None:
+    s = isolated_settings
+    stream = await EventStream.connect(s.nats_url, stream=s.stream_name,
+                                       subject_prefix=s.subject_prefix)  # fmt: skip
+    running = Running(stream, StateCoordinator(store, read_model), store,
+                      ConsumerSettings(durable="coord", ack_wait_s=2))  # fmt: skip
+    try:
+        events = many_lifecycles(10)
+        duplicates = [await stream.publish(e) for e in events]
+        assert not any(duplicates)
+        assert all([await stream.publish(e) for e in events])  # the server saw them already
+
+        async def all_stored() -> bool:
+            return await store.count() == 50
+
+        await _wait_for(all_stored)
+        await asyncio.sleep(0.5)
+        assert await store.count() == 50
+        views = [await read_model.get(e.intent_id) for e in events[:10]]
+        assert all(v is not None and v.status is IntentStatus.COMPLETED for v in views)
+    finally:
+        await running.close()
+        await stream.close()
+
+
+async def test_malformed_event_is_dead_lettered_and_the_stream_flows(
+    isolated_settings: Settings, store: EventStore, read_model: ReadModel
+) -> None:
+    import nats
+
+    s = isolated_settings
+    stream = await EventStream.connect(s.nats_url, stream=s.stream_name,
+                                       subject_prefix=s.subject_prefix)  # fmt: skip
+    running = Running(stream, StateCoordinator(store, read_model), store,
+                      ConsumerSettings(durable="coord", ack_wait_s=2))  # fmt: skip
+    nc = await nats.connect(s.nats_url)
+    try:
+        good = lifecycle()
+        await stream.publish(good[0])
+        js = nc.jetstream()
+        await js.publish(f"{s.subject_prefix}.IntentSubmitted", b"{not an envelope")
+        unknown = good[1].model_copy(update={"event_type": "NoSuchEvent", "event_id": uuid7()})
+        await stream.publish(unknown)
+        bad_payload = good[1].model_copy(
+            update={"payload": {"plan": "nonsense"}, "event_id": uuid7()}
+        )
+        await js.publish(f"{s.subject_prefix}.PlanCreated", bad_payload.to_bytes(),
+                         headers={"Nats-Msg-Id": "bad-payload"})  # fmt: skip
+        for env in good[1:]:
+            await stream.publish(env)
+
+        async def settled() -> bool:
+            return await store.count() == 5 and len(await store.dead_letters()) == 3
+
+        await _wait_for(settled)
+        letters = await store.dead_letters()
+        assert any("undecodable" in r["error"] for r in letters)
+        assert any("unknown event type" in r["error"] for r in letters)
+        assert all(r["data"] for r in letters)
+        view = await read_model.get(good[0].intent_id)
+        assert view is not None and view.status is IntentStatus.COMPLETED
+    finally:
+        await nc.close()
+        await running.close()
+        await stream.close()
+
+
+async def test_nats_restart_mid_stream_loses_nothing(
+    isolated_settings: Settings, store: EventStore, read_model: ReadModel, own_nats: NatsServer
+) -> None:
+    s = isolated_settings
+    stream = await EventStream.connect(own_nats.url, stream=s.stream_name,
+                                       subject_prefix=s.subject_prefix)  # fmt: skip
+    running = Running(stream, StateCoordinator(store, read_model), store,
+                      ConsumerSettings(durable="coord", ack_wait_s=2))  # fmt: skip
+    events = many_lifecycles(60)
+    try:
+
+        async def publish_all() -> None:
+            for env in events:
+                await stream.publish(env, timeout_s=2, attempts=100)
+
+        publisher = asyncio.create_task(publish_all())
+
+        async def some_stored() -> bool:
+            return await store.count() >= 60
+
+        await _wait_for(some_stored)
+        own_nats.stop()  # mid-stream: the publisher and the consumer are both busy
+        await asyncio.sleep(1.0)
+        own_nats.start()
+        await asyncio.wait_for(publisher, 120)
+
+        async def all_stored() -> bool:
+            return await store.count() == len(events)
+
+        await _wait_for(all_stored, timeout_s=120)
+        stored_ids = {st.envelope.event_id async for st in store.replay()}
+        assert stored_ids == {e.event_id for e in events}
+    finally:
+        await running.close()
+        await stream.close()
