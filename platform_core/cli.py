@@ -187,10 +187,19 @@ def platform_up(settings: Settings) -> int:
         launcher.Started(
             "serve",
             None,
-            f"Serve application `{SERVE_APP}`",
+            f"Serve application `{SERVE_APP}` and the platform actors",
             [sys.executable, "-m", "serve_apps.teardown", gcs, SERVE_APP],
         )
     )
+    actors = subprocess.run(
+        [sys.executable, "-m", "actors.launch", gcs],
+        env={**os.environ, **RAY_ENV}, text=True, capture_output=True, check=False,
+        timeout=300,
+    )  # fmt: skip
+    if actors.returncode != 0:
+        print(f"actors: could not start:\n{actors.stdout}{actors.stderr}", file=sys.stderr)
+        return 1
+    print(actors.stdout.strip())
     base = f"http://{settings.api_host}:{settings.api_port}"
     if not _wait_http(f"{base}/healthz", timeout_s=180):
         print(f"serve: the API did not answer at {base} within 180 s", file=sys.stderr)

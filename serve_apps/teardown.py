@@ -1,7 +1,5 @@
-"""Delete the platform's Serve application from a running cluster (used by `sep down`).
-
-Only our application is deleted: other applications on a shared cluster keep running.
-"""
+"""Remove what `sep up` put on a running cluster: our Serve application and our named
+actors (used by `sep down` when the cluster itself was not ours to stop)."""
 
 from __future__ import annotations
 
@@ -10,11 +8,17 @@ import sys
 import ray
 from ray import serve
 
+from actors.state_coordinator import ACTOR_NAME, NAMESPACE
+
 
 def main(address: str, app_name: str) -> int:
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False)
     try:
         serve.delete(app_name, _blocking=True)
+        try:
+            ray.kill(ray.get_actor(ACTOR_NAME), no_restart=True)
+        except ValueError:
+            pass  # not running
     finally:
         ray.shutdown()
     return 0

@@ -104,6 +104,26 @@ class EventStore:
             )
         return [EventEnvelope.from_bytes(row["envelope"]) for row in rows]
 
+    async def intents_events_after(self, after: dict[UUID, int]) -> dict[UUID, list[EventEnvelope]]:
+        """For many intents at once: each one's events after the given sequence."""
+        if not after:
+            return {}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT e.intent_id, e.envelope FROM events e "
+                "JOIN unnest($1::uuid[], $2::int[]) AS a(intent_id, after_sequence) "
+                "USING (intent_id) WHERE e.sequence > a.after_sequence "
+                "ORDER BY e.intent_id, e.sequence",
+                list(after),
+                list(after.values()),
+            )
+        result: dict[UUID, list[EventEnvelope]] = {}
+        for row in rows:
+            result.setdefault(row["intent_id"], []).append(
+                EventEnvelope.from_bytes(row["envelope"])
+            )
+        return result
+
     async def events_after(self, position: int = 0, *, limit: int = 1000) -> list[StoredEvent]:
         """Every event recorded after `position`, in recording order (for replay)."""
         async with self._pool.acquire() as conn:

@@ -8,7 +8,7 @@ An event that arrives after a gap is caught up from the event log.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Protocol
 from uuid import UUID
 
@@ -30,9 +30,11 @@ _CAS_ATTEMPTS = 8
 
 
 class EventSource(Protocol):
-    async def intent_events(
-        self, intent_id: UUID, *, after_sequence: int = -1
-    ) -> list[EventEnvelope]: ...
+    """The event log, as the read model needs it: what follows each view."""
+
+    async def intents_events_after(
+        self, after: dict[UUID, int]
+    ) -> dict[UUID, list[EventEnvelope]]: ...
 
 
 class ReadModel:
@@ -74,34 +76,58 @@ class ReadModel:
     async def apply(
         self, envelopes: Iterable[EventEnvelope], source: EventSource | None = None
     ) -> int:
-        """Apply events to their intents' views; return how many views changed.
+        """Bring the views of these events' intents up to date; return how many changed.
 
-        `source` (the event log) fills gaps: an event past a missing one triggers a read
-        of the intent's stored events after the view's last sequence.
+        With `source` (the event log, already holding these events), each view is folded
+        forward over everything stored after it, so events that arrived around a gap, or
+        before a redelivered older one, are never left behind. Without it, only the given
+        events are folded, and a gap waits for the missing event.
         """
         by_intent: dict[UUID, list[EventEnvelope]] = defaultdict(list)
         for env in envelopes:
             by_intent[env.intent_id].append(env)
+        if not by_intent:
+            return 0
+        intent_ids = list(by_intent)
+        currents = dict(zip(intent_ids, await self._get_many(intent_ids), strict=True))
+        stored: dict[UUID, list[EventEnvelope]] = {}
+        if source is not None:
+            stored = await source.intents_events_after(
+                {i: -1 if v is None else v.last_sequence for i, v in currents.items()}
+            )
         changed = 0
-        for intent_id, events in by_intent.items():
-            changed += await self._apply_one(intent_id, events, source)
+        for intent_id in intent_ids:
+            candidates = [*by_intent[intent_id], *stored.get(intent_id, [])]
+            changed += await self._apply_one(intent_id, candidates, currents[intent_id], source)
         return changed
 
+    async def _get_many(self, intent_ids: list[UUID]) -> list[IntentView | None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for intent_id in intent_ids:
+                pipe.hgetall(self.intent_key(intent_id))
+            rows = await pipe.execute()
+        return [IntentView.from_hash(row) if row else None for row in rows]
+
     async def _apply_one(
-        self, intent_id: UUID, events: Sequence[EventEnvelope], source: EventSource | None
+        self,
+        intent_id: UUID,
+        events: list[EventEnvelope],
+        current: IntentView | None,
+        source: EventSource | None,
     ) -> int:
         for _ in range(_CAS_ATTEMPTS):
-            current = await self.get(intent_id)
-            updated = fold(list(events), current)
-            last = -1 if current is None else current.last_sequence
-            newest = max(e.sequence for e in events)
-            if source is not None and (updated is None or updated.last_sequence < newest):
-                stored = await source.intent_events(intent_id, after_sequence=last)
-                updated = fold([*events, *stored], current)
+            updated = fold(events, current)
             if updated is None or updated == current:
                 return 0
-            if await self._write(updated, expected=None if current is None else last):
+            last = None if current is None else current.last_sequence
+            if await self._write(updated, expected=last):
                 return 1
+            # Another writer moved the view: start again from what it wrote.
+            current = await self.get(intent_id)
+            if source is not None:
+                after = -1 if current is None else current.last_sequence
+                more = await source.intents_events_after({intent_id: after})
+                events = [*events, *more.get(intent_id, [])]
         raise RuntimeError(f"intent {intent_id}: read model kept changing under us")
 
     async def _write(self, view: IntentView, *, expected: int | None) -> bool:

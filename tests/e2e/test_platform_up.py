@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import drop_test_resources, free_port, isolated_names
 
 SEP = [sys.executable, "-m", "platform_core.cli"]
 
@@ -24,8 +26,10 @@ SEP = [sys.executable, "-m", "platform_core.cli"]
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
     run_dir = tmp_path_factory.mktemp("run")
+    tag = uuid.uuid4().hex[:10]
     env = {
         **os.environ,
+        **{f"SEP_{k.upper()}": v for k, v in isolated_names(tag).items()},
         "SEP_RUN_DIR": str(run_dir),
         "SEP_API_PORT": str(free_port()),
         "SEP_RAY_GCS_PORT": str(free_port()),
@@ -42,6 +46,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         yield f"http://127.0.0.1:{env['SEP_API_PORT']}", env
     finally:
         subprocess.run([*SEP, "down"], env=env, capture_output=True, text=True, timeout=180)
+        drop_test_resources(tag)
 
 
 def _tail(path: Path) -> str:
@@ -54,11 +59,26 @@ def test_docs_answer(platform: tuple[str, dict]) -> None:
     assert "/intents" in httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"]
 
 
-def test_seed_intent_is_accepted_over_serve(platform: tuple[str, dict], seed_intent) -> None:
+def test_seed_intent_is_accepted_and_recorded(platform: tuple[str, dict], seed_intent) -> None:
     base, _ = platform
     response = httpx.post(f"{base}/intents", json=seed_intent, timeout=30)
     assert response.status_code == 202, response.text
-    assert response.json()["status"] == "pending"
+    receipt = response.json()
+    assert receipt["status"] == "pending"
+    # The coordinator actor consumes IntentSubmitted: PostgreSQL log, then Redis view.
+    deadline = time.monotonic() + 60
+    view: dict = {}
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{base}{receipt['links']['self']}", timeout=10)
+        if answer.status_code == 200 and answer.json()["source"] == "read_model":
+            view = answer.json()
+            break
+        time.sleep(0.5)
+    assert view, "the read model never showed the intent"
+    assert view["status"] == "pending" and view["last_sequence"] == 0
+    assert view["intent"]["assets"][0]["amount"] == "1.5"
+    events = httpx.get(f"{base}{receipt['links']['events']}", timeout=10).json()["events"]
+    assert [e["event_type"] for e in events] == ["IntentSubmitted"]
 
 
 def test_malformed_intent_is_422_naming_the_field(platform: tuple[str, dict], seed_intent):

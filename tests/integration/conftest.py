@@ -25,18 +25,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def isolated_names(tag: str) -> dict[str, str]:
+    """Database, Redis prefix, stream and subjects of this test's alone."""
+    return {
+        "postgres_dsn": f"postgresql://postgres@127.0.0.1:5432/sep_test_{tag}",
+        "redis_key_prefix": f"test:{tag}:",
+        "stream_name": f"SEP_TEST_{tag}",
+        "subject_prefix": f"t{tag}.events",
+    }
+
+
+def drop_test_resources(tag: str) -> None:
+    asyncio.run(_drop_test_resources(Settings(**isolated_names(tag)), tag))
+
+
 @pytest.fixture
 def isolated_settings() -> Iterator[Settings]:
-    """Settings whose database, Redis prefix, stream and subjects are this test's alone."""
     tag = uuid.uuid4().hex[:10]
-    settings = Settings(
-        postgres_dsn=f"postgresql://postgres@127.0.0.1:5432/sep_test_{tag}",
-        redis_key_prefix=f"test:{tag}:",
-        stream_name=f"SEP_TEST_{tag}",
-        subject_prefix=f"t{tag}.events",
-    )
-    yield settings
-    asyncio.run(_drop_test_resources(settings, tag))
+    yield Settings(**isolated_names(tag))
+    drop_test_resources(tag)
 
 
 async def _drop_test_resources(settings: Settings, tag: str) -> None:

@@ -131,6 +131,20 @@ async def test_apply_twice_or_out_of_order_changes_nothing(
     assert done.priority == 6 and done.amount_out == 1_500_100_000_000_000_000
 
 
+async def test_events_stored_past_a_gap_are_applied_when_the_gap_fills(
+    read_model: ReadModel, store: EventStore
+) -> None:
+    """3 and 4 are stored and applied before 1 and 2 arrive (a redelivery): once 1 and 2
+    come, the view must reach 4, not stop at 2."""
+    events = lifecycle()
+    for batch in ([events[0]], [events[3], events[4]], [events[1], events[2]]):
+        await store.append(batch)
+        await read_model.apply(batch, source=store)
+    view = await read_model.get(events[0].intent_id)
+    assert view is not None and view.last_sequence == 4
+    assert view.status is IntentStatus.COMPLETED
+
+
 async def test_gap_without_source_waits_for_the_missing_event(read_model: ReadModel) -> None:
     events = lifecycle()
     await read_model.apply([events[0], events[2]])
