@@ -95,10 +95,27 @@ class ReadModel:
             stored = await source.intents_events_after(
                 {i: -1 if v is None else v.last_sequence for i, v in currents.items()}
             )
-        changed = 0
+        # One round trip for every check-and-set; only the ones that lost a race retry.
+        planned: list[tuple[UUID, list[EventEnvelope], IntentView | None, IntentView]] = []
         for intent_id in intent_ids:
             candidates = [*by_intent[intent_id], *stored.get(intent_id, [])]
-            changed += await self._apply_one(intent_id, candidates, currents[intent_id], source)
+            current = currents[intent_id]
+            updated = fold(candidates, current)
+            if updated is not None and updated != current:
+                planned.append((intent_id, candidates, current, updated))
+        if not planned:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for _, _, current, updated in planned:
+                await self._write(updated, expected=_last(current), client=pipe)
+            results = await pipe.execute()
+        changed = 0
+        for (intent_id, candidates, _, _), ok in zip(planned, results, strict=True):
+            if ok:
+                changed += 1
+            else:
+                current = await self.get(intent_id)
+                changed += await self._apply_one(intent_id, candidates, current, source)
         return changed
 
     async def _get_many(self, intent_ids: list[UUID]) -> list[IntentView | None]:
@@ -130,12 +147,15 @@ class ReadModel:
                 events = [*events, *more.get(intent_id, [])]
         raise RuntimeError(f"intent {intent_id}: read model kept changing under us")
 
-    async def _write(self, view: IntentView, *, expected: int | None) -> bool:
+    async def _write(
+        self, view: IntentView, *, expected: int | None, client: object = None
+    ) -> bool:
         fields = [item for pair in view.to_hash().items() for item in pair]
         score = view.created_at.timestamp()
         result = await self._cas(
             keys=[self.intent_key(view.intent_id), self.strategy_key(view.strategy_id)],
             args=["" if expected is None else str(expected), score, view.intent_id, *fields],
+            client=client,
         )
         return bool(result)
 
@@ -174,6 +194,10 @@ class ReadModel:
                 )
             await pipe.execute()
         return sum(1 for v in views.values() if v is not None)
+
+
+def _last(view: IntentView | None) -> int | None:
+    return None if view is None else view.last_sequence
 
 
 class ReplaySource(Protocol):

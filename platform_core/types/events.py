@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from platform_core.types.common import Wei
 from platform_core.types.ids import uuid7
@@ -150,6 +150,11 @@ class EventEnvelope(BaseModel):
     causation_id: UUID | None = None
     payload: dict[str, Any]
 
+    # Caches, not state: the bytes this envelope was read from (so every store keeps the
+    # exact bytes that travelled) and its decoded payload.
+    _raw: bytes | None = PrivateAttr(default=None)
+    _event: DomainEvent | None = PrivateAttr(default=None)
+
     @classmethod
     def wrap(
         cls,
@@ -179,17 +184,23 @@ class EventEnvelope(BaseModel):
 
     def event(self) -> DomainEvent:
         """The typed payload; ValueError for an event type this version does not know."""
-        cls = EVENT_TYPES.get(self.event_type)
-        if cls is None:
-            raise ValueError(f"unknown event type {self.event_type!r}")
-        return cls.model_validate(self.payload)
+        if self._event is None:
+            cls = EVENT_TYPES.get(self.event_type)
+            if cls is None:
+                raise ValueError(f"unknown event type {self.event_type!r}")
+            self._event = cls.model_validate(self.payload)
+        return self._event
 
     def subject(self, prefix: str = "events") -> str:
         return f"{prefix}.{self.event_type}"
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        if self._raw is None:
+            self._raw = self.model_dump_json().encode()
+        return self._raw
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EventEnvelope:
-        return cls.model_validate_json(data)
+        envelope = cls.model_validate_json(data)
+        envelope._raw = bytes(data)
+        return envelope
