@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyList, PyTuple};
 
-use super::decode::{decode_transaction as decode_raw, DecodeError, DecodedTx};
+use super::decode::{decode_batch, decode_transaction as decode_raw, DecodeError, DecodedTx};
 
 fn value_error(err: DecodeError) -> PyErr {
     PyValueError::new_err(err.0)
@@ -236,7 +236,7 @@ impl PyDecodedTransaction {
     /// 0x hex transaction hash (for blob transactions: of the form without the sidecar).
     #[getter]
     fn hash(&self) -> String {
-        format!("{:#x}", self.inner.hash)
+        format!("{:#x}", self.inner.hash())
     }
     /// Checksummed signer when decoded with `recover_sender=True`, else None.
     #[getter]
@@ -251,7 +251,7 @@ impl PyDecodedTransaction {
         format!(
             "DecodedTransaction(tx_type={}, hash={:#x}, chain_id={}, nonce={}, to={}, value={}, sender={})",
             self.envelope().tx_type() as u8,
-            self.inner.hash,
+            self.inner.hash(),
             self.envelope().chain_id().map_or("None".into(), |id| id.to_string()),
             self.envelope().nonce(),
             to,
@@ -312,33 +312,29 @@ pub fn decode_transactions<'py>(
         .map(|item| RawInput::from_py(&item?))
         .collect::<PyResult<_>>()?;
     let slices: Vec<&[u8]> = inputs.iter().map(RawInput::as_slice).collect();
-    let results: Vec<Result<DecodedTx, DecodeError>> = py.detach(|| {
-        let mut results = Vec::with_capacity(slices.len());
-        for raw in &slices {
-            let result = decode_raw(raw, recover_sender);
-            let failed = result.is_err();
-            results.push(result);
-            if failed && !return_errors {
-                break;
-            }
-        }
-        results
-    });
     let list = PyList::empty(py);
-    for (index, result) in results.into_iter().enumerate() {
-        match result {
-            Ok(inner) => list.append(Bound::new(py, PyDecodedTransaction { inner })?)?,
-            Err(err) => {
-                let message = format!("transaction {index}: {}", err.0);
-                if !return_errors {
-                    return Err(PyValueError::new_err(message));
+    // Chunks keep the decoded values cache-hot between the GIL-free decode and the wrapping
+    // into Python objects, instead of materialising the whole batch in Rust first.
+    for (chunk_index, chunk) in slices.chunks(BATCH_CHUNK).enumerate() {
+        let results = py.detach(|| decode_batch(chunk, recover_sender, !return_errors));
+        for (offset, result) in results.into_iter().enumerate() {
+            match result {
+                Ok(inner) => list.append(Bound::new(py, PyDecodedTransaction { inner })?)?,
+                Err(err) => {
+                    let index = chunk_index * BATCH_CHUNK + offset;
+                    let message = format!("transaction {index}: {}", err.0);
+                    if !return_errors {
+                        return Err(PyValueError::new_err(message));
+                    }
+                    list.append(PyValueError::new_err(message).into_value(py))?;
                 }
-                list.append(PyValueError::new_err(message).into_value(py))?;
             }
         }
     }
     Ok(list)
 }
+
+const BATCH_CHUNK: usize = 256;
 
 /// One item of a batch: a borrowed immutable `bytes`, or a private copy of any other buffer.
 enum RawInput<'py> {
