@@ -5,8 +5,12 @@ from platform_rust._platform_rust import __version__
 
 __all__ = [  # noqa: F405
     "Authorization",
+    "BookLevel",
+    "ConsolidatedBook",
+    "Crossing",
     "DecodedTransaction",
     "__version__",
+    "aggregate_order_books",
     "build_profile",
     "decode_transaction",
     "decode_transactions",

@@ -1,7 +1,7 @@
 """Type stub for the native module `platform_rust` (built from `rust/` by maturin)."""
 
-from collections.abc import Iterable
-from typing import Literal, overload
+from collections.abc import Iterable, Mapping
+from typing import Literal, Required, TypedDict, overload
 
 from typing_extensions import Buffer
 
@@ -120,3 +120,84 @@ def decode_transactions(
     """Decodes many raw transactions with the GIL released. `errors="raise"`: the first bad
     item raises ValueError("transaction {index}: ..."); `errors="return"`: its slot holds that
     ValueError and the other items decode."""
+
+# ---------------------------------------------------------------- market_data (order books)
+
+Level = tuple[float, float]
+"""A `(price, size)` pair; any 2-item iterable of numbers is accepted (lists, numpy rows)."""
+
+class VenueBookInput(TypedDict, total=False):
+    """One venue's book as `aggregate_order_books` reads it. `venue` is required; a missing
+    or None side is empty. An AMM pool's depth ladder (a list of `(price, size)`) fits either
+    side as is. Books sharing a venue name are merged."""
+
+    venue: Required[str]
+    bids: Iterable[Level] | None
+    asks: Iterable[Level] | None
+
+class BookLevel:
+    """A consolidated price level (immutable)."""
+
+    @property
+    def price(self) -> float: ...
+    @property
+    def size(self) -> float:
+        """Sum of the venues' sizes at this price."""
+    @property
+    def venues(self) -> dict[str, float]:
+        """`{venue: size}` for the venues quoting here, in venue order."""
+
+class Crossing:
+    """A venue whose best bid is at or above a venue's best ask (possibly the same venue)."""
+
+    @property
+    def bid_venue(self) -> str: ...
+    @property
+    def bid_price(self) -> float: ...
+    @property
+    def ask_venue(self) -> str: ...
+    @property
+    def ask_price(self) -> float: ...
+
+class ConsolidatedBook:
+    """The merged view of several venues' books (immutable)."""
+
+    @property
+    def bids(self) -> list[BookLevel]:
+        """Highest price first."""
+    @property
+    def asks(self) -> list[BookLevel]:
+        """Lowest price first."""
+    @property
+    def venues(self) -> list[str]:
+        """Distinct venue names in order of first appearance."""
+    @property
+    def best_bid(self) -> float | None:
+        """Highest bid over all venues, before bucketing and depth."""
+    @property
+    def best_ask(self) -> float | None:
+        """Lowest ask over all venues, before bucketing and depth."""
+    @property
+    def crossed(self) -> bool:
+        """True when best bid >= best ask (crossed or locked)."""
+    @property
+    def crossings(self) -> list[Crossing]:
+        """Every (bid venue, ask venue) pair whose best prices cross or lock."""
+    @property
+    def crossing_venues(self) -> list[str]:
+        """Venues involved in any crossing, in venue order."""
+
+def aggregate_order_books(
+    books: Iterable[Mapping[str, object] | VenueBookInput],
+    *,
+    depth: int | None = None,
+    price_bucket: float | None = None,
+) -> ConsolidatedBook:
+    """Merges several venues' books: bids descending, asks ascending, sizes summed per price
+    with the per-venue breakdown kept. `depth` keeps that many levels per side.
+    `price_bucket` rounds prices to its multiples, bids down and asks up (a price within 1e-9
+    relative of a multiple counts as on it); bids below one bucket fall into price 0.
+    Zero-size levels are dropped. Crossing is computed on the full, unbucketed book.
+    Raises ValueError for a price that is not positive and finite, a size that is negative
+    or not finite, a non-positive `price_bucket` or a negative `depth`; TypeError/KeyError
+    for a malformed shape."""

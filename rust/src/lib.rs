@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 pub mod chain_monitor;
+pub mod market_data;
 
 /// Crate version, as compiled; exposed to Python as `platform_rust.__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -31,6 +32,7 @@ fn _platform_rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", VERSION)?;
     m.add_function(wrap_pyfunction!(py_build_profile, m)?)?;
     chain_monitor::register(m)?;
+    market_data::register(m)?;
     Ok(())
 }
 

@@ -380,3 +380,19 @@ def test_every_prefix_and_single_byte_flip_is_handled() -> None:
                 decode_transaction(bytes(mutated), recover_sender=True)
             except ValueError:
                 pass
+
+
+def test_large_recovering_batch_keeps_order_and_error_index() -> None:
+    # >= 64 items with recovery takes the multi-threaded path.
+    raws = [_sign({**EIP1559, "nonce": n}, SIGNER if n % 2 else OTHER) for n in range(150)]
+    decoded = decode_transactions(raws, recover_sender=True)
+    assert [d.nonce for d in decoded] == list(range(150))
+    assert [d.sender for d in decoded] == [
+        SIGNER.address if n % 2 else OTHER.address for n in range(150)
+    ]
+    broken = [*raws[:100], raws[100][:-1], *raws[101:130], b"\x09", *raws[131:]]
+    with pytest.raises(ValueError, match=r"^transaction 100: "):
+        decode_transactions(broken, recover_sender=True)
+    results = decode_transactions(broken, recover_sender=True, errors="return")
+    assert [i for i, r in enumerate(results) if isinstance(r, ValueError)] == [100, 130]
+    assert results[149].nonce == 149
