@@ -126,6 +126,9 @@ def decode_transactions(
 Level = tuple[float, float]
 """A `(price, size)` pair; any 2-item iterable of numbers is accepted (lists, numpy rows)."""
 
+LevelTuple = tuple[float, float, dict[str, float]]
+"""`(price, size, {venue: size})`: one consolidated level in bulk form."""
+
 class VenueBookInput(TypedDict, total=False):
     """One venue's book as `aggregate_order_books` reads it. `venue` is required; a missing
     or None side is empty. An AMM pool's depth ladder (a list of `(price, size)`) fits either
@@ -186,6 +189,9 @@ class ConsolidatedBook:
     @property
     def crossing_venues(self) -> list[str]:
         """Venues involved in any crossing, in venue order."""
+    def to_tuples(self) -> tuple[list[LevelTuple], list[LevelTuple]]:
+        """`(bids, asks)` as `(price, size, {venue: size})` tuples, built in one call (the
+        fast way to read a whole book)."""
 
 def aggregate_order_books(
     books: Iterable[Mapping[str, object] | VenueBookInput],

@@ -272,6 +272,7 @@ def test_matches_the_python_reference(
     book = aggregate_order_books(books, depth=depth, price_bucket=bucket)
     assert_levels_match(book.bids, reference_side(books, "bids", depth, bucket))
     assert_levels_match(book.asks, reference_side(books, "asks", depth, bucket))
+    assert book.to_tuples() == (as_plain(book.bids), as_plain(book.asks))
     assert [(c.bid_venue, c.ask_venue) for c in book.crossings] == reference_crossings(books)
     assert book.crossed == bool(reference_crossings(books))
     bids = [p for b in books for p, s in b["bids"] if s > 0]

@@ -4,6 +4,8 @@
 //! are derived. Equal prices (after optional bucketing) merge into one level whose size is the
 //! sum over venues, and the per-venue breakdown is kept so a router can see where it comes from.
 
+use std::collections::HashMap;
+
 /// One side of one venue's book, or of an AMM pool's depth ladder.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Level {
@@ -108,16 +110,23 @@ pub fn aggregate_order_books(
             )));
         }
     }
+    let total_levels: usize = books
+        .iter()
+        .map(|book| book.bids.len().max(book.asks.len()))
+        .sum();
+    if total_levels > u32::MAX as usize {
+        return Err(BookError(format!(
+            "too many levels on one side: {total_levels}"
+        )));
+    }
     let mut venues: Vec<String> = Vec::new();
+    let mut venue_index: HashMap<&str, usize> = HashMap::new();
     let mut venue_of_book = Vec::with_capacity(books.len());
     for book in books {
-        let index = match venues.iter().position(|name| *name == book.venue) {
-            Some(index) => index,
-            None => {
-                venues.push(book.venue.clone());
-                venues.len() - 1
-            }
-        };
+        let index = *venue_index.entry(book.venue.as_str()).or_insert_with(|| {
+            venues.push(book.venue.clone());
+            venues.len() - 1
+        });
         venue_of_book.push(index);
         validate_side(book, Side::Bid)?;
         validate_side(book, Side::Ask)?;
@@ -234,11 +243,14 @@ pub fn bucket_price(price: f64, bucket: f64, side: Side) -> f64 {
     multiple * bucket
 }
 
-/// Entry of the merge: a (possibly bucketed) level tagged with its venue.
-struct Entry {
-    price: f64,
-    venue: usize,
-    size: f64,
+/// Sort key of a positive finite price: for such floats the IEEE-754 bit pattern orders like
+/// the value, so integer comparison replaces float comparison; bids invert it to sort best
+/// (highest) first.
+fn price_order_key(price: f64, side: Side) -> u64 {
+    match side {
+        Side::Bid => !price.to_bits(),
+        Side::Ask => price.to_bits(),
+    }
 }
 
 fn merge_side(
@@ -247,8 +259,13 @@ fn merge_side(
     side: Side,
     options: AggregateOptions,
 ) -> Vec<AggregatedLevel> {
-    let mut entries: Vec<Entry> =
-        Vec::with_capacity(books.iter().map(|book| side_levels(book, side).len()).sum());
+    // Each entry packs (price key, venue, input position) into one u128, so a plain integer
+    // sort orders by price, then venue, then input order: sums are taken in input order and
+    // the result is deterministic. `prices` and `sizes` are indexed by input position.
+    let capacity: usize = books.iter().map(|book| side_levels(book, side).len()).sum();
+    let mut keys: Vec<u128> = Vec::with_capacity(capacity);
+    let mut prices: Vec<f64> = Vec::with_capacity(capacity);
+    let mut sizes: Vec<f64> = Vec::with_capacity(capacity);
     for (book, &venue) in books.iter().zip(venue_of_book) {
         for level in side_levels(book, side)
             .iter()
@@ -258,32 +275,33 @@ fn merge_side(
                 Some(bucket) => bucket_price(level.price, bucket, side),
                 None => level.price,
             };
-            entries.push(Entry {
-                price,
-                venue,
-                size: level.size,
-            });
+            // Bucket 0 (a bid below one bucket) is the only non-positive price; 0.0's bits
+            // still order correctly below every positive price.
+            let position = prices.len() as u128;
+            keys.push(
+                (u128::from(price_order_key(price, side)) << 64)
+                    | ((venue as u128 & 0xffff_ffff) << 32)
+                    | (position & 0xffff_ffff),
+            );
+            prices.push(price);
+            sizes.push(level.size);
         }
     }
-    // Stable sort: levels of one venue at one price keep their input order for summing.
-    entries.sort_by(|a, b| {
-        let by_price = match side {
-            Side::Bid => b.price.total_cmp(&a.price),
-            Side::Ask => a.price.total_cmp(&b.price),
-        };
-        by_price.then(a.venue.cmp(&b.venue))
-    });
+    keys.sort_unstable();
 
     let depth = options.depth.unwrap_or(usize::MAX);
     let mut levels: Vec<AggregatedLevel> = Vec::new();
-    for entry in entries {
-        let same_price = levels.last().is_some_and(|last| last.price == entry.price);
+    for key in keys {
+        let venue = ((key >> 32) & 0xffff_ffff) as usize;
+        let position = (key & 0xffff_ffff) as usize;
+        let (price, size) = (prices[position], sizes[position]);
+        let same_price = levels.last().is_some_and(|last| last.price == price);
         if !same_price {
             if levels.len() == depth {
                 break;
             }
             levels.push(AggregatedLevel {
-                price: entry.price,
+                price,
                 size: 0.0,
                 venues: Vec::new(),
             });
@@ -292,8 +310,8 @@ fn merge_side(
             break;
         };
         match level.venues.last_mut() {
-            Some((venue, size)) if *venue == entry.venue => *size += entry.size,
-            _ => level.venues.push((entry.venue, entry.size)),
+            Some((last_venue, total)) if *last_venue == venue => *total += size,
+            _ => level.venues.push((venue, size)),
         }
     }
     for level in &mut levels {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyMapping, PyTuple};
+use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple};
 
 use super::book::{
     aggregate_order_books as aggregate, AggregateOptions, AggregatedLevel, BookError,
@@ -22,40 +22,48 @@ fn value_error(err: BookError) -> PyErr {
 /// One consolidated price level: total size and the size each venue contributes.
 #[pyclass(frozen, module = "platform_rust", name = "BookLevel")]
 pub struct PyBookLevel {
-    level: AggregatedLevel,
+    // Shared with the book and the side's other levels: materialising a level copies nothing.
+    side: Arc<[AggregatedLevel]>,
+    index: usize,
     venue_names: Arc<[String]>,
+}
+
+impl PyBookLevel {
+    fn level(&self) -> &AggregatedLevel {
+        &self.side[self.index]
+    }
 }
 
 #[pymethods]
 impl PyBookLevel {
     #[getter]
     fn price(&self) -> f64 {
-        self.level.price
+        self.level().price
     }
     #[getter]
     fn size(&self) -> f64 {
-        self.level.size
+        self.level().size
     }
     /// `{venue: size}` for the venues quoting at this level, in venue order.
     #[getter]
     fn venues<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let dict = PyDict::new(py);
-        for (venue, size) in &self.level.venues {
+        for (venue, size) in &self.level().venues {
             dict.set_item(&self.venue_names[*venue], size)?;
         }
         Ok(dict)
     }
     fn __repr__(&self) -> String {
-        let venues: Vec<String> = self
-            .level
+        let level = self.level();
+        let venues: Vec<String> = level
             .venues
             .iter()
             .map(|(venue, size)| format!("{:?}: {size:?}", self.venue_names[*venue]))
             .collect();
         format!(
             "BookLevel(price={:?}, size={:?}, venues={{{}}})",
-            self.level.price,
-            self.level.size,
+            level.price,
+            level.size,
             venues.join(", ")
         )
     }
@@ -87,16 +95,31 @@ impl PyCrossing {
 /// The merged view of several venues' books.
 #[pyclass(frozen, module = "platform_rust", name = "ConsolidatedBook")]
 pub struct PyConsolidatedBook {
+    /// `book` without its levels, which moved into the shared slices below.
     book: ConsolidatedBook,
+    bids: Arc<[AggregatedLevel]>,
+    asks: Arc<[AggregatedLevel]>,
     venue_names: Arc<[String]>,
 }
 
 impl PyConsolidatedBook {
-    fn levels(&self, levels: &[AggregatedLevel]) -> Vec<PyBookLevel> {
-        levels
-            .iter()
-            .map(|level| PyBookLevel {
-                level: level.clone(),
+    fn new(mut book: ConsolidatedBook) -> Self {
+        let bids = std::mem::take(&mut book.bids).into();
+        let asks = std::mem::take(&mut book.asks).into();
+        let venue_names = book.venues.clone().into();
+        Self {
+            book,
+            bids,
+            asks,
+            venue_names,
+        }
+    }
+
+    fn levels(&self, side: &Arc<[AggregatedLevel]>) -> Vec<PyBookLevel> {
+        (0..side.len())
+            .map(|index| PyBookLevel {
+                side: side.clone(),
+                index,
                 venue_names: self.venue_names.clone(),
             })
             .collect()
@@ -116,12 +139,12 @@ impl PyConsolidatedBook {
     /// Bids, best (highest) first.
     #[getter]
     fn bids(&self) -> Vec<PyBookLevel> {
-        self.levels(&self.book.bids)
+        self.levels(&self.bids)
     }
     /// Asks, best (lowest) first.
     #[getter]
     fn asks(&self) -> Vec<PyBookLevel> {
-        self.levels(&self.book.asks)
+        self.levels(&self.asks)
     }
     /// Distinct venue names, in order of first appearance.
     #[getter]
@@ -165,17 +188,46 @@ impl PyConsolidatedBook {
             .filter_map(|(name, involved)| involved.then(|| name.clone()))
             .collect()
     }
+    /// `(bids, asks)` as lists of `(price, size, {venue: size})` tuples: the bulk form, built
+    /// in one call instead of one `BookLevel` object and three attribute reads per level.
+    fn to_tuples<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        // Each venue name becomes one Python string, shared by every level's dict.
+        let names: Vec<Bound<'py, PyString>> = self
+            .venue_names
+            .iter()
+            .map(|name| PyString::new(py, name))
+            .collect();
+        let bids = side_tuples(py, &self.bids, &names)?;
+        let asks = side_tuples(py, &self.asks, &names)?;
+        PyTuple::new(py, [bids, asks])
+    }
     fn __repr__(&self) -> String {
         format!(
             "ConsolidatedBook(venues={:?}, bids={} levels, asks={} levels, best_bid={:?}, best_ask={:?}, crossed={})",
             self.book.venues,
-            self.book.bids.len(),
-            self.book.asks.len(),
+            self.bids.len(),
+            self.asks.len(),
             self.book.best_bid,
             self.book.best_ask,
             self.book.crossed(),
         )
     }
+}
+
+fn side_tuples<'py>(
+    py: Python<'py>,
+    side: &[AggregatedLevel],
+    names: &[Bound<'py, PyString>],
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for level in side {
+        let venues = PyDict::new(py);
+        for (venue, size) in &level.venues {
+            venues.set_item(&names[*venue], size)?;
+        }
+        list.append((level.price, level.size, venues))?;
+    }
+    Ok(list)
 }
 
 fn extract_level(item: &Bound<'_, PyAny>) -> PyResult<Level> {
@@ -184,8 +236,8 @@ fn extract_level(item: &Bound<'_, PyAny>) -> PyResult<Level> {
     if let Ok(tuple) = item.cast::<PyTuple>() {
         if tuple.len() == 2 {
             return Ok(Level {
-                price: tuple.get_item(0)?.extract()?,
-                size: tuple.get_item(1)?.extract()?,
+                price: tuple.get_borrowed_item(0)?.extract()?,
+                size: tuple.get_borrowed_item(1)?.extract()?,
             });
         }
     } else if let Ok(iter) = item.try_iter() {
@@ -269,6 +321,5 @@ pub fn aggregate_order_books(
     let book = py
         .detach(|| aggregate(&books, options))
         .map_err(value_error)?;
-    let venue_names: Arc<[String]> = book.venues.clone().into();
-    Ok(PyConsolidatedBook { book, venue_names })
+    Ok(PyConsolidatedBook::new(book))
 }
