@@ -185,7 +185,8 @@ impl PyConsolidatedBook {
         self.venue_names
             .iter()
             .zip(involved)
-            .filter_map(|(name, involved)| involved.then(|| name.clone()))
+            .filter(|(_, involved)| *involved)
+            .map(|(name, _)| name.clone())
             .collect()
     }
     /// `(bids, asks)` as lists of `(price, size, {venue: size})` tuples: the bulk form, built
