@@ -16,6 +16,8 @@ import pytest
 import rlp
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from platform_rust import DecodedTransaction, decode_transaction, decode_transactions
 
@@ -396,3 +398,82 @@ def test_large_recovering_batch_keeps_order_and_error_index() -> None:
     results = decode_transactions(broken, recover_sender=True, errors="return")
     assert [i for i, r in enumerate(results) if isinstance(r, ValueError)] == [100, 130]
     assert results[149].nonce == 149
+
+
+# -------------------------------------------------------- property: signed fields round-trip
+
+addresses = st.binary(min_size=20, max_size=20).map(to_checksum_address)
+uint64 = st.integers(min_value=0, max_value=2**64 - 1)
+access_lists = st.lists(
+    st.fixed_dictionaries(
+        {
+            "address": addresses,
+            "storageKeys": st.lists(
+                st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex()), max_size=3
+            ),
+        }
+    ),
+    max_size=3,
+)
+
+
+@st.composite
+def signable_transactions(draw: st.DrawFn) -> dict[str, Any]:
+    tx_type = draw(st.sampled_from([0, 1, 2, 4]))
+    tx: dict[str, Any] = {
+        "nonce": draw(uint64),
+        "gas": draw(st.integers(min_value=21_000, max_value=2**63)),
+        "value": draw(st.integers(min_value=0, max_value=2**256 - 1)),
+        "data": draw(st.binary(max_size=200)),
+    }
+    if tx_type == 4 or draw(st.booleans()):
+        tx["to"] = draw(addresses)
+    chain_id = draw(st.integers(min_value=1, max_value=2**32))
+    if tx_type == 0:
+        tx["gasPrice"] = draw(uint64)
+        if draw(st.booleans()):
+            tx["chainId"] = chain_id
+        return tx
+    tx.update(type=tx_type, chainId=chain_id, accessList=draw(access_lists))
+    if tx_type == 1:
+        tx["gasPrice"] = draw(uint64)
+    else:
+        tx["maxFeePerGas"] = draw(uint64)
+        tx["maxPriorityFeePerGas"] = draw(uint64)
+    if tx_type == 4:
+        auths = st.fixed_dictionaries(
+            {"chainId": st.integers(0, 2**64), "address": addresses, "nonce": uint64}
+        )
+        tx["authorizationList"] = [
+            SIGNER.sign_authorization(a) for a in draw(st.lists(auths, min_size=1, max_size=2))
+        ]
+    return tx
+
+
+@settings(max_examples=60, deadline=None)
+@given(tx=signable_transactions())
+def test_random_signed_transactions_round_trip(tx: dict[str, Any]) -> None:
+    signed = SIGNER.sign_transaction(tx)
+    decoded = decode_transaction(bytes(signed.raw_transaction), recover_sender=True)
+    assert decoded.tx_type == tx.get("type", 0)
+    assert decoded.chain_id == tx.get("chainId")
+    assert (decoded.nonce, decoded.gas_limit, decoded.value) == (
+        tx["nonce"],
+        tx["gas"],
+        tx["value"],
+    )
+    assert decoded.to == tx.get("to")
+    assert decoded.input == tx["data"]
+    assert decoded.gas_price == tx.get("gasPrice")
+    assert decoded.max_fee_per_gas == tx.get("maxFeePerGas")
+    assert decoded.max_priority_fee_per_gas == tx.get("maxPriorityFeePerGas")
+    assert decoded.access_list == [
+        (a["address"], a["storageKeys"]) for a in tx.get("accessList", [])
+    ]
+    assert [(a.chain_id, a.address, a.nonce, a.authority) for a in decoded.authorization_list] == [
+        (a.chain_id, to_checksum_address(a.address), a.nonce, SIGNER.address)
+        for a in tx.get("authorizationList", [])
+    ]
+    assert (decoded.r, decoded.s) == (signed.r, signed.s)
+    assert decoded.hash == "0x" + signed.hash.hex()
+    assert decoded.sender == SIGNER.address
