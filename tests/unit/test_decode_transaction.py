@@ -9,7 +9,9 @@ One test still signs with a real blob through eth-account, end to end.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import platform_rust
 from platform_rust import DecodedTransaction, decode_transaction, decode_transactions
 
 SIGNER = Account.from_key("0x" + "42" * 32)
@@ -477,3 +480,18 @@ def test_random_signed_transactions_round_trip(tx: dict[str, Any]) -> None:
     assert (decoded.r, decoded.s) == (signed.r, signed.s)
     assert decoded.hash == "0x" + signed.hash.hex()
     assert decoded.sender == SIGNER.address
+
+
+def test_type_stub_covers_the_decoding_classes() -> None:
+    stub = ast.parse(Path(platform_rust.__file__).with_name("_platform_rust.pyi").read_text())
+    stubbed = {
+        node.name: {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+        for node in stub.body
+        if isinstance(node, ast.ClassDef)
+    }
+    for cls in (platform_rust.DecodedTransaction, platform_rust.Authorization):
+        public = {name for name in dir(cls) if not name.startswith("_")}
+        assert public == stubbed[cls.__name__], cls.__name__
+    functions = {node.name for node in stub.body if isinstance(node, ast.FunctionDef)}
+    assert {"decode_transaction", "decode_transactions"} <= functions
+    assert set(platform_rust.__all__) <= functions | set(stubbed) | {"__version__"}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import platform_rust
 from platform_rust import BookLevel, ConsolidatedBook, aggregate_order_books
 
 Levels = list[tuple[float, float]]
@@ -281,3 +284,16 @@ def test_matches_the_python_reference(
     assert book.best_ask == (min(asks) if asks else None)
     if bucket is None and book.bids and book.asks and not book.crossed:
         assert book.bids[0].price < book.asks[0].price
+
+
+def test_type_stub_covers_the_order_book_classes() -> None:
+    stub = ast.parse(Path(platform_rust.__file__).with_name("_platform_rust.pyi").read_text())
+    stubbed = {
+        node.name: {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+        for node in stub.body
+        if isinstance(node, ast.ClassDef)
+    }
+    for cls in (platform_rust.ConsolidatedBook, platform_rust.BookLevel, platform_rust.Crossing):
+        public = {name for name in dir(cls) if not name.startswith("_")}
+        assert public == stubbed[cls.__name__], cls.__name__
+    assert "aggregate_order_books" in {n.name for n in stub.body if isinstance(n, ast.FunctionDef)}
