@@ -204,6 +204,8 @@ def aggregate_order_books(
     `price_bucket` rounds prices to its multiples, bids down and asks up (a price within 1e-9
     relative of a multiple counts as on it); bids below one bucket fall into price 0.
     Zero-size levels are dropped. Crossing is computed on the full, unbucketed book.
+    `depth` may be any non-negative int (beyond the platform's range: no limit).
     Raises ValueError for a price that is not positive and finite, a size that is negative
-    or not finite, a non-positive `price_bucket` or a negative `depth`; TypeError/KeyError
-    for a malformed shape."""
+    or not finite, a non-positive `price_bucket` or one so small a bucketed price overflows,
+    sizes at one level summing beyond the float range, or a negative `depth`;
+    TypeError/KeyError for a malformed shape."""

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 import platform_rust
 from platform_rust import BookLevel, ConsolidatedBook, aggregate_order_books
 
-Levels = list[tuple[float, float]]
 Book = dict[str, Any]
 
 # ---------------------------------------------------------------- the reference
@@ -217,11 +216,24 @@ def test_repr_is_informative() -> None:
         ([{"venue": "a", "bids": [(1.0, 1.0)]}], {"price_bucket": 0.0}, "price_bucket"),
         ([{"venue": "a", "bids": [(1.0, 1.0)]}], {"price_bucket": float("nan")}, "price_bucket"),
         ([{"venue": "a", "bids": [(1.0, 1.0)]}], {"depth": -1}, "depth"),
+        ([{"venue": "a", "bids": [(1.0, 1.0)]}], {"depth": -(2**80)}, "depth"),
+        ([{"venue": "a", "asks": [(1e308, 1.0)]}], {"price_bucket": 1e-300}, "too small"),
+        (
+            [{"venue": "a", "bids": [(1.0, 1e308)]}, {"venue": "b", "bids": [(1.0, 1e308)]}],
+            {},
+            "float range",
+        ),
     ],
 )
 def test_invalid_values_raise_value_error(books: list[Book], kwargs: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         aggregate_order_books(books, **kwargs)
+
+
+def test_depth_beyond_any_book_is_no_limit_and_must_be_an_int() -> None:
+    assert len(aggregate_order_books([BINANCE, COINBASE], depth=2**80).bids) == 3
+    with pytest.raises(TypeError, match="depth"):
+        aggregate_order_books([BINANCE], depth=1.5)  # type: ignore[arg-type]
 
 
 def test_value_errors_name_the_venue_and_level() -> None:

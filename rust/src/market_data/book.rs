@@ -139,8 +139,8 @@ pub fn aggregate_order_books(
     let best_ask = best_asks.iter().flatten().copied().reduce(f64::min);
 
     Ok(ConsolidatedBook {
-        bids: merge_side(books, &venue_of_book, Side::Bid, options),
-        asks: merge_side(books, &venue_of_book, Side::Ask, options),
+        bids: merge_side(books, &venue_of_book, Side::Bid, options)?,
+        asks: merge_side(books, &venue_of_book, Side::Ask, options)?,
         venues,
         best_bid,
         best_ask,
@@ -258,7 +258,7 @@ fn merge_side(
     venue_of_book: &[usize],
     side: Side,
     options: AggregateOptions,
-) -> Vec<AggregatedLevel> {
+) -> Result<Vec<AggregatedLevel>, BookError> {
     // Each entry packs (price key, venue, input position) into one u128, so a plain integer
     // sort orders by price, then venue, then input order: sums are taken in input order and
     // the result is deterministic. `prices` and `sizes` are indexed by input position.
@@ -275,6 +275,13 @@ fn merge_side(
                 Some(bucket) => bucket_price(level.price, bucket, side),
                 None => level.price,
             };
+            if !price.is_finite() {
+                return Err(BookError(format!(
+                    "price_bucket {} is too small for price {}",
+                    options.price_bucket.unwrap_or_default(),
+                    level.price
+                )));
+            }
             // Bucket 0 (a bid below one bucket) is the only non-positive price; 0.0's bits
             // still order correctly below every positive price.
             let position = prices.len() as u128;
@@ -316,8 +323,14 @@ fn merge_side(
     }
     for level in &mut levels {
         level.size = level.venues.iter().map(|(_, size)| size).sum();
+        if !level.size.is_finite() {
+            return Err(BookError(format!(
+                "sizes at price {} add up beyond the float range",
+                level.price
+            )));
+        }
     }
-    levels
+    Ok(levels)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyList, PyMapping, PyString, PyTuple};
 
 use super::book::{
     aggregate_order_books as aggregate, AggregateOptions, AggregatedLevel, BookError,
@@ -215,6 +215,22 @@ impl PyConsolidatedBook {
     }
 }
 
+/// `None` or a non-negative int; an int beyond the platform's range means "no limit".
+fn depth_limit(depth: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    let Some(depth) = depth.filter(|depth| !depth.is_none()) else {
+        return Ok(None);
+    };
+    let depth = depth
+        .cast::<PyInt>()
+        .map_err(|_| PyTypeError::new_err("depth must be an int or None"))?;
+    if depth.lt(0)? {
+        return Err(PyValueError::new_err(format!(
+            "depth must be >= 0, got {depth}"
+        )));
+    }
+    Ok(Some(depth.extract::<usize>().unwrap_or(usize::MAX)))
+}
+
 fn side_tuples<'py>(
     py: Python<'py>,
     side: &[AggregatedLevel],
@@ -299,18 +315,10 @@ fn extract_book(item: &Bound<'_, PyAny>) -> PyResult<VenueBook> {
 pub fn aggregate_order_books(
     py: Python<'_>,
     books: &Bound<'_, PyAny>,
-    depth: Option<i64>,
+    depth: Option<&Bound<'_, PyAny>>,
     price_bucket: Option<f64>,
 ) -> PyResult<PyConsolidatedBook> {
-    let depth = match depth {
-        Some(depth) if depth < 0 => {
-            return Err(PyValueError::new_err(format!(
-                "depth must be >= 0, got {depth}"
-            )))
-        }
-        Some(depth) => Some(usize::try_from(depth).unwrap_or(usize::MAX)),
-        None => None,
-    };
+    let depth = depth_limit(depth)?;
     let books: Vec<VenueBook> = books
         .try_iter()?
         .map(|item| extract_book(&item?))
