@@ -93,22 +93,23 @@ pub fn decode_batch(
             let workers: Vec<_> = raws
                 .chunks(per_thread)
                 .map(|part| {
-                    let worker =
-                        scope.spawn(move || decode_sequential(part, true, stop_at_first_error));
-                    (part.len(), worker)
+                    let worker = std::thread::Builder::new().spawn_scoped(scope, move || {
+                        decode_sequential(part, true, stop_at_first_error)
+                    });
+                    (part, worker)
                 })
                 .collect();
             workers
                 .into_iter()
-                .flat_map(|(part_len, worker)| {
-                    // Unreachable (decode_transaction catches panics), but a lost worker must
-                    // not shift the indices of the results after it.
-                    worker.join().unwrap_or_else(|_| {
-                        vec![
-                            Err(DecodeError("invalid transaction: worker failed".into()));
-                            part_len
-                        ]
-                    })
+                .flat_map(|(part, worker)| match worker {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| {
+                        // Unreachable (decode_transaction catches panics), but a lost worker
+                        // must not shift the indices of the results after it.
+                        let lost = DecodeError("invalid transaction: worker failed".into());
+                        vec![Err(lost); part.len()]
+                    }),
+                    // The OS refused a thread: decode this part here instead.
+                    Err(_) => decode_sequential(part, true, stop_at_first_error),
                 })
                 .collect()
         });
