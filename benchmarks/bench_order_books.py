@@ -101,7 +101,8 @@ def rate(run: Callable[[], object], min_seconds: float = 0.5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.5, help="minimum time per case")
-    args = parser.parse_args()
+    # Known options only: `python -m benchmarks NAME` leaves its own selectors in argv.
+    args, _ = parser.parse_known_args()
 
     cases = [
         ("5 venues x 200 levels, full", 5, 200, None),
@@ -110,9 +111,11 @@ def main() -> None:
         ("20 venues x 500 levels, depth 50", 20, 500, 50),
         ("3 venues x 20 levels (AMM-ladder size)", 3, 20, None),
     ]
-    print(f"platform_rust {platform_rust.__version__} ({platform_rust.build_profile()} build)")
-    header = f"{'case':<42} {'variant':<13} {'ours /s':>11} {'heapq /s':>11} {'ratio':>8}"
-    print(header)
+    print(
+        f"Order-book aggregation, platform_rust {platform_rust.__version__} "
+        f"({platform_rust.build_profile()} build): aggregations per second, best call"
+    )
+    print(f"  {'measure':<54} {'ours':>10} {'baseline':>10} {'ratio':>8}  unit")
     for name, venues, levels, depth in cases:
         books = make_books(venues, levels)
         expected = python_aggregate(books, depth)
@@ -125,8 +128,9 @@ def main() -> None:
         attributes = rate(lambda b=books, d=depth: ours_attributes(b, d), args.seconds)
         variants = (("call", call_only), ("+to_tuples", tuples), ("+attributes", attributes))
         for variant, ours in variants:
+            measure = f"{name}: {variant}"
             ratio = ours / baseline
-            print(f"{name:<42} {variant:<13} {ours:>11,.0f} {baseline:>11,.0f} {ratio:>7.1f}x")
+            print(f"  {measure:<54} {ours:>10,.0f} {baseline:>10,.0f} {ratio:>8.2f}  calls/s")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing_extensions import Buffer
 __version__: str
 
 def build_profile() -> str:
-    """"release" or "debug": the Cargo profile the extension was compiled with."""
+    """ "release" or "debug": the Cargo profile the extension was compiled with."""
 
 # ---------------------------------------------------------------- chain_monitor (decoding)
 
