@@ -72,7 +72,9 @@ class DecodedTransaction:
         """0x hex hashes; empty unless type 3."""
     @property
     def has_blob_sidecar(self) -> bool:
-        """True when the input was the type-3 network form (blobs, commitments, proofs)."""
+        """True when the input was the type-3 network form (blobs, commitments, proofs:
+        EIP-4844 or EIP-7594 cell proofs). The sidecar's structure is decoded strictly; its
+        KZG content is not verified against the versioned hashes."""
     @property
     def authorization_list(self) -> list[Authorization]:
         """Empty unless type 4."""
