@@ -3,4 +3,15 @@
 from platform_rust._platform_rust import *  # noqa: F403
 from platform_rust._platform_rust import __version__
 
-__all__ = ["__version__", "build_profile"]  # noqa: F405
+__all__ = [  # noqa: F405
+    "Authorization",
+    "BookLevel",
+    "ConsolidatedBook",
+    "Crossing",
+    "DecodedTransaction",
+    "__version__",
+    "aggregate_order_books",
+    "build_profile",
+    "decode_transaction",
+    "decode_transactions",
+]

@@ -1,6 +1,213 @@
 """Type stub for the native module `platform_rust` (built from `rust/` by maturin)."""
 
+from collections.abc import Iterable, Mapping
+from typing import Literal, Required, TypedDict, overload
+
+from typing_extensions import Buffer
+
 __version__: str
 
 def build_profile() -> str:
     """ "release" or "debug": the Cargo profile the extension was compiled with."""
+
+# ---------------------------------------------------------------- chain_monitor (decoding)
+
+class Authorization:
+    """One EIP-7702 authorization tuple of a type-4 transaction (immutable)."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def address(self) -> str:
+        """Checksummed delegate address."""
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def y_parity(self) -> int: ...
+    @property
+    def r(self) -> int: ...
+    @property
+    def s(self) -> int: ...
+    @property
+    def authority(self) -> str | None:
+        """Checksummed signer when decoded with `recover_sender=True` and it recovers."""
+
+class DecodedTransaction:
+    """A decoded signed transaction of any EIP-2718 type (immutable; fields built on access)."""
+
+    @property
+    def tx_type(self) -> int:
+        """0 legacy, 1 EIP-2930, 2 EIP-1559, 3 EIP-4844, 4 EIP-7702."""
+    @property
+    def chain_id(self) -> int | None:
+        """None for a pre-EIP-155 legacy transaction."""
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def to(self) -> str | None:
+        """Checksummed recipient; None for a contract creation."""
+    @property
+    def value(self) -> int: ...
+    @property
+    def input(self) -> bytes: ...
+    @property
+    def gas_limit(self) -> int: ...
+    @property
+    def gas_price(self) -> int | None:
+        """Legacy and EIP-2930 only."""
+    @property
+    def max_fee_per_gas(self) -> int | None:
+        """Types 2, 3 and 4 only."""
+    @property
+    def max_priority_fee_per_gas(self) -> int | None:
+        """Types 2, 3 and 4 only."""
+    @property
+    def max_fee_per_blob_gas(self) -> int | None:
+        """Type 3 only."""
+    @property
+    def access_list(self) -> list[tuple[str, list[str]]]:
+        """`[(checksummed address, [0x storage key, ...]), ...]`; empty for legacy."""
+    @property
+    def blob_versioned_hashes(self) -> list[str]:
+        """0x hex hashes; empty unless type 3."""
+    @property
+    def has_blob_sidecar(self) -> bool:
+        """True when the input was the type-3 network form (blobs, commitments, proofs:
+        EIP-4844 or EIP-7594 cell proofs). The sidecar's structure is decoded strictly; its
+        KZG content is not verified against the versioned hashes."""
+    @property
+    def authorization_list(self) -> list[Authorization]:
+        """Empty unless type 4."""
+    @property
+    def y_parity(self) -> int: ...
+    @property
+    def v(self) -> int | None:
+        """Legacy only: 27/28, or `chain_id * 2 + 35 + y_parity` (EIP-155)."""
+    @property
+    def r(self) -> int: ...
+    @property
+    def s(self) -> int: ...
+    @property
+    def hash(self) -> str:
+        """0x hex transaction hash (type 3: of the form without the sidecar)."""
+    @property
+    def sender(self) -> str | None:
+        """Checksummed signer when decoded with `recover_sender=True`, else None."""
+
+def decode_transaction(raw: Buffer, *, recover_sender: bool = False) -> DecodedTransaction:
+    """Decodes exactly one raw signed transaction (legacy RLP or `type || payload`, including
+    the EIP-4844 network form). Raises ValueError on malformed input, or when
+    `recover_sender=True` and the signature does not recover (high-s included)."""
+
+@overload
+def decode_transactions(
+    raws: Iterable[Buffer],
+    *,
+    recover_sender: bool = False,
+    errors: Literal["raise"] = "raise",
+) -> list[DecodedTransaction]: ...
+@overload
+def decode_transactions(
+    raws: Iterable[Buffer],
+    *,
+    recover_sender: bool = False,
+    errors: Literal["return"],
+) -> list[DecodedTransaction | ValueError]: ...
+def decode_transactions(
+    raws: Iterable[Buffer],
+    *,
+    recover_sender: bool = False,
+    errors: Literal["raise", "return"] = "raise",
+) -> list[DecodedTransaction] | list[DecodedTransaction | ValueError]:
+    """Decodes many raw transactions with the GIL released. `errors="raise"`: the first bad
+    item raises ValueError("transaction {index}: ..."); `errors="return"`: its slot holds that
+    ValueError and the other items decode."""
+
+# ---------------------------------------------------------------- market_data (order books)
+
+Level = tuple[float, float]
+"""A `(price, size)` pair; any 2-item iterable of numbers is accepted (lists, numpy rows)."""
+
+LevelTuple = tuple[float, float, dict[str, float]]
+"""`(price, size, {venue: size})`: one consolidated level in bulk form."""
+
+class VenueBookInput(TypedDict, total=False):
+    """One venue's book as `aggregate_order_books` reads it. `venue` is required; a missing
+    or None side is empty. An AMM pool's depth ladder (a list of `(price, size)`) fits either
+    side as is. Books sharing a venue name are merged."""
+
+    venue: Required[str]
+    bids: Iterable[Level] | None
+    asks: Iterable[Level] | None
+
+class BookLevel:
+    """A consolidated price level (immutable)."""
+
+    @property
+    def price(self) -> float: ...
+    @property
+    def size(self) -> float:
+        """Sum of the venues' sizes at this price."""
+    @property
+    def venues(self) -> dict[str, float]:
+        """`{venue: size}` for the venues quoting here, in venue order."""
+
+class Crossing:
+    """A venue whose best bid is at or above a venue's best ask (possibly the same venue)."""
+
+    @property
+    def bid_venue(self) -> str: ...
+    @property
+    def bid_price(self) -> float: ...
+    @property
+    def ask_venue(self) -> str: ...
+    @property
+    def ask_price(self) -> float: ...
+
+class ConsolidatedBook:
+    """The merged view of several venues' books (immutable)."""
+
+    @property
+    def bids(self) -> list[BookLevel]:
+        """Highest price first."""
+    @property
+    def asks(self) -> list[BookLevel]:
+        """Lowest price first."""
+    @property
+    def venues(self) -> list[str]:
+        """Distinct venue names in order of first appearance."""
+    @property
+    def best_bid(self) -> float | None:
+        """Highest bid over all venues, before bucketing and depth."""
+    @property
+    def best_ask(self) -> float | None:
+        """Lowest ask over all venues, before bucketing and depth."""
+    @property
+    def crossed(self) -> bool:
+        """True when best bid >= best ask (crossed or locked)."""
+    @property
+    def crossings(self) -> list[Crossing]:
+        """Every (bid venue, ask venue) pair whose best prices cross or lock."""
+    @property
+    def crossing_venues(self) -> list[str]:
+        """Venues involved in any crossing, in venue order."""
+    def to_tuples(self) -> tuple[list[LevelTuple], list[LevelTuple]]:
+        """`(bids, asks)` as `(price, size, {venue: size})` tuples, built in one call (the
+        fast way to read a whole book)."""
+
+def aggregate_order_books(
+    books: Iterable[Mapping[str, object] | VenueBookInput],
+    *,
+    depth: int | None = None,
+    price_bucket: float | None = None,
+) -> ConsolidatedBook:
+    """Merges several venues' books: bids descending, asks ascending, sizes summed per price
+    with the per-venue breakdown kept. `depth` keeps that many levels per side.
+    `price_bucket` rounds prices to its multiples, bids down and asks up (a price within 1e-9
+    relative of a multiple counts as on it); bids below one bucket fall into price 0.
+    Zero-size levels are dropped. Crossing is computed on the full, unbucketed book.
+    `depth` may be any non-negative int (beyond the platform's range: no limit).
+    Raises ValueError for a price that is not positive and finite, a size that is negative
+    or not finite, a non-positive `price_bucket` or one so small a bucketed price overflows,
+    sizes at one level summing beyond the float range, or a negative `depth`;
+    TypeError/KeyError for a malformed shape."""

@@ -5,6 +5,9 @@
 
 use pyo3::prelude::*;
 
+pub mod chain_monitor;
+pub mod market_data;
+
 /// Crate version, as compiled; exposed to Python as `platform_rust.__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -28,6 +31,8 @@ fn py_build_profile() -> &'static str {
 fn _platform_rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", VERSION)?;
     m.add_function(wrap_pyfunction!(py_build_profile, m)?)?;
+    chain_monitor::register(m)?;
+    market_data::register(m)?;
     Ok(())
 }
 
