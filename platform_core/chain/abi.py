@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi import decode, encode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 _ERROR_STRING = keccak(text="Error(string)")[:4]
 _PANIC = keccak(text="Panic(uint256)")[:4]
@@ -49,12 +49,12 @@ class Function:
         return self.selector + encode(list(self.inputs), list(args))
 
     def decode_output(self, data: bytes) -> tuple[Any, ...]:
-        return tuple(decode(list(self.outputs), data))
+        return _checksummed(self.outputs, decode(list(self.outputs), data))
 
     def decode_input(self, data: bytes) -> tuple[Any, ...]:
         if data[:4] != self.selector:
             raise ValueError(f"calldata is not a call to {self.signature}")
-        return tuple(decode(list(self.inputs), data[4:]))
+        return _checksummed(self.inputs, decode(list(self.inputs), data[4:]))
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,15 @@ class Event:
             decode([t], bytes(topic))[0] for t, topic in zip(indexed_types, topics[1:], strict=True)
         )
         plain_values = iter(decode(plain_types, bytes(data)))
-        return tuple(next(indexed_values if ix else plain_values) for ix in self.indexed)
+        values = [next(indexed_values if ix else plain_values) for ix in self.indexed]
+        return _checksummed(types, values)
+
+
+def _checksummed(types: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
+    """eth-abi returns lower-case addresses; the platform uses EIP-55 everywhere."""
+    return tuple(
+        to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
+    )
 
 
 def revert_reason(data: bytes | None) -> str:

@@ -12,6 +12,7 @@ import rlp
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
 
 from platform_core.chain.errors import TransactionMismatch
 
@@ -61,7 +62,7 @@ def decode_signed(raw: bytes) -> DecodedTx:
     try:
         sender = Account.recover_transaction(raw)
         if raw[0] <= 0x7F:
-            typed = TypedTransaction.from_bytes(raw)
+            typed = TypedTransaction.from_bytes(HexBytes(raw))
             fields = typed.as_dict()
             return DecodedTx(
                 tx_type=raw[0],

@@ -21,6 +21,7 @@ from platform_core.chain.client import ChainClient
 from platform_core.chain.decode import IntendedTx, check_matches, decode_signed
 from platform_core.chain.errors import (
     BroadcastRejected,
+    FeeCeilingExceeded,
     JournalError,
     NonceError,
     SimulationReverted,
@@ -141,7 +142,11 @@ class TransactionSender:
 
     async def sign_and_journal(self, step_key: str, gas_limit: int) -> Attempt:
         record = await asyncio.to_thread(self.journal.get, step_key)
-        fees = await self.client.fees(ceiling=self.policy.fee_ceiling_wei)
+        try:
+            fees = await self.client.fees(ceiling=self.policy.fee_ceiling_wei)
+        except FeeCeilingExceeded as exc:
+            await self._set(step_key, StepState.REFUSED, str(exc))
+            raise
         nonce = await self.nonces.reserve(self.address)
         try:
             attempt = self._sign(record, nonce, gas_limit, fees, AttemptKind.ORIGINAL)
