@@ -84,9 +84,18 @@ class Event:
 
 def _checksummed(types: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
     """eth-abi returns lower-case addresses; the platform uses EIP-55 everywhere."""
-    return tuple(
-        to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True)
-    )
+    return tuple(_checksum_value(t, v) for t, v in zip(types, values, strict=True))
+
+
+def _checksum_value(abi_type: str, value: Any) -> Any:
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if abi_type.endswith("]"):
+        inner = abi_type[: abi_type.rindex("[")]
+        return tuple(_checksum_value(inner, v) for v in value)
+    if abi_type.startswith("("):
+        return _checksummed(_split_types(abi_type[1:-1]), value)
+    return value
 
 
 def revert_reason(data: bytes | None) -> str:

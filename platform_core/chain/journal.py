@@ -180,20 +180,6 @@ class Journal:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
-                    "INSERT INTO attempts (tx_hash, step_key, kind, raw, nonce, max_fee_per_gas,"
-                    " max_priority_fee_per_gas, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        attempt.tx_hash,
-                        step_key,
-                        attempt.kind.value,
-                        attempt.raw,
-                        attempt.nonce,
-                        str(attempt.max_fee_per_gas),
-                        str(attempt.max_priority_fee_per_gas),
-                        time.time(),
-                    ),
-                )
                 updated = self._db.execute(
                     "UPDATE steps SET nonce = ?, gas_limit = ?, state = CASE WHEN state = ?"
                     " THEN ? ELSE state END, updated_at = ? WHERE step_key = ?",
@@ -208,6 +194,20 @@ class Journal:
                 ).rowcount
                 if updated != 1:
                     raise JournalError(f"no prepared step {step_key!r}")
+                self._db.execute(
+                    "INSERT INTO attempts (tx_hash, step_key, kind, raw, nonce, max_fee_per_gas,"
+                    " max_priority_fee_per_gas, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        attempt.tx_hash,
+                        step_key,
+                        attempt.kind.value,
+                        attempt.raw,
+                        attempt.nonce,
+                        str(attempt.max_fee_per_gas),
+                        str(attempt.max_priority_fee_per_gas),
+                        time.time(),
+                    ),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
