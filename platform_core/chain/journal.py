@@ -153,7 +153,7 @@ class Journal:
         """Record what a step means to send. Preparing the same key again returns the
         existing record unchanged (a retried handler has one effect)."""
         now = time.time()
-        self._write(
+        inserted = self._write(
             "INSERT INTO steps (step_key, chain_id, sender, to_address, value, data, gas_limit,"
             " max_fee_ceiling, nonce, state, detail, final_tx_hash, meta, created_at,"
             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?, ?, ?)"
@@ -173,7 +173,22 @@ class Journal:
                 now,
             ),
         )
-        return self.get(step_key)
+        record = self.get(step_key)
+        if not inserted and (
+            record.chain_id,
+            record.sender,
+            record.to,
+            record.value,
+            record.data,
+        ) != (
+            chain_id,
+            sender,
+            to,
+            value,
+            data,
+        ):
+            raise JournalError(f"step {step_key!r} was prepared with different content")
+        return record
 
     def record_signed(self, step_key: str, attempt: Attempt, gas_limit: int) -> None:
         """The signed bytes, durably, before they are broadcast."""

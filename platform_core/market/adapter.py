@@ -9,6 +9,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from platform_core.chain.sender import StepOutcome, TransactionSender, TxRequest
 from platform_core.market.pool_state import PoolInfo, V3PoolState
+from platform_core.types.plan import ExecutionStep
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,27 @@ class SwapOrder:
     @property
     def token_out(self) -> str:
         return self.route.tokens[-1]
+
+
+def order_from_step(
+    step: ExecutionStep, recipient: str, *, native_in: bool = False, native_out: bool = False
+) -> SwapOrder:
+    """The swap an `ExecutionStep` describes: its hops as the route, its minimum and
+    deadline as the swap's guards."""
+    if any(hop.fee_pips is None for hop in step.hops):
+        raise ValueError("every hop of a Uniswap V3 step needs its fee tier (fee_pips)")
+    return SwapOrder(
+        route=Route(
+            (step.token_in, *(hop.token_out for hop in step.hops)),
+            tuple(hop.fee_pips for hop in step.hops if hop.fee_pips is not None),
+        ),
+        amount_in=step.amount_in,
+        min_amount_out=step.min_amount_out,
+        recipient=recipient,
+        deadline=int(step.deadline.timestamp()),
+        native_in=native_in,
+        native_out=native_out,
+    )
 
 
 def min_amount_out(expected: int, max_slippage: Decimal) -> int:

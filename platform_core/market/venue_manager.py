@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from platform_core.chain.client import ChainClient
+from platform_core.config import Settings
 from platform_core.market.adapter import VenueAdapter
 from platform_core.market.uniswap_v3 import UniswapV3Adapter, UniswapV3Addresses
 
@@ -36,4 +40,22 @@ class VenueManager:
         if "uniswap_v3" in deployment:
             addresses = UniswapV3Addresses.from_deployment(deployment)  # type: ignore[arg-type]
             manager.register(UniswapV3Adapter(client, chain_id, addresses))
+        return manager
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VenueManager:
+        """Adapters for every configured chain that the deployment file describes, each
+        with its own client on the chain's RPC URL."""
+        path = settings.deployment_path
+        if not path.is_absolute() and not path.exists():
+            path = Path(__file__).resolve().parents[2] / path  # relative to the repository
+        deployment = json.loads(path.read_text())
+        manager = cls()
+        for chain_id, chain in settings.chains.items():
+            if chain_id != deployment["chain_id"]:
+                continue
+            client = ChainClient(chain.rpc_url, timeout_s=settings.rpc_timeout_s)
+            for adapter in cls.for_deployment(client, chain_id, deployment)._adapters.values():
+                if adapter.venue in chain.venues:
+                    manager.register(adapter)
         return manager

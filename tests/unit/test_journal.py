@@ -77,3 +77,12 @@ def test_unknown_steps_are_clear_errors(tmp_path: Path) -> None:
         journal.record_signed("nope", attempt(1), gas_limit=1)
     with pytest.raises(JournalError):
         journal.set_state("nope", StepState.CONFIRMED)
+
+
+def test_same_key_with_different_content_is_refused(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    prepare(journal)
+    with pytest.raises(JournalError, match="different content"):
+        journal.prepare(
+            "step-1", chain_id=42161, sender=SENDER, to=ROUTER, value=1, data=b"", max_fee_ceiling=1
+        )

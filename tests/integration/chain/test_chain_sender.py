@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 
 from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import REPO_ROOT, AnvilProcess
@@ -180,7 +181,7 @@ async def test_crash_between_signing_and_broadcast_resends_the_same_bytes(
     env = {**os.environ, "SEP_SIGNING_KEY": key.get_secret_value()}
     env.pop("SEP_KEYSTORE_PATH", None)
     journal_path = tmp_path / "crash.sqlite"
-    wallet = make_sender(client, Journal(tmp_path / "unused.sqlite"), 4).address
+    wallet = Account.from_key(key.get_secret_value()).address
     start = await client.nonce(wallet, "latest")
 
     signer = _child("sign", anvil, journal_path, env)
