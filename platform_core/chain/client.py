@@ -85,8 +85,10 @@ class ChainClient:
     async def balance(self, address: str, block: int | str = "latest") -> int:
         return int(await self._guard(self.w3.eth.get_balance(to_checksum_address(address), block)))
 
-    async def fees(self, *, ceiling: int) -> Fees:
-        """EIP-1559 fees from the node: the latest base fee and its suggested tip."""
+    async def fees(self, *, ceiling: int | None) -> Fees:
+        """EIP-1559 fees from the node: twice the latest base fee plus the suggested tip.
+        Above `ceiling` this raises `FeeCeilingExceeded`; `None` skips the check (for a
+        caller that applies its own, as replacements do)."""
         block = await self.get_block("latest")
         tip = int(await self._guard(self.w3.eth.max_priority_fee))
         return fees_from_node(int(block["baseFeePerGas"]), tip, ceiling=ceiling)

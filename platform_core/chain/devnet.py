@@ -7,6 +7,7 @@ so it is unpacked next to the process's log first.
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import json
 import os
@@ -59,8 +60,13 @@ def start_anvil(
     state_file: Path | None = STATE_FILE,
     extra_args: tuple[str, ...] = (),
     timeout_s: float = 30.0,
+    die_with_parent: bool = False,
 ) -> AnvilProcess:
-    """Start anvil (chain id 42161) in its own session and wait until it answers RPC."""
+    """Start anvil (chain id 42161) in its own session and wait until it answers RPC.
+
+    `die_with_parent` (tests) has the kernel stop anvil if the starting process dies
+    without cleaning up, so no anvil outlives a killed test run.
+    """
     if not ANVIL_BINARY.exists():
         raise FileNotFoundError(f"anvil not found at {ANVIL_BINARY}: run `npm ci --prefix devnet`")
     if _listening(host, port):
@@ -78,6 +84,7 @@ def start_anvil(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives the caller's Ctrl-C; stopped by pid
+            preexec_fn=_exit_with_parent if die_with_parent else None,
         )
     deadline = time.monotonic() + timeout_s
     while not _answers_rpc(host, port):
@@ -88,6 +95,14 @@ def start_anvil(
             raise TimeoutError(f"anvil did not answer on {host}:{port} within {timeout_s}s")
         time.sleep(0.05)
     return AnvilProcess(pid=proc.pid, port=port, host=host, log_path=log_path)
+
+
+def _exit_with_parent() -> None:
+    # prctl(PR_SET_PDEATHSIG, SIGTERM): Linux only, a no-op where it is unavailable.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def stop_anvil(pid: int, timeout_s: float = 10.0) -> None:

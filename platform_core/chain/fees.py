@@ -25,14 +25,15 @@ class Fees:
 
 
 def fees_from_node(
-    base_fee: int, priority_fee: int, *, ceiling: int, base_fee_multiplier: int = 2
+    base_fee: int, priority_fee: int, *, ceiling: int | None, base_fee_multiplier: int = 2
 ) -> Fees:
     """maxFee = multiplier x base fee + tip: room for the base fee to rise for a few blocks.
 
     Raises `FeeCeilingExceeded` when that is above `ceiling` (wei per gas).
     """
     fees = Fees(base_fee * base_fee_multiplier + priority_fee, priority_fee)
-    check_ceiling(fees, ceiling)
+    if ceiling is not None:
+        check_ceiling(fees, ceiling)
     return fees
 
 

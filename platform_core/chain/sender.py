@@ -39,6 +39,7 @@ from platform_core.chain.journal import (
 )
 from platform_core.chain.nonces import NonceManager
 from platform_core.chain.signer import Signer
+from platform_core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,13 @@ class SenderPolicy:
     receipt_timeout_s: float = 60.0
     poll_interval_s: float = 0.1
     gas_margin_pct: int = 20  # headroom over estimateGas: state can move before inclusion
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SenderPolicy:
+        return cls(
+            fee_ceiling_wei=settings.fee_ceiling_wei,
+            receipt_timeout_s=settings.receipt_timeout_s,
+        )
 
 
 class TransactionSender:
@@ -314,7 +322,7 @@ class TransactionSender:
         if record.state in FINAL_STATES or record.nonce is None or not record.attempts:
             raise JournalError(f"step {step_key!r} is {record.state}: nothing to replace")
         last = record.attempts[-1]
-        current = await self.client.fees(ceiling=2**256)  # the ceiling is checked below
+        current = await self.client.fees(ceiling=None)  # the bumped fees are checked below
         fees = replacement_fees(
             Fees(last.max_fee_per_gas, last.max_priority_fee_per_gas),
             current,

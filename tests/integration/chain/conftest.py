@@ -46,7 +46,7 @@ def tokens(deployment: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture
 def anvil(tmp_path: Path) -> Iterator[AnvilProcess]:
-    process = start_anvil(tmp_path / "anvil", port=free_port())
+    process = start_anvil(tmp_path / "anvil", port=free_port(), die_with_parent=True)
     try:
         yield process
     finally:
