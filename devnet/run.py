@@ -43,12 +43,28 @@ def print_addresses(rpc_url: str) -> None:
     print(f"  funded wallets: anvil test mnemonic accounts {wallets} (devnet-only keys)")
 
 
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def up(port: int) -> int:
     record = RunRecord(run_dir())
-    if any(entry.name == NAME for entry in record.load()):
-        print(f"devnet: already started (see {record.path}); `make down` stops it")
-        print_addresses(f"http://127.0.0.1:{port}")
-        return 0
+    for entry in record.load():
+        if entry.name != NAME:
+            continue
+        if _alive(entry.pid):
+            print(f"devnet: already running ({entry.detail}); `make devnet-down` stops it")
+            print_addresses(f"http://127.0.0.1:{entry.ports[0]}")
+            return 0
+        record.remove(NAME)  # a stale record: that anvil is gone
     anvil = start_anvil(run_dir() / "devnet", port=port)
     record.add(
         Started(NAME, anvil.pid, f"anvil on 127.0.0.1:{port}, log {anvil.log_path}", ports=[port])

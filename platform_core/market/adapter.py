@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 from platform_core.chain.sender import StepOutcome, TransactionSender, TxRequest
 from platform_core.market.pool_state import PoolInfo, V3PoolState
@@ -44,6 +45,7 @@ class SwapOrder:
     deadline: int  # unix seconds
     native_in: bool = False  # pay with ETH: the router wraps it (token_in must be WETH)
     native_out: bool = False  # receive ETH: the router unwraps WETH to the recipient
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)  # journalled with it
 
     @property
     def token_in(self) -> str:
@@ -72,6 +74,7 @@ def order_from_step(
         deadline=int(step.deadline.timestamp()),
         native_in=native_in,
         native_out=native_out,
+        meta={"execution_step": step.model_dump(mode="json")},
     )
 
 

@@ -266,7 +266,7 @@ class UniswapV3Adapter(VenueAdapter):
                     chain_id=self.chain_id,
                     to=order.token_in,
                     data=c.APPROVE.encode(router, MAX_UINT256),
-                    meta={"kind": "approve", "spender": router},
+                    meta={**order.meta, "kind": "approve", "spender": router},
                 )
             )
         if order.native_out:
@@ -288,7 +288,7 @@ class UniswapV3Adapter(VenueAdapter):
                 to=router,
                 data=data,
                 value=order.amount_in if order.native_in else 0,
-                meta={"kind": "swap", "min_amount_out": str(order.min_amount_out)},
+                meta={**order.meta, "kind": "swap", "min_amount_out": str(order.min_amount_out)},
             )
         )
         return requests

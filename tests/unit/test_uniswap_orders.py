@@ -68,6 +68,7 @@ def test_order_from_an_execution_step() -> None:
     assert order.route == Route((USDC, WETH, WBTC), (500, 3000))
     assert (order.amount_in, order.min_amount_out) == (5_000 * 10**6, 7_960_000)
     assert order.deadline == int(deadline.timestamp())
+    assert order.meta["execution_step"]["step_id"] == str(step.step_id)  # journalled with it
 
 
 def test_venue_manager_from_the_devnet_deployment() -> None:

@@ -204,3 +204,22 @@ async def test_crash_between_signing_and_broadcast_resends_the_same_bytes(
     assert again.returncode == 0 and json.loads(again.stdout) == []
     assert await client.nonce(wallet, "latest") == start + 1
     journal.close()
+
+
+async def test_nonce_taken_elsewhere_is_detected_and_the_counter_resyncs(
+    uniswap: UniswapV3Adapter, client: ChainClient, journal: Journal, tokens: dict[str, str]
+) -> None:
+    ours = make_sender(client, journal, 5)
+    other_process = make_sender(client, journal, 5)  # same wallet, its own nonce counter
+    assert (await ours.execute(await swap_request(uniswap, tokens, ours.address, "a"))).state == (
+        StepState.CONFIRMED
+    )
+    assert (
+        await other_process.execute(await swap_request(uniswap, tokens, ours.address, "b"))
+    ).state == StepState.CONFIRMED
+    # Our counter is now stale: the node refuses the nonce, the step is settled from the
+    # chain (its nonce went to a transaction it did not sign), and the counter is re-read.
+    stale = await ours.execute(await swap_request(uniswap, tokens, ours.address, "c"))
+    assert stale.state == StepState.REPLACED
+    fresh = await ours.execute(await swap_request(uniswap, tokens, ours.address, "d"))
+    assert fresh.state == StepState.CONFIRMED
