@@ -150,6 +150,9 @@ class TransactionSender:
 
     async def sign_and_journal(self, step_key: str, gas_limit: int) -> Attempt:
         record = await asyncio.to_thread(self.journal.get, step_key)
+        if record.state is not StepState.PREPARED or record.attempts:
+            # A second original signature would take a second nonce: a double spend.
+            raise JournalError(f"step {step_key!r} is {record.state}: it is signed only once")
         try:
             fees = await self.client.fees(ceiling=self.policy.fee_ceiling_wei)
         except FeeCeilingExceeded as exc:

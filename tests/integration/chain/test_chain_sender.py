@@ -16,7 +16,7 @@ from eth_account import Account
 
 from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import REPO_ROOT, AnvilProcess
-from platform_core.chain.errors import FeeCeilingExceeded
+from platform_core.chain.errors import FeeCeilingExceeded, JournalError
 from platform_core.chain.journal import AttemptKind, Journal, StepState
 from platform_core.chain.sender import TransactionSender, TxRequest
 from platform_core.market.adapter import Route, SwapOrder, deadline_from_window
@@ -90,6 +90,8 @@ async def test_receipt_timeout_is_unknown_then_reconciled(
     await sender.broadcast(record.step_key, attempt)
     outcome = await sender.wait(record.step_key, timeout_s=0.3)
     assert outcome.state == StepState.UNKNOWN  # not "failed": we do not know yet
+    with pytest.raises(JournalError, match="signed only once"):
+        await sender.sign_and_journal(record.step_key, 100_000)
     await client.rpc("evm_mine", [])
     settled = await sender.reconcile(record.step_key)
     assert settled.state == StepState.CONFIRMED and settled.tx_hash == attempt.tx_hash
