@@ -13,7 +13,7 @@ export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 export PYO3_PYTHON := $(PY)
 
-.PHONY: install up down check test test-rust test-python lint bench devnet clean
+.PHONY: install up down check test test-rust test-python lint bench devnet devnet-down devnet-rebuild clean
 
 install: $(STAMP) devnet/node_modules/.package-lock.json
 
@@ -56,9 +56,16 @@ lint: $(STAMP)
 bench: install
 	$(PY) -m benchmarks
 
-devnet:
-	@echo "make devnet: the local chain is not built yet (it lands with the devnet issue)." >&2
-	@exit 2
+# The local chain: anvil from devnet/state.json.gz on 127.0.0.1:8545, in the background.
+devnet: install
+	$(PY) devnet/run.py up
+
+devnet-down:
+	@if [ -x $(PY) ]; then $(PY) devnet/run.py down; else echo "nothing to stop"; fi
+
+# Redeploy everything into a fresh anvil and rewrite devnet/state.json.gz + deployment.json.
+devnet-rebuild: install
+	$(PY) devnet/deploy.py
 
 clean:
 	rm -rf $(VENV) rust/target devnet/node_modules .run

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
 
     chains: dict[int, ChainSettings] = Field(default_factory=_default_chains)
 
+    # Chain layer. A fee estimate above the ceiling is refused, never clamped.
+    fee_ceiling_wei: int = Field(default=100 * 10**9, gt=0)
+    rpc_timeout_s: float = Field(default=10.0, gt=0)
+    receipt_timeout_s: float = Field(default=60.0, gt=0)
+    # Signed transactions are journalled here before broadcast (SQLite, fsync on commit).
+    journal_path: Path = Path(".run/journal.sqlite")
+    # Contract addresses of the devnet (or another deployment with the same layout).
+    deployment_path: Path = Path("devnet/deployment.json")
+
     # Signing: never from code or a committed file.
     signing_key: SecretStr | None = None
     keystore_path: Path | None = None

@@ -1,0 +1,4 @@
+"""The chain layer: RPC client, signer, nonces, fees, journal and the transaction sender.
+
+Plain asyncio and web3.py; no Ray. Nothing here logs or returns a private key.
+"""

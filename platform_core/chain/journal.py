@@ -1,0 +1,302 @@
+"""The transaction journal: a SQLite file that records each step before anything irreversible.
+
+Order of writes for one step: `prepared` (what we mean to send), then the signed raw bytes
+and their hash (`signed`), and only then the broadcast. After a crash the journal holds the
+exact bytes, so recovery re-sends them instead of signing anew: the nonce and the hash stay
+the same and the chain can include the transaction at most once.
+
+Writes are committed with `synchronous=FULL` before the call returns. Calls are blocking
+(SQLite is local and fast); async callers wrap them in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from platform_core.chain.errors import JournalError
+
+
+class StepState(StrEnum):
+    PREPARED = "prepared"
+    SIGNED = "signed"
+    SUBMITTED = "submitted"
+    UNKNOWN = "unknown"  # sent or maybe sent, outcome not yet known: reconcile, never guess
+    CONFIRMED = "confirmed"
+    REVERTED = "reverted"
+    REPLACED = "replaced"  # the nonce was used by a transaction this step did not sign
+    DROPPED = "dropped"  # cancelled: our zero-value self-transfer took the nonce
+    REFUSED = "refused"  # never broadcast (simulation revert, fee ceiling, refusal)
+
+
+OPEN_STATES = (StepState.SIGNED, StepState.SUBMITTED, StepState.UNKNOWN)
+FINAL_STATES = (
+    StepState.CONFIRMED,
+    StepState.REVERTED,
+    StepState.REPLACED,
+    StepState.DROPPED,
+    StepState.REFUSED,
+)
+
+
+class AttemptKind(StrEnum):
+    ORIGINAL = "original"
+    SPEED_UP = "speed_up"  # same payload, same nonce, higher fees
+    CANCEL = "cancel"  # zero-value self-transfer at the same nonce
+
+
+@dataclass(frozen=True)
+class Attempt:
+    tx_hash: bytes
+    raw: bytes
+    kind: AttemptKind
+    nonce: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    step_key: str
+    chain_id: int
+    sender: str
+    to: str
+    value: int
+    data: bytes
+    gas_limit: int | None
+    max_fee_ceiling: int
+    nonce: int | None
+    state: StepState
+    detail: str | None
+    final_tx_hash: bytes | None
+    meta: dict[str, Any]
+    attempts: tuple[Attempt, ...]
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS steps (
+    step_key TEXT PRIMARY KEY,
+    chain_id INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    to_address TEXT NOT NULL,
+    value TEXT NOT NULL,
+    data BLOB NOT NULL,
+    gas_limit INTEGER,
+    max_fee_ceiling TEXT NOT NULL,
+    nonce INTEGER,
+    state TEXT NOT NULL,
+    detail TEXT,
+    final_tx_hash BLOB,
+    meta TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    tx_hash BLOB PRIMARY KEY,
+    step_key TEXT NOT NULL REFERENCES steps(step_key),
+    kind TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    nonce INTEGER NOT NULL,
+    max_fee_per_gas TEXT NOT NULL,
+    max_priority_fee_per_gas TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS steps_by_state ON steps(state);
+"""
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # fsync on every commit
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                count = self._db.execute(sql, params).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return count
+
+    def prepare(
+        self,
+        step_key: str,
+        *,
+        chain_id: int,
+        sender: str,
+        to: str,
+        value: int,
+        data: bytes,
+        max_fee_ceiling: int,
+        gas_limit: int | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> StepRecord:
+        """Record what a step means to send. Preparing the same key again returns the
+        existing record unchanged (a retried handler has one effect)."""
+        now = time.time()
+        inserted = self._write(
+            "INSERT INTO steps (step_key, chain_id, sender, to_address, value, data, gas_limit,"
+            " max_fee_ceiling, nonce, state, detail, final_tx_hash, meta, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?, ?, ?)"
+            " ON CONFLICT(step_key) DO NOTHING",
+            (
+                step_key,
+                chain_id,
+                sender,
+                to,
+                str(value),
+                data,
+                gas_limit,
+                str(max_fee_ceiling),
+                StepState.PREPARED.value,
+                json.dumps(meta or {}),
+                now,
+                now,
+            ),
+        )
+        record = self.get(step_key)
+        if not inserted and (
+            record.chain_id,
+            record.sender,
+            record.to,
+            record.value,
+            record.data,
+        ) != (
+            chain_id,
+            sender,
+            to,
+            value,
+            data,
+        ):
+            raise JournalError(f"step {step_key!r} was prepared with different content")
+        return record
+
+    def record_signed(self, step_key: str, attempt: Attempt, gas_limit: int) -> None:
+        """The signed bytes, durably, before they are broadcast."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                updated = self._db.execute(
+                    "UPDATE steps SET nonce = ?, gas_limit = ?, state = CASE WHEN state = ?"
+                    " THEN ? ELSE state END, updated_at = ? WHERE step_key = ?",
+                    (
+                        attempt.nonce,
+                        gas_limit,
+                        StepState.PREPARED.value,
+                        StepState.SIGNED.value,
+                        time.time(),
+                        step_key,
+                    ),
+                ).rowcount
+                if updated != 1:
+                    raise JournalError(f"no prepared step {step_key!r}")
+                self._db.execute(
+                    "INSERT INTO attempts (tx_hash, step_key, kind, raw, nonce, max_fee_per_gas,"
+                    " max_priority_fee_per_gas, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        attempt.tx_hash,
+                        step_key,
+                        attempt.kind.value,
+                        attempt.raw,
+                        attempt.nonce,
+                        str(attempt.max_fee_per_gas),
+                        str(attempt.max_priority_fee_per_gas),
+                        time.time(),
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def set_state(
+        self,
+        step_key: str,
+        state: StepState,
+        *,
+        detail: str | None = None,
+        final_tx_hash: bytes | None = None,
+    ) -> None:
+        count = self._write(
+            "UPDATE steps SET state = ?, detail = COALESCE(?, detail),"
+            " final_tx_hash = COALESCE(?, final_tx_hash), updated_at = ? WHERE step_key = ?",
+            (state.value, detail, final_tx_hash, time.time(), step_key),
+        )
+        if count != 1:
+            raise JournalError(f"no step {step_key!r}")
+
+    def get(self, step_key: str) -> StepRecord:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM steps WHERE step_key = ?", (step_key,)).fetchone()
+            if row is None:
+                raise JournalError(f"no step {step_key!r}")
+            attempts = self._db.execute(
+                "SELECT tx_hash, raw, kind, nonce, max_fee_per_gas, max_priority_fee_per_gas"
+                " FROM attempts WHERE step_key = ? ORDER BY created_at, rowid",
+                (step_key,),
+            ).fetchall()
+        return _record(row, attempts)
+
+    def open_steps(self, chain_id: int | None = None) -> list[StepRecord]:
+        """Steps signed but not known to be final: what recovery must reconcile."""
+        marks = ",".join("?" * len(OPEN_STATES))
+        with self._lock:
+            keys = [
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT step_key FROM steps WHERE state IN ({marks}) ORDER BY nonce",
+                    tuple(s.value for s in OPEN_STATES),
+                ).fetchall()
+            ]
+        records = [self.get(key) for key in keys]
+        return [r for r in records if chain_id is None or r.chain_id == chain_id]
+
+
+def _record(row: tuple[Any, ...], attempts: list[tuple[Any, ...]]) -> StepRecord:
+    (key, chain_id, sender, to, value, data, gas_limit, ceiling, nonce, state, detail,
+     final_hash, meta, _created, _updated) = row  # fmt: skip
+    return StepRecord(
+        step_key=key,
+        chain_id=chain_id,
+        sender=sender,
+        to=to,
+        value=int(value),
+        data=bytes(data),
+        gas_limit=gas_limit,
+        max_fee_ceiling=int(ceiling),
+        nonce=nonce,
+        state=StepState(state),
+        detail=detail,
+        final_tx_hash=bytes(final_hash) if final_hash is not None else None,
+        meta=json.loads(meta),
+        attempts=tuple(
+            Attempt(
+                tx_hash=bytes(h),
+                raw=bytes(raw),
+                kind=AttemptKind(kind),
+                nonce=n,
+                max_fee_per_gas=int(mf),
+                max_priority_fee_per_gas=int(mp),
+            )
+            for h, raw, kind, n, mf, mp in attempts
+        ),
+    )

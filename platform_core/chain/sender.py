@@ -1,0 +1,350 @@
+"""From a transaction request to a receipt, with the journal between signing and sending.
+
+    prepare (journal) -> pre-flight (eth_call + estimateGas) -> nonce, fees -> sign
+    -> journal the raw bytes -> decode and check them -> broadcast -> bounded receipt wait
+
+A revert in pre-flight stops the step before a nonce is taken: nothing is broadcast. A
+timeout or a transport error leaves the step "unknown"; `reconcile` settles it from the chain
+(receipts of every attempt, the account nonce) and re-sends the journalled bytes when the
+chain has not seen them. Stuck transactions are sped up or cancelled at the same nonce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from platform_core.chain.client import ChainClient
+from platform_core.chain.decode import IntendedTx, check_matches, decode_signed
+from platform_core.chain.errors import (
+    BroadcastRejected,
+    FeeCeilingExceeded,
+    JournalError,
+    NonceError,
+    SimulationReverted,
+    TransactionMismatch,
+    TransportError,
+)
+from platform_core.chain.fees import Fees, check_ceiling, replacement_fees
+from platform_core.chain.journal import (
+    FINAL_STATES,
+    Attempt,
+    AttemptKind,
+    Journal,
+    StepRecord,
+    StepState,
+)
+from platform_core.chain.nonces import NonceManager
+from platform_core.chain.signer import Signer
+from platform_core.config import Settings
+
+log = logging.getLogger(__name__)
+
+CANCEL_GAS = 21_000
+
+
+@dataclass(frozen=True)
+class TxRequest:
+    """One transaction a step means to send; `step_key` identifies it across restarts."""
+
+    step_key: str
+    chain_id: int
+    to: str
+    data: bytes
+    value: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    step_key: str
+    state: StepState
+    tx_hash: bytes | None
+    receipt: dict[str, Any] | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class SenderPolicy:
+    fee_ceiling_wei: int
+    receipt_timeout_s: float = 60.0
+    poll_interval_s: float = 0.1
+    gas_margin_pct: int = 20  # headroom over estimateGas: state can move before inclusion
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SenderPolicy:
+        return cls(
+            fee_ceiling_wei=settings.fee_ceiling_wei,
+            receipt_timeout_s=settings.receipt_timeout_s,
+        )
+
+
+class TransactionSender:
+    """Sends for one wallet (the signer's) on one chain."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        signer: Signer,
+        journal: Journal,
+        *,
+        chain_id: int,
+        policy: SenderPolicy,
+        nonces: NonceManager | None = None,
+    ) -> None:
+        self.client = client
+        self.signer = signer
+        self.journal = journal
+        self.chain_id = chain_id
+        self.policy = policy
+        self.nonces = nonces or NonceManager(lambda a: client.nonce(a, "pending"))
+
+    @property
+    def address(self) -> str:
+        return self.signer.address
+
+    # -- the whole path -------------------------------------------------------------------
+
+    async def execute(self, request: TxRequest) -> StepOutcome:
+        record = await self.prepare(request)
+        if record.state in FINAL_STATES:
+            return _outcome(record)
+        if record.attempts:  # signed before (a retried handler): never sign twice
+            return await self.reconcile(record.step_key)
+        gas_limit = await self.preflight(record)
+        attempt = await self.sign_and_journal(record.step_key, gas_limit)
+        await self.broadcast(record.step_key, attempt)
+        return await self.wait(record.step_key)
+
+    async def prepare(self, request: TxRequest) -> StepRecord:
+        if request.chain_id != self.chain_id:
+            raise ValueError(f"request for chain {request.chain_id}, sender on {self.chain_id}")
+        return await asyncio.to_thread(
+            self.journal.prepare,
+            request.step_key,
+            chain_id=request.chain_id,
+            sender=self.address,
+            to=request.to,
+            value=request.value,
+            data=request.data,
+            max_fee_ceiling=self.policy.fee_ceiling_wei,
+            meta=request.meta,
+        )
+
+    async def preflight(self, record: StepRecord) -> int:
+        """Simulate the call and estimate its gas; a revert marks the step refused and raises
+        `SimulationReverted` before any nonce is taken."""
+        tx = {"from": self.address, "to": record.to, "value": record.value, "data": record.data}
+        try:
+            await self.client.call(tx, "pending")
+            estimate = await self.client.estimate_gas(tx)
+        except SimulationReverted as exc:
+            await asyncio.to_thread(
+                self.journal.set_state, record.step_key, StepState.REFUSED, detail=str(exc)
+            )
+            raise
+        return estimate * (100 + self.policy.gas_margin_pct) // 100
+
+    async def sign_and_journal(self, step_key: str, gas_limit: int) -> Attempt:
+        record = await asyncio.to_thread(self.journal.get, step_key)
+        if record.state is not StepState.PREPARED or record.attempts:
+            # A second original signature would take a second nonce: a double spend.
+            raise JournalError(f"step {step_key!r} is {record.state}: it is signed only once")
+        try:
+            fees = await self.client.fees(ceiling=self.policy.fee_ceiling_wei)
+        except FeeCeilingExceeded as exc:
+            await self._set(step_key, StepState.REFUSED, str(exc))
+            raise
+        nonce = await self.nonces.reserve(self.address)
+        try:
+            attempt = self._sign(record, nonce, gas_limit, fees, AttemptKind.ORIGINAL)
+            await asyncio.to_thread(self.journal.record_signed, step_key, attempt, gas_limit)
+        except BaseException:
+            await self.nonces.release(self.address, nonce)
+            raise
+        return attempt
+
+    def _sign(
+        self, record: StepRecord, nonce: int, gas_limit: int, fees: Fees, kind: AttemptKind
+    ) -> Attempt:
+        check_ceiling(fees, record.max_fee_ceiling)
+        cancel = kind is AttemptKind.CANCEL
+        signed = self.signer.sign(
+            {
+                "type": 2,
+                "chainId": record.chain_id,
+                "nonce": nonce,
+                "to": self.address if cancel else record.to,
+                "value": 0 if cancel else record.value,
+                "data": b"" if cancel else record.data,
+                "gas": CANCEL_GAS if cancel else gas_limit,
+                "maxFeePerGas": fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            }
+        )
+        return Attempt(
+            tx_hash=signed.hash,
+            raw=signed.raw,
+            kind=kind,
+            nonce=nonce,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+        )
+
+    def verify(self, record: StepRecord, attempt: Attempt) -> None:
+        """Decode the bytes about to go out and check them against the journalled intent."""
+        decoded = decode_signed(attempt.raw)
+        cancel = attempt.kind is AttemptKind.CANCEL
+        intended = IntendedTx(
+            chain_id=record.chain_id,
+            sender=record.sender,
+            nonce=attempt.nonce,
+            to=record.sender if cancel else record.to,
+            value=0 if cancel else record.value,
+            data=b"" if cancel else record.data,
+            max_fee_ceiling=record.max_fee_ceiling,
+        )
+        check_matches(decoded, intended)
+        if decoded.hash != attempt.tx_hash:
+            raise TransactionMismatch("signed bytes do not hash to the journalled hash")
+
+    async def broadcast(self, step_key: str, attempt: Attempt) -> None:
+        """Send journalled bytes. Transport trouble leaves the step unknown (the node may
+        have it); a nonce clash is reconciled; another refusal frees the nonce."""
+        record = await asyncio.to_thread(self.journal.get, step_key)
+        self.verify(record, attempt)
+        try:
+            await self.client.send_raw(attempt.raw)
+        except TransportError as exc:
+            await self._set(step_key, StepState.UNKNOWN, f"broadcast: {exc}")
+            return
+        except NonceError as exc:
+            # "already known" / "nonce too low": maybe our own bytes, already in the pool
+            # or mined. The receipt wait / reconcile decides; the counter is re-read.
+            await self.nonces.resync(self.address)
+            await self._set(step_key, StepState.UNKNOWN, f"broadcast: {exc}")
+            return
+        except BroadcastRejected as exc:
+            if attempt.kind is AttemptKind.ORIGINAL and len(record.attempts) == 1:
+                await self._set(step_key, StepState.REFUSED, f"broadcast refused: {exc}")
+                await self.nonces.resync(self.address)
+            raise
+        if record.state in (StepState.SIGNED, StepState.UNKNOWN, StepState.SUBMITTED):
+            await self._set(step_key, StepState.SUBMITTED, None)
+
+    # -- receipts and reconciliation ------------------------------------------------------
+
+    async def wait(self, step_key: str, timeout_s: float | None = None) -> StepOutcome:
+        """Poll until the step is final or the bound passes; then it is unknown, not failed."""
+        timeout = self.policy.receipt_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                outcome = await self._settle(step_key)
+                if outcome is not None:
+                    return outcome
+            except TransportError as exc:
+                log.warning("step %s: receipt poll failed: %s", step_key, exc)
+            if time.monotonic() >= deadline:
+                await self._set(step_key, StepState.UNKNOWN, f"no receipt within {timeout}s")
+                return _outcome(await asyncio.to_thread(self.journal.get, step_key))
+            await asyncio.sleep(self.policy.poll_interval_s)
+
+    async def _settle(self, step_key: str) -> StepOutcome | None:
+        """A final outcome when the chain has decided this step's nonce, else None."""
+        record = await asyncio.to_thread(self.journal.get, step_key)
+        if record.state in FINAL_STATES:
+            return _outcome(record)
+        if record.nonce is None:
+            return None
+        # Read the nonce before the receipts: a transaction mined in between is then seen
+        # in the receipts, never mistaken for a foreign replacement.
+        mined_nonce = await self.client.nonce(self.address, "latest")
+        for attempt in reversed(record.attempts):
+            receipt = await self.client.receipt(attempt.tx_hash)
+            if receipt is None:
+                continue
+            if attempt.kind is AttemptKind.CANCEL:
+                state = StepState.DROPPED
+            else:
+                state = StepState.CONFIRMED if receipt["status"] == 1 else StepState.REVERTED
+            await self._set(step_key, state, None, attempt.tx_hash)
+            return StepOutcome(step_key, state, attempt.tx_hash, receipt)
+        if mined_nonce > record.nonce:
+            detail = f"nonce {record.nonce} was used by a transaction this step did not sign"
+            await self._set(step_key, StepState.REPLACED, detail)
+            return StepOutcome(step_key, StepState.REPLACED, None, None, detail)
+        return None
+
+    async def reconcile(self, step_key: str) -> StepOutcome:
+        """Settle a step from the chain; when the chain has not seen it, re-send the last
+        journalled bytes (the same bytes, so at most one can ever be included)."""
+        record = await asyncio.to_thread(self.journal.get, step_key)
+        if record.state in FINAL_STATES:
+            return _outcome(record)
+        if not record.attempts:
+            raise JournalError(f"step {step_key!r} was never signed: nothing to reconcile")
+        outcome = await self._settle(step_key)
+        if outcome is not None:
+            return outcome
+        latest = record.attempts[-1]
+        if await self.client.transaction(latest.tx_hash) is None:
+            log.info("step %s: re-sending journalled tx 0x%s", step_key, latest.tx_hash.hex())
+            try:
+                await self.broadcast(step_key, latest)
+            except BroadcastRejected as exc:
+                await self._set(step_key, StepState.UNKNOWN, f"re-send refused: {exc}")
+        return await self.wait(step_key)
+
+    async def recover(self) -> list[StepOutcome]:
+        """On start-up: reconcile every open step of this wallet on this chain, in nonce
+        order, then re-read the nonce counter from the chain."""
+        steps = await asyncio.to_thread(self.journal.open_steps, self.chain_id)
+        outcomes = []
+        for record in steps:
+            if record.sender.lower() == self.address.lower():
+                outcomes.append(await self.reconcile(record.step_key))
+        await self.nonces.resync(self.address)
+        return outcomes
+
+    # -- stuck transactions ---------------------------------------------------------------
+
+    async def speed_up(self, step_key: str) -> Attempt:
+        """Re-sign the same payload at the same nonce with fees raised by at least 12.5 %."""
+        return await self._replace(step_key, AttemptKind.SPEED_UP)
+
+    async def cancel(self, step_key: str) -> Attempt:
+        """Take the nonce back with a zero-value transfer to ourselves at higher fees."""
+        return await self._replace(step_key, AttemptKind.CANCEL)
+
+    async def _replace(self, step_key: str, kind: AttemptKind) -> Attempt:
+        record = await asyncio.to_thread(self.journal.get, step_key)
+        if record.state in FINAL_STATES or record.nonce is None or not record.attempts:
+            raise JournalError(f"step {step_key!r} is {record.state}: nothing to replace")
+        last = record.attempts[-1]
+        current = await self.client.fees(ceiling=None)  # the bumped fees are checked below
+        fees = replacement_fees(
+            Fees(last.max_fee_per_gas, last.max_priority_fee_per_gas),
+            current,
+            ceiling=record.max_fee_ceiling,
+        )
+        gas_limit = record.gas_limit or 0
+        attempt = self._sign(record, record.nonce, gas_limit, fees, kind)
+        await asyncio.to_thread(self.journal.record_signed, step_key, attempt, gas_limit)
+        await self.broadcast(step_key, attempt)
+        return attempt
+
+    async def _set(
+        self, step_key: str, state: StepState, detail: str | None, tx_hash: bytes | None = None
+    ) -> None:
+        await asyncio.to_thread(
+            self.journal.set_state, step_key, state, detail=detail, final_tx_hash=tx_hash
+        )
+
+
+def _outcome(record: StepRecord) -> StepOutcome:
+    tx_hash = record.final_tx_hash or (record.attempts[-1].tx_hash if record.attempts else None)
+    return StepOutcome(record.step_key, record.state, tx_hash, None, record.detail)

@@ -1,0 +1,304 @@
+"""Uniswap V3: pools from the factory's logs, state through TickLens, quotes through
+QuoterV2, swaps through SwapRouter."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from platform_core.chain.client import ChainClient
+from platform_core.chain.sender import TxRequest
+from platform_core.market import contracts as c
+from platform_core.market.adapter import Quote, Route, SwapOrder, VenueAdapter
+from platform_core.market.pool_state import PoolInfo, V3PoolState
+from platform_core.market.v3_math import MAX_TICK, MIN_TICK
+
+MAX_UINT256 = 2**256 - 1
+_BATCH = 500  # eth_calls per JSON-RPC batch
+
+
+@dataclass(frozen=True)
+class UniswapV3Addresses:
+    factory: str
+    swap_router: str
+    quoter_v2: str
+    tick_lens: str
+    weth: str
+    deployed_at_block: int = 0
+
+    @classmethod
+    def from_deployment(cls, deployment: dict[str, Any]) -> UniswapV3Addresses:
+        v3 = deployment["uniswap_v3"]
+        return cls(
+            factory=v3["factory"],
+            swap_router=v3["swap_router"],
+            quoter_v2=v3["quoter_v2"],
+            tick_lens=v3["tick_lens"],
+            weth=deployment["tokens"]["WETH"]["address"],
+            deployed_at_block=int(v3.get("deployed_at_block", 0)),
+        )
+
+
+def encode_path(route: Route) -> bytes:
+    """SwapRouter / QuoterV2 path: token (20 bytes), fee (3 bytes), token, ..."""
+    out = bytes.fromhex(route.tokens[0][2:])
+    for fee, token in zip(route.fees, route.tokens[1:], strict=True):
+        out += fee.to_bytes(3, "big") + bytes.fromhex(token[2:])
+    return out
+
+
+def _same(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
+class UniswapV3Adapter(VenueAdapter):
+    venue = "uniswap_v3"
+
+    def __init__(self, client: ChainClient, chain_id: int, addresses: UniswapV3Addresses) -> None:
+        self.client = client
+        self.chain_id = chain_id
+        self.addresses = addresses
+        self._pools: list[PoolInfo] | None = None
+        self._decimals: dict[str, int] = {}
+
+    async def _call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        return await self.client.call({"to": to, "data": data}, block)
+
+    # -- pools ----------------------------------------------------------------------------
+
+    async def discover_pools(self) -> list[PoolInfo]:
+        logs = await self.client.get_logs(
+            {
+                "address": self.addresses.factory,
+                "topics": ["0x" + c.POOL_CREATED.topic.hex()],
+                "fromBlock": self.addresses.deployed_at_block,
+                "toBlock": "latest",
+            }
+        )
+        pools = []
+        for log in logs:
+            token0, token1, fee, spacing, pool = c.POOL_CREATED.decode(log["topics"], log["data"])
+            pools.append(
+                PoolInfo(
+                    to_checksum_address(pool),
+                    to_checksum_address(token0),
+                    to_checksum_address(token1),
+                    fee,
+                    spacing,
+                )
+            )
+        self._pools = pools
+        return pools
+
+    async def pools(self) -> list[PoolInfo]:
+        return self._pools if self._pools is not None else await self.discover_pools()
+
+    async def pools_between(self, token_a: str, token_b: str) -> list[PoolInfo]:
+        pair = {token_a.lower(), token_b.lower()}
+        return [p for p in await self.pools() if {p.token0.lower(), p.token1.lower()} == pair]
+
+    async def pool_state(
+        self, pool: PoolInfo, block: int | None = None, *, full_scan: bool = False
+    ) -> V3PoolState:
+        """slot0, active liquidity and every initialised tick, all read at one block.
+
+        Ticks are listed by TickLens, one bitmap word at a time. The words come from the
+        pool's Mint logs (a tick is only ever initialised by a mint, so no word is missed);
+        `full_scan` reads every bitmap word instead (slow for small tick spacings).
+        """
+        at = block if block is not None else await self.client.block_number()
+        slot0_raw, liquidity_raw = await self.client.batch_call(
+            [(pool.address, c.SLOT0.encode()), (pool.address, c.LIQUIDITY.encode())], at
+        )
+        sqrt_price, tick, *_ = c.SLOT0.decode_output(slot0_raw)
+        (liquidity,) = c.LIQUIDITY.decode_output(liquidity_raw)
+        words = await (self._scan_words(pool, at) if full_scan else self._minted_words(pool, at))
+        ticks = await self._populated_ticks(pool, sorted(words), at)
+        return V3PoolState(pool, at, sqrt_price, tick, liquidity, ticks)
+
+    async def _minted_words(self, pool: PoolInfo, block: int) -> set[int]:
+        logs = await self.client.get_logs(
+            {
+                "address": pool.address,
+                "topics": ["0x" + c.MINT.topic.hex()],
+                "fromBlock": self.addresses.deployed_at_block,
+                "toBlock": block,
+            }
+        )
+        words = set()
+        for log in logs:
+            _sender, _owner, lower, upper, *_ = c.MINT.decode(log["topics"], log["data"])
+            words.update(((lower // pool.tick_spacing) >> 8, (upper // pool.tick_spacing) >> 8))
+        return words
+
+    async def _scan_words(self, pool: PoolInfo, block: int) -> set[int]:
+        first = (MIN_TICK // pool.tick_spacing) >> 8
+        last = (MAX_TICK // pool.tick_spacing) >> 8
+        words = list(range(first, last + 1))
+        bitmaps: list[bytes] = []
+        for i in range(0, len(words), _BATCH):
+            chunk = words[i : i + _BATCH]
+            bitmaps += await self.client.batch_call(
+                [(pool.address, c.TICK_BITMAP.encode(w)) for w in chunk], block
+            )
+        return {w for w, raw in zip(words, bitmaps, strict=True) if int.from_bytes(raw, "big")}
+
+    async def _populated_ticks(
+        self, pool: PoolInfo, words: list[int], block: int
+    ) -> tuple[tuple[int, int], ...]:
+        lens = self.addresses.tick_lens
+        results = await self.client.batch_call(
+            [(lens, c.POPULATED_TICKS.encode(pool.address, w)) for w in words], block
+        )
+        ticks = [
+            (tick, net)
+            for raw in results
+            for tick, net, _gross in c.POPULATED_TICKS.decode_output(raw)[0]
+        ]
+        return tuple(sorted(ticks))
+
+    # -- prices and quotes ----------------------------------------------------------------
+
+    async def decimals(self, token: str) -> int:
+        key = token.lower()
+        if key not in self._decimals:
+            (self._decimals[key],) = c.DECIMALS.decode_output(
+                await self._call(token, c.DECIMALS.encode())
+            )
+        return self._decimals[key]
+
+    async def get_price(self, base: str, quote: str) -> Decimal:
+        """Mid price from the pair's pool with the most active liquidity."""
+        pools = await self.pools_between(base, quote)
+        if not pools:
+            raise LookupError(f"no {self.venue} pool for {base}/{quote}")
+        states = []
+        for pool in pools:
+            slot0_raw, liquidity_raw = await self.client.batch_call(
+                [(pool.address, c.SLOT0.encode()), (pool.address, c.LIQUIDITY.encode())]
+            )
+            states.append(
+                (c.LIQUIDITY.decode_output(liquidity_raw)[0], c.SLOT0.decode_output(slot0_raw)[0])
+            )
+        best = max(range(len(pools)), key=lambda i: states[i][0])
+        pool, sqrt_price = pools[best], states[best][1]
+        raw = Decimal(sqrt_price) ** 2 / Decimal(2**192)  # token1 raw per token0 raw
+        dec0, dec1 = await self.decimals(pool.token0), await self.decimals(pool.token1)
+        human = raw * Decimal(10) ** (dec0 - dec1)  # whole token1 per whole token0
+        return human if _same(base, pool.token0) else 1 / human
+
+    async def get_quote(
+        self, token_in: str, token_out: str, amount_in: int, route: Route | None = None
+    ) -> Quote:
+        """QuoterV2's exact-input quote along `route`, or the best direct pool."""
+        if route is not None:
+            if not (_same(route.tokens[0], token_in) and _same(route.tokens[-1], token_out)):
+                raise ValueError("route does not lead from token_in to token_out")
+            return await self._quote_route(route, amount_in)
+        pools = await self.pools_between(token_in, token_out)
+        if not pools:
+            raise LookupError(f"no {self.venue} pool for {token_in}/{token_out}")
+        quotes = await asyncio.gather(
+            *(self._quote_route(Route((token_in, token_out), (p.fee_pips,)), amount_in)
+              for p in pools)
+        )  # fmt: skip
+        return max(quotes, key=lambda q: q.amount_out)
+
+    async def _quote_route(self, route: Route, amount_in: int) -> Quote:
+        if len(route.fees) == 1:
+            data = c.QUOTE_EXACT_INPUT_SINGLE.encode(
+                (route.tokens[0], route.tokens[1], amount_in, route.fees[0], 0)
+            )
+            out, _price, _crossed, gas = c.QUOTE_EXACT_INPUT_SINGLE.decode_output(
+                await self._call(self.addresses.quoter_v2, data)
+            )
+        else:
+            data = c.QUOTE_EXACT_INPUT.encode(encode_path(route), amount_in)
+            out, _prices, _crossed, gas = c.QUOTE_EXACT_INPUT.decode_output(
+                await self._call(self.addresses.quoter_v2, data)
+            )
+        return Quote(self.venue, route, amount_in, out, gas)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    async def allowance(self, token: str, owner: str, spender: str) -> int:
+        raw = await self._call(token, c.ALLOWANCE.encode(owner, spender))
+        return c.ALLOWANCE.decode_output(raw)[0]
+
+    async def balance_of(self, token: str, owner: str) -> int:
+        return c.BALANCE_OF.decode_output(await self._call(token, c.BALANCE_OF.encode(owner)))[0]
+
+    def swap_calldata(self, order: SwapOrder, recipient: str) -> bytes:
+        route = order.route
+        if len(route.fees) == 1:
+            return c.EXACT_INPUT_SINGLE.encode(
+                (
+                    route.tokens[0],
+                    route.tokens[1],
+                    route.fees[0],
+                    recipient,
+                    order.deadline,
+                    order.amount_in,
+                    order.min_amount_out,
+                    0,  # no price limit: amountOutMinimum is the guard
+                )
+            )
+        return c.EXACT_INPUT.encode(
+            (encode_path(route), recipient, order.deadline, order.amount_in, order.min_amount_out)
+        )
+
+    async def build_swap_tx(self, order: SwapOrder, owner: str, step_key: str) -> list[TxRequest]:
+        router = self.addresses.swap_router
+        requests = []
+        if order.native_in:
+            if not _same(order.token_in, self.addresses.weth):
+                raise ValueError("native_in needs a route that starts with WETH")
+        elif await self.allowance(order.token_in, owner, router) < order.amount_in:
+            # Unlimited, so that concurrent swaps of one token do not overwrite each other's
+            # exact approvals; the router is the audited periphery contract.
+            requests.append(
+                TxRequest(
+                    step_key=f"{step_key}:approve",
+                    chain_id=self.chain_id,
+                    to=order.token_in,
+                    data=c.APPROVE.encode(router, MAX_UINT256),
+                    meta={**order.meta, "kind": "approve", "spender": router},
+                )
+            )
+        if order.native_out:
+            if not _same(order.token_out, self.addresses.weth):
+                raise ValueError("native_out needs a route that ends with WETH")
+            # The router receives the WETH, then unwraps it to the recipient in one call.
+            data = c.MULTICALL.encode(
+                [
+                    self.swap_calldata(order, router),
+                    c.UNWRAP_WETH9.encode(order.min_amount_out, order.recipient),
+                ]
+            )
+        else:
+            data = self.swap_calldata(order, order.recipient)
+        requests.append(
+            TxRequest(
+                step_key=f"{step_key}:swap",
+                chain_id=self.chain_id,
+                to=router,
+                data=data,
+                value=order.amount_in if order.native_in else 0,
+                meta={**order.meta, "kind": "swap", "min_amount_out": str(order.min_amount_out)},
+            )
+        )
+        return requests
+
+    def build_wrap_tx(self, amount: int, step_key: str) -> TxRequest:
+        return TxRequest(
+            f"{step_key}:wrap", self.chain_id, self.addresses.weth, c.WETH_DEPOSIT.encode(), amount
+        )
+
+    def build_unwrap_tx(self, amount: int, step_key: str) -> TxRequest:
+        return TxRequest(
+            f"{step_key}:unwrap", self.chain_id, self.addresses.weth, c.WETH_WITHDRAW.encode(amount)
+        )
