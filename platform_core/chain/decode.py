@@ -1,19 +1,14 @@
 """Decode signed transaction bytes and check them against what was intended.
 
-`decode_signed` uses eth-account; the platform's Rust decoder
-(`platform_rust.decode_transaction`) can replace it behind the same function once it lands.
+Decoding is the platform's Rust decoder (`platform_rust.decode_transaction`, built on
+alloy's EIP-2718 decoding, with sender recovery); every envelope type is understood.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rlp
-from eth_account import Account
-from eth_account.typed_transactions import TypedTransaction
-from eth_utils import keccak, to_checksum_address
-from hexbytes import HexBytes
-
+import platform_rust
 from platform_core.chain.errors import TransactionMismatch
 
 
@@ -46,58 +41,28 @@ class IntendedTx:
     max_fee_ceiling: int
 
 
-def _address(raw: bytes | str | None) -> str | None:
-    if raw in (None, b"", ""):
-        return None
-    return to_checksum_address(raw)
-
-
 def decode_signed(raw: bytes) -> DecodedTx:
-    """Every field of a signed legacy (EIP-155) or typed (2930 / 1559) transaction.
+    """Every field of a signed transaction, with its recovered sender.
 
     Raises `ValueError` on bytes that are not a signed transaction.
     """
-    if not raw:
-        raise ValueError("empty transaction bytes")
-    try:
-        sender = Account.recover_transaction(raw)
-        if raw[0] <= 0x7F:
-            typed = TypedTransaction.from_bytes(HexBytes(raw))
-            fields = typed.as_dict()
-            return DecodedTx(
-                tx_type=raw[0],
-                chain_id=fields.get("chainId"),
-                nonce=fields["nonce"],
-                to=_address(fields.get("to")),
-                value=fields["value"],
-                input=bytes(fields.get("data", b"")),
-                gas_limit=fields["gas"],
-                max_fee_per_gas=fields.get("maxFeePerGas"),
-                max_priority_fee_per_gas=fields.get("maxPriorityFeePerGas"),
-                gas_price=fields.get("gasPrice"),
-                hash=keccak(raw),
-                sender=sender,
-            )
-        nonce, gas_price, gas, to, value, data, v, _r, _s = rlp.decode(raw)
-        v_int = int.from_bytes(v, "big")
-        return DecodedTx(
-            tx_type=0,
-            chain_id=(v_int - 35) // 2 if v_int >= 35 else None,
-            nonce=int.from_bytes(nonce, "big"),
-            to=_address(bytes(to)),
-            value=int.from_bytes(value, "big"),
-            input=bytes(data),
-            gas_limit=int.from_bytes(gas, "big"),
-            max_fee_per_gas=None,
-            max_priority_fee_per_gas=None,
-            gas_price=int.from_bytes(gas_price, "big"),
-            hash=keccak(raw),
-            sender=sender,
-        )
-    except ValueError:
-        raise
-    except Exception as exc:  # rlp / eth-account raise many types on malformed input
-        raise ValueError(f"not a signed transaction: {type(exc).__name__}") from None
+    tx = platform_rust.decode_transaction(bytes(raw), recover_sender=True)
+    if tx.sender is None:
+        raise ValueError("the signature does not recover to a sender")
+    return DecodedTx(
+        tx_type=tx.tx_type,
+        chain_id=tx.chain_id,
+        nonce=tx.nonce,
+        to=tx.to,
+        value=tx.value,
+        input=tx.input,
+        gas_limit=tx.gas_limit,
+        max_fee_per_gas=tx.max_fee_per_gas,
+        max_priority_fee_per_gas=tx.max_priority_fee_per_gas,
+        gas_price=tx.gas_price,
+        hash=bytes.fromhex(tx.hash.removeprefix("0x")),
+        sender=tx.sender,
+    )
 
 
 def check_matches(decoded: DecodedTx, intended: IntendedTx) -> None:

@@ -22,7 +22,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from platform_core.types import EventEnvelope
 
@@ -130,7 +130,7 @@ class EventStream:
         except NotFoundError:
             await self._js.add_stream(config)
             return
-        except nats.errors.NoRespondersError as exc:
+        except (nats.errors.NoRespondersError, ServiceUnavailableError) as exc:
             raise JetStreamUnavailable(
                 "JetStream is not enabled on the NATS server: start nats-server with -js"
             ) from exc

@@ -296,3 +296,49 @@ async def test_nats_restart_mid_stream_loses_nothing(
     finally:
         await running.close()
         await stream.close()
+
+
+# --- failure modes and the API's reads ---------------------------------------------------
+
+
+async def test_jetstream_off_is_a_clear_error(tmp_path) -> None:
+    import subprocess
+
+    from platform_core.services import launcher
+    from platform_core.streaming.event_stream import JetStreamUnavailable
+    from tests.integration.conftest import free_port, launcher_wait_port
+
+    port = free_port()
+    binary = launcher._venv_binary("nats-server")
+    assert binary
+    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port)],  # noqa: ASYNC220
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        launcher_wait_port(port)
+        with pytest.raises(JetStreamUnavailable, match="-js"):
+            await EventStream.connect(f"nats://127.0.0.1:{port}", stream="S", subject_prefix="x")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_api_reads_fall_back_to_the_event_log(
+    isolated_settings: Settings, store: EventStore, read_model: ReadModel
+) -> None:
+    from platform_core.api.backends import ServiceBackends
+
+    events = lifecycle()
+    await store.append(events)
+    backends = ServiceBackends(isolated_settings)
+    try:
+        view, source = await backends.intent_view(events[0].intent_id)
+        assert source == "event_log"
+        assert view is not None and view.status is IntentStatus.COMPLETED
+        await read_model.apply(events)
+        cached, source = await backends.intent_view(events[0].intent_id)
+        assert source == "read_model" and cached == view
+        assert [e.event_id for e in await backends.intent_events(events[0].intent_id)] == [
+            e.event_id for e in events
+        ]
+    finally:
+        await backends.close()
