@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -35,20 +36,25 @@ async def read_model(isolated_settings: Settings) -> AsyncIterator[ReadModel]:
     await model.close()
 
 
-class Running:
-    """A coordinator consuming in the background, as the actor runs it."""
-
-    def __init__(self, stream: EventStream, coordinator: StateCoordinator, store: EventStore,
-                 consumer: ConsumerSettings) -> None:  # fmt: skip
-        self.stop = asyncio.Event()
-        self.coordinator = coordinator
-        self.task = asyncio.create_task(
-            stream.consume(consumer, coordinator.handle, store, self.stop)
-        )
-
-    async def close(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 30)
+@contextlib.asynccontextmanager
+async def running_coordinator(
+    settings: Settings, store: EventStore, read_model: ReadModel, nats_url: str | None = None
+) -> AsyncIterator[EventStream]:
+    """A coordinator consuming in the background, as the actor runs it; yields its stream."""
+    stream = await EventStream.connect(nats_url or settings.nats_url,
+                                       stream=settings.stream_name,
+                                       subject_prefix=settings.subject_prefix)  # fmt: skip
+    stop = asyncio.Event()
+    consumer = ConsumerSettings(durable="coord", ack_wait_s=2)
+    task = asyncio.create_task(
+        stream.consume(consumer, StateCoordinator(store, read_model).handle, store, stop)
+    )
+    try:
+        yield stream
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await stream.close()
 
 
 async def _wait_for(predicate, timeout_s: float = 60.0) -> None:
@@ -195,12 +201,7 @@ async def test_flush_and_rebuild_equals_the_live_model(
 async def test_published_twice_or_redelivered_is_stored_once(
     isolated_settings: Settings, store: EventStore, read_model: ReadModel
 ) -> None:
-    s = isolated_settings
-    stream = await EventStream.connect(s.nats_url, stream=s.stream_name,
-                                       subject_prefix=s.subject_prefix)  # fmt: skip
-    running = Running(stream, StateCoordinator(store, read_model), store,
-                      ConsumerSettings(durable="coord", ack_wait_s=2))  # fmt: skip
-    try:
+    async with running_coordinator(isolated_settings, store, read_model) as stream:
         events = many_lifecycles(10)
         duplicates = [await stream.publish(e) for e in events]
         assert not any(duplicates)
@@ -214,9 +215,6 @@ async def test_published_twice_or_redelivered_is_stored_once(
         assert await store.count() == 50
         views = [await read_model.get(e.intent_id) for e in events[:10]]
         assert all(v is not None and v.status is IntentStatus.COMPLETED for v in views)
-    finally:
-        await running.close()
-        await stream.close()
 
 
 async def test_malformed_event_is_dead_lettered_and_the_stream_flows(
@@ -225,52 +223,42 @@ async def test_malformed_event_is_dead_lettered_and_the_stream_flows(
     import nats
 
     s = isolated_settings
-    stream = await EventStream.connect(s.nats_url, stream=s.stream_name,
-                                       subject_prefix=s.subject_prefix)  # fmt: skip
-    running = Running(stream, StateCoordinator(store, read_model), store,
-                      ConsumerSettings(durable="coord", ack_wait_s=2))  # fmt: skip
     nc = await nats.connect(s.nats_url)
-    try:
-        good = lifecycle()
-        await stream.publish(good[0])
-        js = nc.jetstream()
-        await js.publish(f"{s.subject_prefix}.IntentSubmitted", b"{not an envelope")
-        unknown = good[1].model_copy(update={"event_type": "NoSuchEvent", "event_id": uuid7()})
-        await stream.publish(unknown)
-        bad_payload = good[1].model_copy(
-            update={"payload": {"plan": "nonsense"}, "event_id": uuid7()}
-        )
-        await js.publish(f"{s.subject_prefix}.PlanCreated", bad_payload.to_bytes(),
-                         headers={"Nats-Msg-Id": "bad-payload"})  # fmt: skip
-        for env in good[1:]:
-            await stream.publish(env)
+    async with running_coordinator(s, store, read_model) as stream:
+        try:
+            good = lifecycle()
+            await stream.publish(good[0])
+            js = nc.jetstream()
+            await js.publish(f"{s.subject_prefix}.IntentSubmitted", b"{not an envelope")
+            unknown = good[1].model_copy(update={"event_type": "NoSuchEvent", "event_id": uuid7()})
+            await stream.publish(unknown)
+            bad_payload = good[1].model_copy(
+                update={"payload": {"plan": "nonsense"}, "event_id": uuid7()}
+            )
+            await js.publish(f"{s.subject_prefix}.PlanCreated", bad_payload.to_bytes(),
+                             headers={"Nats-Msg-Id": "bad-payload"})  # fmt: skip
+            for env in good[1:]:
+                await stream.publish(env)
 
-        async def settled() -> bool:
-            return await store.count() == 5 and len(await store.dead_letters()) == 3
+            async def settled() -> bool:
+                return await store.count() == 5 and len(await store.dead_letters()) == 3
 
-        await _wait_for(settled)
-        letters = await store.dead_letters()
-        assert any("undecodable" in r["error"] for r in letters)
-        assert any("unknown event type" in r["error"] for r in letters)
-        assert all(r["data"] for r in letters)
-        view = await read_model.get(good[0].intent_id)
-        assert view is not None and view.status is IntentStatus.COMPLETED
-    finally:
-        await nc.close()
-        await running.close()
-        await stream.close()
+            await _wait_for(settled)
+        finally:
+            await nc.close()
+    letters = await store.dead_letters()
+    assert any("undecodable" in r["error"] for r in letters)
+    assert any("unknown event type" in r["error"] for r in letters)
+    assert all(r["data"] for r in letters)
+    view = await read_model.get(good[0].intent_id)
+    assert view is not None and view.status is IntentStatus.COMPLETED
 
 
 async def test_nats_restart_mid_stream_loses_nothing(
     isolated_settings: Settings, store: EventStore, read_model: ReadModel, own_nats: NatsServer
 ) -> None:
-    s = isolated_settings
-    stream = await EventStream.connect(own_nats.url, stream=s.stream_name,
-                                       subject_prefix=s.subject_prefix)  # fmt: skip
-    running = Running(stream, StateCoordinator(store, read_model), store,
-                      ConsumerSettings(durable="coord", ack_wait_s=2))  # fmt: skip
     events = many_lifecycles(60)
-    try:
+    async with running_coordinator(isolated_settings, store, read_model, own_nats.url) as stream:
 
         async def publish_all() -> None:
             for env in events:
@@ -291,11 +279,8 @@ async def test_nats_restart_mid_stream_loses_nothing(
             return await store.count() == len(events)
 
         await _wait_for(all_stored, timeout_s=120)
-        stored_ids = {st.envelope.event_id async for st in store.replay()}
-        assert stored_ids == {e.event_id for e in events}
-    finally:
-        await running.close()
-        await stream.close()
+    stored_ids = {st.envelope.event_id async for st in store.replay()}
+    assert stored_ids == {e.event_id for e in events}
 
 
 # --- failure modes and the API's reads ---------------------------------------------------
