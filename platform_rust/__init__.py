@@ -3,4 +3,12 @@
 from platform_rust._platform_rust import *  # noqa: F403
 from platform_rust._platform_rust import __version__
 
-__all__ = ["__version__", "build_profile"]  # noqa: F405
+__all__ = [  # noqa: F405
+    "ExecutionEngine",
+    "Hop",
+    "NoRouteError",
+    "Route",
+    "Split",
+    "__version__",
+    "build_profile",
+]

@@ -5,6 +5,10 @@
 
 use pyo3::prelude::*;
 
+pub mod execution;
+pub mod pool_math;
+pub mod routing;
+
 /// Crate version, as compiled; exposed to Python as `platform_rust.__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -28,6 +32,7 @@ fn py_build_profile() -> &'static str {
 fn _platform_rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", VERSION)?;
     m.add_function(wrap_pyfunction!(py_build_profile, m)?)?;
+    execution::register(m)?;
     Ok(())
 }
 
