@@ -101,13 +101,21 @@ impl Pool {
     }
 }
 
+/// A pool seen from one of its tokens: what the search needs without touching the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub pool: PoolIdx,
+    pub other: TokenIdx,
+    pub venue: u32,
+}
+
 /// Interned tokens, venues and pools with per-token adjacency.
 #[derive(Debug, Default)]
 pub struct Graph {
     token_ids: HashMap<String, TokenIdx>,
     token_names: Vec<String>,
     /// Pools touching each token (unordered; removal is swap-remove).
-    adjacency: Vec<Vec<PoolIdx>>,
+    adjacency: Vec<Vec<Edge>>,
     venue_ids: HashMap<String, u32>,
     venue_names: Vec<String>,
     pool_ids: HashMap<String, PoolIdx>,
@@ -155,7 +163,7 @@ impl Graph {
             .expect("pool index refers to a removed pool")
     }
 
-    pub fn pools_of(&self, t: TokenIdx) -> &[PoolIdx] {
+    pub fn edges_of(&self, t: TokenIdx) -> &[Edge] {
         &self.adjacency[t as usize]
     }
 
@@ -285,8 +293,16 @@ impl Graph {
             }
         };
         self.pool_ids.insert(id.to_owned(), p);
-        self.adjacency[t0 as usize].push(p);
-        self.adjacency[t1 as usize].push(p);
+        self.adjacency[t0 as usize].push(Edge {
+            pool: p,
+            other: t1,
+            venue,
+        });
+        self.adjacency[t1 as usize].push(Edge {
+            pool: p,
+            other: t0,
+            venue,
+        });
         Ok(())
     }
 
@@ -298,7 +314,7 @@ impl Graph {
         if let Some(pool) = self.pools[p as usize].take() {
             for t in [pool.token0, pool.token1] {
                 let adj = &mut self.adjacency[t as usize];
-                if let Some(i) = adj.iter().position(|&q| q == p) {
+                if let Some(i) = adj.iter().position(|e| e.pool == p) {
                     adj.swap_remove(i);
                 }
             }
@@ -378,18 +394,18 @@ mod tests {
             .unwrap();
         assert_eq!(g.pool_count(), 2);
         let b = g.token("B").unwrap();
-        assert_eq!(g.pools_of(b).len(), 2);
+        assert_eq!(g.edges_of(b).len(), 2);
         // Same pair: in place.
         g.upsert_v2("p1", "A", "B", (u(1000), u(2000)), 3000, "uniswap_v2")
             .unwrap();
-        assert_eq!(g.pools_of(b).len(), 2);
+        assert_eq!(g.edges_of(b).len(), 2);
         // Pair changed: moves edges.
         g.upsert_v2("p1", "A", "C", (u(1000), u(2000)), 3000, "uniswap_v2")
             .unwrap();
-        assert_eq!(g.pools_of(b).len(), 1);
+        assert_eq!(g.edges_of(b).len(), 1);
         assert!(g.remove("p2"));
         assert!(!g.remove("p2"));
-        assert_eq!(g.pools_of(b).len(), 0);
+        assert_eq!(g.edges_of(b).len(), 0);
         assert_eq!(g.pool_count(), 1);
         // The freed slot is reused.
         g.upsert_v2("p3", "B", "C", (u(1), u(1)), 3000, "uniswap_v2")

@@ -10,7 +10,7 @@ pub mod search;
 pub mod split;
 
 use graph::{ExactState, Graph, PoolIdx, TokenIdx};
-use search::{Hop, Label, SearchSpec, MAX_HOPS};
+use search::{Hop, SearchSpec, MAX_HOPS};
 
 use crate::pool_math::{f64_to_u256, u256_to_f64, MathError, U256};
 
@@ -173,7 +173,9 @@ fn price_gas(
     }
     // Price a typical route's gas (a few hops) so the rate includes that size's impact.
     let reference = price * 300_000.0;
+    let dist = search::hops_to_target(graph, token_out, max_hops, venue_allowed);
     let spec = SearchSpec {
+        hops_to_target: &dist,
         token_in: gas_token,
         token_out,
         amount_in: reference,
@@ -216,16 +218,6 @@ fn integer_parts(amount: U256, chunks: &[u32], total: u32) -> Vec<U256> {
         parts[i] += amount - assigned;
     }
     parts
-}
-
-fn dedup_paths(labels: Vec<Label>) -> Vec<Label> {
-    let mut out: Vec<Label> = Vec::with_capacity(labels.len());
-    for l in labels {
-        if !out.iter().any(|o| o.hops() == l.hops()) {
-            out.push(l);
-        }
-    }
-    out
 }
 
 /// Finds the best route for `req` (output net of gas when a gas price is given).
@@ -295,7 +287,9 @@ pub fn optimize(
     // Search at the full size and at a split-sized amount: a shallow pool with a good price
     // loses at full size but can still take a slice.
     let amount_f = u256_to_f64(req.amount_in);
+    let dist = search::hops_to_target(graph, token_out, req.max_hops, venue_allowed);
     let mut spec = SearchSpec {
+        hops_to_target: &dist,
         token_in,
         token_out,
         amount_in: amount_f,
@@ -303,10 +297,10 @@ pub fn optimize(
         venue_allowed,
         beam: BEAM,
     };
-    let labels = dedup_paths(search::candidate_paths(graph, &spec));
+    let labels = search::candidate_paths(graph, &spec);
     let small = if req.max_splits > 1 {
         spec.amount_in = amount_f / (2 * req.max_splits) as f64;
-        dedup_paths(search::candidate_paths(graph, &spec))
+        search::candidate_paths(graph, &spec)
     } else {
         Vec::new()
     };

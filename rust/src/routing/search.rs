@@ -5,8 +5,6 @@
 //! (hop, token) keeps a small beam of the best labels rather than one, so a path that is
 //! second-best at an intermediate token can still win at the destination.
 
-use std::collections::HashMap;
-
 use super::graph::{Graph, PoolIdx, TokenIdx};
 use crate::pool_math::approx;
 
@@ -49,40 +47,32 @@ pub struct SearchSpec<'a> {
     pub venue_allowed: Option<&'a [bool]>,
     /// Labels kept per (hop, token).
     pub beam: usize,
+    /// From [`hops_to_target`] for `token_out` and `max_hops`: computed once per query.
+    pub hops_to_target: &'a [u8],
 }
 
-fn pool_allowed(graph: &Graph, p: PoolIdx, venue_allowed: Option<&[bool]>) -> bool {
-    match venue_allowed {
-        None => true,
-        Some(mask) => mask
-            .get(graph.pool(p).venue as usize)
-            .copied()
-            .unwrap_or(false),
-    }
+fn venue_ok(venue: u32, venue_allowed: Option<&[bool]>) -> bool {
+    venue_allowed.is_none_or(|mask| mask.get(venue as usize).copied().unwrap_or(false))
 }
 
-/// Hop distance to `target` over allowed pools, up to `limit` (u8::MAX beyond).
-fn hops_to_target(
+/// Hop distance of every token to `target` over allowed pools, up to `max_hops - 1`
+/// (`u8::MAX` beyond): lets the search drop labels that cannot arrive in time.
+pub fn hops_to_target(
     graph: &Graph,
     target: TokenIdx,
-    limit: usize,
+    max_hops: usize,
     venue_allowed: Option<&[bool]>,
-) -> HashMap<TokenIdx, u8> {
-    let mut dist = HashMap::new();
-    dist.insert(target, 0u8);
+) -> Vec<u8> {
+    let mut dist = vec![u8::MAX; graph.token_count()];
+    dist[target as usize] = 0;
     let mut frontier = vec![target];
-    for d in 1..=limit as u8 {
+    for d in 1..max_hops.clamp(1, MAX_HOPS) as u8 {
         let mut next = Vec::new();
         for &t in &frontier {
-            for &p in graph.pools_of(t) {
-                if !pool_allowed(graph, p, venue_allowed) {
-                    continue;
-                }
-                if let Some(o) = graph.pool(p).other(t) {
-                    if let std::collections::hash_map::Entry::Vacant(e) = dist.entry(o) {
-                        e.insert(d);
-                        next.push(o);
-                    }
+            for e in graph.edges_of(t) {
+                if venue_ok(e.venue, venue_allowed) && dist[e.other as usize] == u8::MAX {
+                    dist[e.other as usize] = d;
+                    next.push(e.other);
                 }
             }
         }
@@ -101,11 +91,13 @@ fn push_beam(beam: &mut Vec<Label>, label: Label, cap: usize) {
     beam.truncate(cap);
 }
 
-/// Every path reaching `token_out` found by the search, best simulated output first.
+/// Paths reaching `token_out` kept per search (best simulated output first).
+pub const MAX_FOUND: usize = 32;
+
+/// The best paths reaching `token_out` (at most [`MAX_FOUND`]), best simulated output first.
 pub fn candidate_paths(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
     let max_hops = spec.max_hops.clamp(1, MAX_HOPS);
-    // Only tokens that can still reach the target in the hops left are worth expanding.
-    let dist = hops_to_target(graph, spec.token_out, max_hops - 1, spec.venue_allowed);
+    let dist = spec.hops_to_target;
     let start = Label {
         amount: spec.amount_in,
         len: 0,
@@ -115,25 +107,25 @@ pub fn candidate_paths(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
         }; MAX_HOPS],
         tokens: [spec.token_in; MAX_HOPS + 1],
     };
-    let mut layer: HashMap<TokenIdx, Vec<Label>> = HashMap::from([(spec.token_in, vec![start])]);
+    // Beams of the current hop, and token -> beam index for the next (u32::MAX: none).
+    let mut layer: Vec<(TokenIdx, Vec<Label>)> = vec![(spec.token_in, vec![start])];
+    let mut slot = vec![u32::MAX; graph.token_count()];
     let mut found: Vec<Label> = Vec::new();
     for hop in 1..=max_hops {
         let hops_left_after = (max_hops - hop) as u8;
-        let mut next: HashMap<TokenIdx, Vec<Label>> = HashMap::new();
-        for (&token, labels) in &layer {
-            for &p in graph.pools_of(token) {
-                if !pool_allowed(graph, p, spec.venue_allowed) {
+        let mut next: Vec<(TokenIdx, Vec<Label>)> = Vec::new();
+        for (token, labels) in &layer {
+            for e in graph.edges_of(*token) {
+                let other = e.other;
+                if dist
+                    .get(other as usize)
+                    .is_none_or(|&d| d > hops_left_after)
+                    || !venue_ok(e.venue, spec.venue_allowed)
+                {
                     continue;
                 }
-                let pool = graph.pool(p);
-                let Some(other) = pool.other(token) else {
-                    continue;
-                };
-                let reaches = dist.get(&other).is_some_and(|&d| d <= hops_left_after);
-                if !reaches {
-                    continue;
-                }
-                let zero_for_one = token == pool.token0;
+                let pool = graph.pool(e.pool);
+                let zero_for_one = *token == pool.token0;
                 for label in labels {
                     if label.visits(other) {
                         continue;
@@ -151,23 +143,30 @@ pub fn candidate_paths(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
                     }
                     let mut l = *label;
                     l.hops[l.len as usize] = Hop {
-                        pool: p,
+                        pool: e.pool,
                         zero_for_one,
                     };
                     l.len += 1;
                     l.tokens[l.len as usize] = other;
                     l.amount = swap.amount_out;
                     if other == spec.token_out {
-                        found.push(l);
-                    } else {
-                        push_beam(next.entry(other).or_default(), l, spec.beam.max(1));
+                        push_beam(&mut found, l, MAX_FOUND);
+                        continue;
                     }
+                    let s = &mut slot[other as usize];
+                    if *s == u32::MAX {
+                        *s = next.len() as u32;
+                        next.push((other, Vec::with_capacity(spec.beam.max(1))));
+                    }
+                    push_beam(&mut next[*s as usize].1, l, spec.beam.max(1));
                 }
             }
         }
+        for (t, _) in &next {
+            slot[*t as usize] = u32::MAX;
+        }
         layer = next;
     }
-    found.sort_by(|a, b| b.amount.total_cmp(&a.amount));
     found
 }
 
@@ -181,15 +180,18 @@ mod tests {
     }
 
     fn spec(g: &Graph, a: &str, b: &str, amount: f64, hops: usize) -> Vec<Label> {
+        let token_out = g.token(b).unwrap();
+        let dist = hops_to_target(g, token_out, hops, None);
         candidate_paths(
             g,
             &SearchSpec {
                 token_in: g.token(a).unwrap(),
-                token_out: g.token(b).unwrap(),
+                token_out,
                 amount_in: amount,
                 max_hops: hops,
                 venue_allowed: None,
                 beam: 3,
+                hops_to_target: &dist,
             },
         )
     }
