@@ -21,7 +21,7 @@ const SPLIT_CHUNKS: u32 = 100;
 /// Candidate paths offered to the splitter beyond `max_splits`.
 const EXTRA_CANDIDATES: usize = 4;
 /// Candidates re-simulated exactly when picking the best single path.
-const EXACT_SINGLE_CHECKS: usize = 4;
+const EXACT_SINGLE_CHECKS: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct RouteRequest {
@@ -176,6 +176,7 @@ fn price_gas(
     let dist = search::hops_to_target(graph, token_out, max_hops, venue_allowed);
     let spec = SearchSpec {
         hops_to_target: &dist,
+        moved: None,
         token_in: gas_token,
         token_out,
         amount_in: reference,
@@ -200,22 +201,33 @@ fn price_gas(
     })
 }
 
-/// Splits `amount` into integer parts proportional to `chunks`, summing exactly to it.
-fn integer_parts(amount: U256, chunks: &[u32], total: u32) -> Vec<U256> {
-    let total_u = U256::from(total);
-    let (q, r) = (amount / total_u, amount % total_u);
-    let mut parts: Vec<U256> = chunks
-        .iter()
-        .map(|&c| q * U256::from(c) + r * U256::from(c) / total_u)
-        .collect();
-    let assigned = parts.iter().fold(U256::ZERO, |a, p| a + *p);
-    if let Some(i) = chunks
+/// Splits `amount` into integer parts proportional to `weights`, summing exactly to it.
+fn integer_parts(amount: U256, weights: &[f64]) -> Vec<U256> {
+    let total: f64 = weights.iter().sum();
+    let amount_f = u256_to_f64(amount);
+    let largest = weights
         .iter()
         .enumerate()
-        .max_by_key(|(_, &c)| c)
-        .map(|(i, _)| i)
-    {
-        parts[i] += amount - assigned;
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    let mut parts: Vec<U256> = weights
+        .iter()
+        .map(|w| {
+            if total > 0.0 {
+                f64_to_u256(amount_f * w / total).min(amount)
+            } else {
+                U256::ZERO
+            }
+        })
+        .collect();
+    parts[largest] = U256::ZERO;
+    let assigned = parts.iter().fold(U256::ZERO, |a, p| a.saturating_add(*p));
+    if assigned > amount {
+        // f64 rounding overshot: give everything to the largest share.
+        parts.iter_mut().for_each(|p| *p = U256::ZERO);
+        parts[largest] = amount;
+    } else {
+        parts[largest] = amount - assigned;
     }
     parts
 }
@@ -290,6 +302,7 @@ pub fn optimize(
     let dist = search::hops_to_target(graph, token_out, req.max_hops, venue_allowed);
     let mut spec = SearchSpec {
         hops_to_target: &dist,
+        moved: None,
         token_in,
         token_out,
         amount_in: amount_f,
@@ -336,29 +349,69 @@ pub fn optimize(
     }
 
     // Split across the best candidates, then keep whichever settles to more.
-    if req.max_splits > 1 && split_paths.len() > 1 {
-        let pool = split_paths;
-        if let Some((subset, alloc)) = split::allocate_net_of_gas(
+    let fresh: Vec<search::Label>;
+    if req.max_splits > 1 && !split_paths.is_empty() {
+        let mut planned = split::allocate_net_of_gas(
             graph,
-            &pool,
+            &split_paths,
             amount_f,
             SPLIT_CHUNKS,
             req.max_splits,
             out_per_gas,
-        ) {
+        );
+        // Column generation: on the pool states the plan leaves behind, the paths with the
+        // best marginal rate may be ones no search from the untouched graph ranked high.
+        if let Some((_, alloc)) = &planned {
+            spec.amount_in = amount_f / SPLIT_CHUNKS as f64;
+            spec.moved = Some(&alloc.overlay);
+            fresh = search::candidate_paths(graph, &spec);
+            let before = split_paths.len();
+            for l in fresh.iter().take(EXTRA_CANDIDATES) {
+                if !split_paths.contains(&l.hops()) {
+                    split_paths.push(l.hops());
+                }
+            }
+            if split_paths.len() > before {
+                planned = split::allocate_net_of_gas(
+                    graph,
+                    &split_paths,
+                    amount_f,
+                    SPLIT_CHUNKS,
+                    req.max_splits,
+                    out_per_gas,
+                );
+            }
+        }
+        let pool = &split_paths;
+        if let Some((subset, alloc)) = planned {
             if alloc.paths_used() > 1 {
-                let used: Vec<(usize, u32)> = subset
+                // Refine in f64 amounts: new paths may join only when gas is not priced
+                // (the net-of-gas choice above fixed the path set otherwise).
+                let chunk = amount_f / alloc.total_chunks as f64;
+                let mut amounts: Vec<f64> =
+                    alloc.chunks.iter().map(|&c| c as f64 * chunk).collect();
+                let chosen: Vec<&[Hop]> = subset.iter().map(|&i| pool[i]).collect();
+                split::rebalance(
+                    graph,
+                    &chosen,
+                    &mut amounts,
+                    req.max_splits,
+                    gas.is_none(),
+                    chunk * 4.0,
+                );
+                let used: Vec<(usize, f64)> = subset
                     .iter()
-                    .zip(&alloc.chunks)
-                    .filter(|(_, &c)| c > 0)
-                    .map(|(&i, &c)| (i, c))
+                    .zip(&amounts)
+                    .filter(|(_, &a)| a > 0.0)
+                    .map(|(&i, &a)| (i, a))
                     .collect();
-                let counts: Vec<u32> = used.iter().map(|u| u.1).collect();
-                let parts = integer_parts(req.amount_in, &counts, alloc.total_chunks);
+                let weights: Vec<f64> = used.iter().map(|u| u.1).collect();
+                let parts = integer_parts(req.amount_in, &weights);
                 let mut plan: Vec<(&[Hop], U256)> = used
                     .iter()
                     .zip(parts)
                     .map(|((i, _), a)| (pool[*i], a))
+                    .filter(|(_, a)| !a.is_zero())
                     .collect();
                 plan.sort_by_key(|p| std::cmp::Reverse(p.1));
                 if let Ok(s) = settle(graph, token_in, &plan) {
@@ -501,10 +554,15 @@ mod tests {
 
     #[test]
     fn integer_parts_sum_exactly() {
-        let parts = integer_parts(U256::from(1001u32), &[33, 33, 34], 100);
+        let parts = integer_parts(U256::from(1001u32), &[33.0, 33.0, 34.0]);
         assert_eq!(
             parts.iter().fold(U256::ZERO, |a, p| a + *p),
             U256::from(1001u32)
         );
+        assert_eq!(parts[0], U256::from(330u32));
+        // Near uint256::MAX the f64 shares must not overflow the exact total.
+        let big = U256::MAX - U256::from(5u8);
+        let parts = integer_parts(big, &[1.0, 1.0, 1e-30]);
+        assert_eq!(parts.iter().fold(U256::ZERO, |a, p| a + *p), big);
     }
 }

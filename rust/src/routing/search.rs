@@ -6,6 +6,7 @@
 //! second-best at an intermediate token can still win at the destination.
 
 use super::graph::{Graph, PoolIdx, TokenIdx};
+use super::split::ApproxOverlay;
 use crate::pool_math::approx;
 
 /// Most hops a route may take (labels store paths inline).
@@ -49,6 +50,8 @@ pub struct SearchSpec<'a> {
     pub beam: usize,
     /// From [`hops_to_target`] for `token_out` and `max_hops`: computed once per query.
     pub hops_to_target: &'a [u8],
+    /// Pool states moved by trades already planned (`None`: the graph's own states).
+    pub moved: Option<&'a ApproxOverlay>,
 }
 
 fn venue_ok(venue: u32, venue_allowed: Option<&[bool]>) -> bool {
@@ -125,6 +128,9 @@ pub fn candidate_paths(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
                     continue;
                 }
                 let pool = graph.pool(e.pool);
+                let state = spec
+                    .moved
+                    .map_or(&pool.approx_state, |m| m.state(graph, e.pool));
                 let zero_for_one = *token == pool.token0;
                 for label in labels {
                     if label.visits(other) {
@@ -132,7 +138,7 @@ pub fn candidate_paths(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
                     }
                     let Some(swap) = approx::swap(
                         &pool.approx_params,
-                        &pool.approx_state,
+                        state,
                         zero_for_one,
                         label.amount,
                     ) else {
@@ -192,6 +198,7 @@ mod tests {
                 venue_allowed: None,
                 beam: 3,
                 hops_to_target: &dist,
+                moved: None,
             },
         )
     }

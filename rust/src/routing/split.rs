@@ -15,13 +15,13 @@ pub const GAS_PER_V3_HOP: u64 = 100_000;
 pub const GAS_PER_TICK_CROSSED: u64 = 25_000;
 
 /// What-if pool states on top of the graph (few pools per query: a linear scan is fastest).
-#[derive(Default, Clone)]
+#[derive(Debug, Default, Clone)]
 pub struct ApproxOverlay {
     moved: Vec<(PoolIdx, ApproxState)>,
 }
 
 impl ApproxOverlay {
-    fn state<'g>(&'g self, graph: &'g Graph, p: PoolIdx) -> &'g ApproxState {
+    pub fn state<'g>(&'g self, graph: &'g Graph, p: PoolIdx) -> &'g ApproxState {
         self.moved
             .iter()
             .find(|(q, _)| *q == p)
@@ -88,6 +88,8 @@ pub struct Allocation {
     pub total_chunks: u32,
     pub out: f64,
     pub gas_units: u64,
+    /// Pool states after the whole allocation has traded.
+    pub overlay: ApproxOverlay,
 }
 
 impl Allocation {
@@ -147,7 +149,84 @@ pub fn allocate(
         total_chunks,
         out,
         gas_units,
+        overlay,
     })
+}
+
+/// Output and gas of paths swapped one after another with the given amounts.
+pub fn evaluate(graph: &Graph, paths: &[&[Hop]], amounts: &[f64]) -> Option<(f64, u64)> {
+    let mut overlay = ApproxOverlay::default();
+    let (mut out, mut gas) = (0.0, 0u64);
+    for (hops, &a) in paths.iter().zip(amounts) {
+        if a <= 0.0 {
+            continue;
+        }
+        let sim = simulate(graph, &overlay, hops, a)?;
+        for (p, s) in sim.states {
+            overlay.set(p, s);
+        }
+        out += sim.out;
+        gas += hop_gas(graph, hops) + sim.ticks as u64 * GAS_PER_TICK_CROSSED;
+    }
+    Some((out, gas))
+}
+
+/// Moves of `step` between path pairs tried per halving, and halvings.
+const REBALANCE_SWEEPS: usize = 3;
+const REBALANCE_LEVELS: usize = 6;
+
+/// Local search after the greedy: move slices between paths (halving the slice) while the
+/// total output grows.
+///
+/// The greedy commits early chunks for good; when paths share pools a later view can
+/// prefer another split, which a pairwise move recovers. Paths with no amount may receive
+/// one while fewer than `max_splits` are in use and `allow_new` is set.
+pub fn rebalance(
+    graph: &Graph,
+    paths: &[&[Hop]],
+    amounts: &mut [f64],
+    max_splits: usize,
+    allow_new: bool,
+    first_step: f64,
+) -> Option<f64> {
+    let mut best = evaluate(graph, paths, amounts)?.0;
+    let mut step = first_step;
+    for _ in 0..REBALANCE_LEVELS {
+        for _ in 0..REBALANCE_SWEEPS {
+            let mut improved = false;
+            for i in 0..paths.len() {
+                for j in 0..paths.len() {
+                    if i == j || amounts[i] < step {
+                        continue;
+                    }
+                    let used = amounts.iter().filter(|&&a| a > 0.0).count();
+                    let opens = amounts[j] <= 0.0;
+                    let closes = amounts[i] - step <= 0.0;
+                    if opens && (!allow_new || (used >= max_splits && !closes)) {
+                        continue;
+                    }
+                    let (ai, aj) = (amounts[i], amounts[j]);
+                    amounts[i] = if closes { 0.0 } else { ai - step };
+                    amounts[j] = aj + (ai - amounts[i]);
+                    match evaluate(graph, paths, amounts) {
+                        Some((out, _)) if out > best => {
+                            best = out;
+                            improved = true;
+                        }
+                        _ => {
+                            amounts[i] = ai;
+                            amounts[j] = aj;
+                        }
+                    }
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
+        step /= 2.0;
+    }
+    Some(best)
 }
 
 /// Best allocation net of gas: drops the smallest split while that pays.
@@ -319,5 +398,40 @@ mod tests {
         assert_eq!(a.paths_used(), 1);
         let (_, free) = allocate_net_of_gas(&g, &[&h1, &h2], 1e6, 64, 4, 0.0).unwrap();
         assert_eq!(free.paths_used(), 2);
+    }
+
+    #[test]
+    fn rebalance_fixes_a_lopsided_allocation() {
+        let mut g = Graph::new();
+        for id in ["p1", "p2", "p3"] {
+            g.upsert_v2(
+                id,
+                "A",
+                "B",
+                (f64_to_u256(1e9), f64_to_u256(1e9)),
+                3000,
+                "v",
+            )
+            .unwrap();
+        }
+        let h: Vec<[Hop; 1]> = (0..3)
+            .map(|p| {
+                [Hop {
+                    pool: p,
+                    zero_for_one: true,
+                }]
+            })
+            .collect();
+        let paths: Vec<&[Hop]> = h.iter().map(|x| x.as_slice()).collect();
+        let mut amounts = vec![9e7, 0.0, 0.0];
+        let before = evaluate(&g, &paths, &amounts).unwrap().0;
+        // Capped at two splits: the third pool stays unused.
+        let after = rebalance(&g, &paths, &mut amounts, 2, true, 1e7).unwrap();
+        assert!(after > before);
+        assert_eq!(amounts.iter().filter(|&&a| a > 0.0).count(), 2);
+        assert!((amounts.iter().sum::<f64>() - 9e7).abs() < 1.0);
+        let mut open = vec![9e7, 0.0, 0.0];
+        rebalance(&g, &paths, &mut open, 4, true, 1e7).unwrap();
+        assert!(open.iter().all(|&a| (a - 3e7).abs() < 2e6), "{open:?}");
     }
 }
