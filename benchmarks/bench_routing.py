@@ -218,7 +218,9 @@ def nx_graph(specs: list[PoolSpec]) -> nx.MultiGraph:
     return g
 
 
-def nx_candidates(g: nx.MultiGraph, src: str, dst: str, amount: float) -> list[tuple[float, list]]:
+def nx_candidates(
+    g: nx.MultiGraph, src: str, dst: str, amount: float, moved: dict | None = None
+) -> list[tuple[float, list]]:
     dist = nx.single_source_shortest_path_length(g, dst, cutoff=MAX_HOPS - 1)
     layer = {src: [(amount, [], (src,))]}
     found = []
@@ -234,7 +236,8 @@ def nx_candidates(g: nx.MultiGraph, src: str, dst: str, amount: float) -> list[t
                 for amt, path, seen in labels:
                     if other in seen:
                         continue
-                    r = pool.swap(pool.state, zfo, amt)
+                    state = moved.get(pool, pool.state) if moved else pool.state
+                    r = pool.swap(state, zfo, amt)
                     if r is None or r[0] <= 0:
                         continue
                     label = (r[0], [*path, (pool, zfo)], (*seen, other))
@@ -250,25 +253,34 @@ def nx_candidates(g: nx.MultiGraph, src: str, dst: str, amount: float) -> list[t
     return [(f[0], f[1]) for f in found]
 
 
-def nx_route(g: nx.MultiGraph, src: str, dst: str, amount: float) -> float:
-    paths = nx_candidates(g, src, dst, amount)
-    small = nx_candidates(g, src, dst, amount / (2 * MAX_SPLITS))
-    offer = [p for _, p in paths[: MAX_SPLITS + 4]]
-    for _, p in small[: MAX_SPLITS + 4]:
-        if p not in offer:
-            offer.append(p)
-    if not offer:
-        raise NoRouteError("no route")
-    chunk, overlay, used, total = amount / CHUNKS, {}, [0] * len(offer), 0.0
+def nx_simulate(paths: list, amounts: list[float]) -> tuple[float, dict] | None:
+    """Paths swapped one after another on a shared what-if state."""
+    moved: dict = {}
+    total = 0.0
+    for path, amount in zip(paths, amounts, strict=True):
+        if amount <= 0:
+            continue
+        a = amount
+        for pool, zfo in path:
+            r = pool.swap(moved.get(pool, pool.state), zfo, a)
+            if r is None:
+                return None
+            a, moved[pool] = r
+        total += a
+    return total, moved
+
+
+def nx_greedy(paths: list, amount: float) -> tuple[list[float], dict]:
+    chunk, moved, alloc = amount / CHUNKS, {}, [0.0] * len(paths)
     for _ in range(CHUNKS):
-        n_used = sum(1 for u in used if u)
+        n_used = sum(1 for a in alloc if a > 0)
         best = None
-        for i, path in enumerate(offer):
-            if n_used >= MAX_SPLITS and not used[i]:
+        for i, path in enumerate(paths):
+            if n_used >= MAX_SPLITS and not alloc[i]:
                 continue
             a, states = chunk, []
             for pool, zfo in path:
-                r = pool.swap(overlay.get(pool, pool.state), zfo, a)
+                r = pool.swap(moved.get(pool, pool.state), zfo, a)
                 if r is None:
                     break
                 a = r[0]
@@ -278,9 +290,55 @@ def nx_route(g: nx.MultiGraph, src: str, dst: str, amount: float) -> float:
                     best = (a, i, states)
         if best is None:
             break
-        total += best[0]
-        used[best[1]] += 1
-        overlay.update(best[2])
+        alloc[best[1]] += chunk
+        moved.update(best[2])
+    return alloc, moved
+
+
+def nx_rebalance(paths: list, alloc: list[float], step: float) -> float:
+    best = nx_simulate(paths, alloc)[0]
+    for _ in range(6):
+        for _ in range(3):
+            improved = False
+            for i in range(len(paths)):
+                for j in range(len(paths)):
+                    if i == j or alloc[i] < step:
+                        continue
+                    used = sum(1 for a in alloc if a > 0)
+                    closes = alloc[i] - step <= 0
+                    if alloc[j] <= 0 and used >= MAX_SPLITS and not closes:
+                        continue
+                    ai, aj = alloc[i], alloc[j]
+                    alloc[i] = 0.0 if closes else ai - step
+                    alloc[j] = aj + (ai - alloc[i])
+                    r = nx_simulate(paths, alloc)
+                    if r is not None and r[0] > best:
+                        best, improved = r[0], True
+                    else:
+                        alloc[i], alloc[j] = ai, aj
+            if not improved:
+                break
+        step /= 2
+    return best
+
+
+def nx_route(g: nx.MultiGraph, src: str, dst: str, amount: float) -> float:
+    """The engine's algorithm in Python: search, greedy split, column generation, rebalance."""
+    paths = nx_candidates(g, src, dst, amount)
+    small = nx_candidates(g, src, dst, amount / (2 * MAX_SPLITS))
+    offer = [p for _, p in paths[: MAX_SPLITS + 4]]
+    for _, p in small[: MAX_SPLITS + 4]:
+        if p not in offer:
+            offer.append(p)
+    if not offer:
+        raise NoRouteError("no route")
+    alloc, moved = nx_greedy(offer, amount)
+    fresh = nx_candidates(g, src, dst, amount / CHUNKS, moved)
+    extra = [p for _, p in fresh[:4] if p not in offer]
+    if extra:
+        offer += extra
+        alloc, _ = nx_greedy(offer, amount)
+    total = nx_rebalance(offer, alloc, amount / CHUNKS * 4)
     return max(total, paths[0][0] if paths else 0.0)
 
 

@@ -142,15 +142,37 @@ impl Route {
     }
 }
 
-fn route_to_py(py: Python<'_>, graph: &Graph, r: &RouteResult) -> PyResult<Route> {
+/// Pool and token names of every hop, resolved while the graph lock that produced the
+/// route is still held (indices may be reused once it is released).
+type HopNames = Vec<Vec<(String, String, String)>>;
+
+fn hop_names(graph: &Graph, r: &RouteResult) -> HopNames {
+    r.splits
+        .iter()
+        .map(|s| {
+            s.hops
+                .iter()
+                .map(|h| {
+                    (
+                        graph.pool(h.pool).id.clone(),
+                        graph.token_name(h.token_in).to_owned(),
+                        graph.token_name(h.token_out).to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn route_to_py(py: Python<'_>, names: HopNames, r: &RouteResult) -> PyResult<Route> {
     let mut splits = Vec::with_capacity(r.splits.len());
-    for s in &r.splits {
+    for (s, split_names) in r.splits.iter().zip(names) {
         let mut hops = Vec::with_capacity(s.hops.len());
-        for h in &s.hops {
+        for (h, (pool_id, token_in, token_out)) in s.hops.iter().zip(split_names) {
             let hop = Hop {
-                pool_id: graph.pool(h.pool).id.clone(),
-                token_in: graph.token_name(h.token_in).to_owned(),
-                token_out: graph.token_name(h.token_out).to_owned(),
+                pool_id,
+                token_in,
+                token_out,
                 amount_in: u256_to_py(py, h.amount_in)?,
                 amount_out: u256_to_py(py, h.amount_out)?,
             };
@@ -375,14 +397,17 @@ impl ExecutionEngine {
             allowed_venues,
             gas_price_wei,
         };
-        let result = py.detach(|| {
-            let graph = self.read();
-            let gas_token = self.gas_token_in(&graph);
-            routing::optimize(&graph, &req, gas_token.as_deref())
-        });
-        let result = result.map_err(route_err)?;
-        let graph = self.read();
-        route_to_py(py, &graph, &result)
+        let (result, names) = py
+            .detach(|| {
+                let graph = self.read();
+                let gas_token = self.gas_token_in(&graph);
+                routing::optimize(&graph, &req, gas_token.as_deref()).map(|r| {
+                    let names = hop_names(&graph, &r);
+                    (r, names)
+                })
+            })
+            .map_err(route_err)?;
+        route_to_py(py, names, &result)
     }
 
     /// Order-book view of one pool for sells of `token_in`: `[(price, cumulative_size)]`.

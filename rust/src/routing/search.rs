@@ -136,12 +136,9 @@ pub fn candidate_paths(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
                     if label.visits(other) {
                         continue;
                     }
-                    let Some(swap) = approx::swap(
-                        &pool.approx_params,
-                        state,
-                        zero_for_one,
-                        label.amount,
-                    ) else {
+                    let Some(swap) =
+                        approx::swap(&pool.approx_params, state, zero_for_one, label.amount)
+                    else {
                         continue;
                     };
                     if swap.amount_out.is_nan() || swap.amount_out <= 0.0 {
