@@ -25,6 +25,7 @@ create_exception!(
 
 /// Default cap on the number of parallel paths a route is split across.
 const DEFAULT_MAX_SPLITS: usize = 4;
+const DEFAULT_MAX_HOPS: usize = 3;
 /// Token ids recognised as wrapped ether when no gas token is configured.
 const KNOWN_GAS_TOKENS: [&str; 2] = ["WETH", "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"];
 
@@ -46,6 +47,24 @@ fn u256_from_py(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<U256> {
     let bytes = bytes.cast_into::<PyBytes>()?;
     U256::try_from_le_slice(bytes.as_bytes())
         .ok_or_else(|| PyValueError::new_err(format!("{what} exceeds uint256")))
+}
+
+/// A Python int that must fit `T`; out of range is a ValueError, not an OverflowError.
+fn int_arg<T: TryFrom<i128>>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
+    if !obj.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!("{what} must be an int")));
+    }
+    let out_of_range = || PyValueError::new_err(format!("{what} is out of range"));
+    let v: i128 = obj.extract().map_err(|_| out_of_range())?;
+    T::try_from(v).map_err(|_| out_of_range())
+}
+
+fn opt_int_arg<T: TryFrom<i128>>(
+    obj: Option<&Bound<'_, PyAny>>,
+    what: &str,
+    default: T,
+) -> PyResult<T> {
+    obj.map_or(Ok(default), |o| int_arg(o, what))
 }
 
 fn u256_to_py(py: Python<'_>, v: U256) -> PyResult<Py<PyAny>> {
@@ -272,7 +291,7 @@ impl ExecutionEngine {
         }
     }
 
-    #[pyo3(signature = (pool_id, token0, token1, reserve0, reserve1, fee_pips=3000, venue="uniswap_v2"))]
+    #[pyo3(signature = (pool_id, token0, token1, reserve0, reserve1, fee_pips=None, venue="uniswap_v2"))]
     #[allow(clippy::too_many_arguments)]
     fn upsert_v2_pool(
         &self,
@@ -281,9 +300,10 @@ impl ExecutionEngine {
         token1: &str,
         reserve0: &Bound<'_, PyAny>,
         reserve1: &Bound<'_, PyAny>,
-        fee_pips: u32,
+        fee_pips: Option<&Bound<'_, PyAny>>,
         venue: &str,
     ) -> PyResult<()> {
+        let fee_pips: u32 = opt_int_arg(fee_pips, "fee_pips", 3000)?;
         let r0 = u256_from_py(reserve0, "reserve0")?;
         let r1 = u256_from_py(reserve1, "reserve1")?;
         self.write()
@@ -298,14 +318,17 @@ impl ExecutionEngine {
         pool_id: &str,
         token0: &str,
         token1: &str,
-        fee_pips: u32,
-        tick_spacing: i32,
+        fee_pips: &Bound<'_, PyAny>,
+        tick_spacing: &Bound<'_, PyAny>,
         sqrt_price_x96: &Bound<'_, PyAny>,
         liquidity: &Bound<'_, PyAny>,
-        tick: i32,
+        tick: &Bound<'_, PyAny>,
         ticks: &Bound<'_, PyAny>,
         venue: &str,
     ) -> PyResult<()> {
+        let fee_pips: u32 = int_arg(fee_pips, "fee_pips")?;
+        let tick_spacing: i32 = int_arg(tick_spacing, "tick_spacing")?;
+        let tick: i32 = int_arg(tick, "tick")?;
         let sqrt_price = u256_from_py(sqrt_price_x96, "sqrt_price_x96")?;
         let liquidity = u256_from_py(liquidity, "liquidity")?;
         let liquidity: u128 = liquidity
@@ -370,7 +393,7 @@ impl ExecutionEngine {
         outs.into_iter().map(|v| u256_to_py(py, v)).collect()
     }
 
-    #[pyo3(signature = (token_in, token_out, amount_in, *, max_hops=3, max_splits=DEFAULT_MAX_SPLITS, allowed_venues=None, gas_price_wei=None))]
+    #[pyo3(signature = (token_in, token_out, amount_in, *, max_hops=None, max_splits=None, allowed_venues=None, gas_price_wei=None))]
     #[allow(clippy::too_many_arguments)]
     fn optimize_route(
         &self,
@@ -378,11 +401,13 @@ impl ExecutionEngine {
         token_in: String,
         token_out: String,
         amount_in: &Bound<'_, PyAny>,
-        max_hops: usize,
-        max_splits: usize,
+        max_hops: Option<&Bound<'_, PyAny>>,
+        max_splits: Option<&Bound<'_, PyAny>>,
         allowed_venues: Option<Vec<String>>,
         gas_price_wei: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Route> {
+        let max_hops: usize = opt_int_arg(max_hops, "max_hops", DEFAULT_MAX_HOPS)?;
+        let max_splits: usize = opt_int_arg(max_splits, "max_splits", DEFAULT_MAX_SPLITS)?;
         let amount_in = u256_from_py(amount_in, "amount_in")?;
         let gas_price_wei = match gas_price_wei {
             Some(g) => u256_from_py(g, "gas_price_wei")?,
@@ -411,18 +436,21 @@ impl ExecutionEngine {
     }
 
     /// Order-book view of one pool for sells of `token_in`: `[(price, cumulative_size)]`.
-    #[pyo3(signature = (pool_id, token_in, *, levels=20, max_impact_bps=500.0, decimals_in=0, decimals_out=0, cumulative=true))]
+    #[pyo3(signature = (pool_id, token_in, *, levels=None, max_impact_bps=500.0, decimals_in=None, decimals_out=None, cumulative=true))]
     #[allow(clippy::too_many_arguments)]
     fn depth_ladder(
         &self,
         pool_id: &str,
         token_in: &str,
-        levels: u32,
+        levels: Option<&Bound<'_, PyAny>>,
         max_impact_bps: f64,
-        decimals_in: u8,
-        decimals_out: u8,
+        decimals_in: Option<&Bound<'_, PyAny>>,
+        decimals_out: Option<&Bound<'_, PyAny>>,
         cumulative: bool,
     ) -> PyResult<Vec<(f64, f64)>> {
+        let levels: u32 = opt_int_arg(levels, "levels", 20)?;
+        let decimals_in: u8 = opt_int_arg(decimals_in, "decimals_in", 0)?;
+        let decimals_out: u8 = opt_int_arg(decimals_out, "decimals_out", 0)?;
         let graph = self.read();
         let p = graph
             .pool_index(pool_id)

@@ -522,6 +522,14 @@ def test_invalid_inputs_raise_value_error() -> None:
         engine.upsert_v3_pool("v3", "A", "B", 3000, 60, Q96, 1, 0, [(60, 1 << 127)])
     with pytest.raises(ValueError):
         engine.upsert_v3_pool("v3", "A", "B", 3000, 60, MAX_SQRT_RATIO, 1, 0, [])
+    with pytest.raises(ValueError, match="out of range"):
+        engine.upsert_v2_pool("bad", "A", "B", 1, 1, fee_pips=-1)
+    with pytest.raises(ValueError, match="out of range"):
+        engine.upsert_v3_pool("v3", "A", "B", 3000, 60, Q96, 1, 2**40, [])
+    with pytest.raises(TypeError):
+        engine.upsert_v2_pool("bad", "A", "B", "1", 1)
+    with pytest.raises(ValueError, match="out of range"):
+        engine.optimize_route("A", "B", 10, max_hops=-1)
     assert engine.pool_count() == 1
     with pytest.raises(ValueError, match="unknown pool"):
         engine.remove_pool("v3")

@@ -22,6 +22,8 @@ const SPLIT_CHUNKS: u32 = 100;
 const EXTRA_CANDIDATES: usize = 4;
 /// Candidates re-simulated exactly when picking the best single path.
 const EXACT_SINGLE_CHECKS: usize = 2;
+/// Rounds of column generation (searching the planned pool states for better paths).
+const COLUMN_ROUNDS: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct RouteRequest {
@@ -325,10 +327,10 @@ pub fn optimize(
     }
     // Paths offered to the splitter: the best at full size and the best at slice size.
     let offer = req.max_splits + EXTRA_CANDIDATES;
-    let mut split_paths: Vec<&[Hop]> = labels.iter().take(offer).map(|l| l.hops()).collect();
+    let mut offered: Vec<search::Label> = labels.iter().take(offer).copied().collect();
     for l in small.iter().take(offer) {
-        if !split_paths.contains(&l.hops()) {
-            split_paths.push(l.hops());
+        if !offered.iter().any(|o| o.hops() == l.hops()) {
+            offered.push(*l);
         }
     }
 
@@ -349,39 +351,43 @@ pub fn optimize(
     }
 
     // Split across the best candidates, then keep whichever settles to more.
-    let fresh: Vec<search::Label>;
-    if req.max_splits > 1 && !split_paths.is_empty() {
-        let mut planned = split::allocate_net_of_gas(
-            graph,
-            &split_paths,
-            amount_f,
-            SPLIT_CHUNKS,
-            req.max_splits,
-            out_per_gas,
-        );
+    if req.max_splits > 1 && !offered.is_empty() {
+        let plan = |offered: &[search::Label]| {
+            let paths: Vec<&[Hop]> = offered.iter().map(|l| l.hops()).collect();
+            split::allocate_net_of_gas(
+                graph,
+                &paths,
+                amount_f,
+                SPLIT_CHUNKS,
+                req.max_splits,
+                out_per_gas,
+            )
+        };
+        let mut planned = plan(&offered);
         // Column generation: on the pool states the plan leaves behind, the paths with the
         // best marginal rate may be ones no search from the untouched graph ranked high.
-        if let Some((_, alloc)) = &planned {
-            spec.amount_in = amount_f / SPLIT_CHUNKS as f64;
-            spec.moved = Some(&alloc.overlay);
-            fresh = search::candidate_paths(graph, &spec);
-            let before = split_paths.len();
-            for l in fresh.iter().take(EXTRA_CANDIDATES) {
-                if !split_paths.contains(&l.hops()) {
-                    split_paths.push(l.hops());
+        for _ in 0..COLUMN_ROUNDS {
+            let Some((_, alloc)) = &planned else { break };
+            let round = SearchSpec {
+                amount_in: amount_f / SPLIT_CHUNKS as f64,
+                moved: Some(&alloc.overlay),
+                ..spec
+            };
+            let before = offered.len();
+            for l in search::candidate_paths(graph, &round)
+                .iter()
+                .take(EXTRA_CANDIDATES)
+            {
+                if !offered.iter().any(|o| o.hops() == l.hops()) {
+                    offered.push(*l);
                 }
             }
-            if split_paths.len() > before {
-                planned = split::allocate_net_of_gas(
-                    graph,
-                    &split_paths,
-                    amount_f,
-                    SPLIT_CHUNKS,
-                    req.max_splits,
-                    out_per_gas,
-                );
+            if offered.len() == before {
+                break;
             }
+            planned = plan(&offered);
         }
+        let split_paths: Vec<&[Hop]> = offered.iter().map(|l| l.hops()).collect();
         let pool = &split_paths;
         if let Some((subset, alloc)) = planned {
             if alloc.paths_used() > 1 {

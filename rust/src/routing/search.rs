@@ -39,6 +39,7 @@ impl Label {
 }
 
 /// Search limits and filters.
+#[derive(Clone, Copy)]
 pub struct SearchSpec<'a> {
     pub token_in: TokenIdx,
     pub token_out: TokenIdx,
