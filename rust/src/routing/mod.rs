@@ -234,6 +234,121 @@ fn integer_parts(amount: U256, weights: &[f64]) -> Vec<U256> {
     parts
 }
 
+/// A settled route and its f64 output net of gas (the figure candidates are ranked by).
+type Settled = (Vec<SettledSplit>, f64);
+
+fn net_of_gas(splits: &[SettledSplit], out_per_gas: f64) -> f64 {
+    let gas_units: u64 = splits.iter().map(|s| s.gas_units).sum();
+    sum_out(splits).map_or(f64::NEG_INFINITY, u256_to_f64) - gas_units as f64 * out_per_gas
+}
+
+/// The best of the top single-path candidates, re-simulated exactly with the full amount.
+fn best_single_path(
+    graph: &Graph,
+    token_in: TokenIdx,
+    amount: U256,
+    candidates: &[search::Label],
+    out_per_gas: f64,
+) -> (Option<Settled>, Option<MathError>) {
+    let mut best: Option<Settled> = None;
+    let mut last_err = None;
+    for l in candidates.iter().take(EXACT_SINGLE_CHECKS) {
+        match settle(graph, token_in, &[(l.hops(), amount)]) {
+            Ok(s) => {
+                let net = net_of_gas(&s, out_per_gas);
+                if best.as_ref().is_none_or(|(_, b)| net > *b) {
+                    best = Some((s, net));
+                }
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    (best, last_err)
+}
+
+/// Splits the input across `offered` paths (growing the set by column generation), refines
+/// the amounts and settles them exactly; `None` when one path is best or settling fails.
+fn best_split(
+    graph: &Graph,
+    spec: &SearchSpec,
+    mut offered: Vec<search::Label>,
+    req: &RouteRequest,
+    out_per_gas: f64,
+    gas_priced: bool,
+) -> Option<Settled> {
+    let amount_f = u256_to_f64(req.amount_in);
+    let plan = |offered: &[search::Label]| {
+        let paths: Vec<&[Hop]> = offered.iter().map(|l| l.hops()).collect();
+        split::allocate_net_of_gas(
+            graph,
+            &paths,
+            amount_f,
+            SPLIT_CHUNKS,
+            req.max_splits,
+            out_per_gas,
+        )
+    };
+    let mut planned = plan(&offered);
+    // Column generation: on the pool states the plan leaves behind, the paths with the
+    // best marginal rate may be ones no search from the untouched graph ranked high.
+    for _ in 0..COLUMN_ROUNDS {
+        let Some((_, alloc)) = &planned else { break };
+        let round = SearchSpec {
+            amount_in: amount_f / SPLIT_CHUNKS as f64,
+            moved: Some(&alloc.overlay),
+            ..*spec
+        };
+        let before = offered.len();
+        for l in search::candidate_paths(graph, &round)
+            .iter()
+            .take(EXTRA_CANDIDATES)
+        {
+            if !offered.iter().any(|o| o.hops() == l.hops()) {
+                offered.push(*l);
+            }
+        }
+        if offered.len() == before {
+            break;
+        }
+        planned = plan(&offered);
+    }
+    let (subset, alloc) = planned?;
+    if alloc.paths_used() < 2 {
+        return None;
+    }
+    // Refine in f64 amounts: new paths may join only when gas is not priced (the
+    // net-of-gas choice fixed the path set otherwise).
+    let chunk = amount_f / alloc.total_chunks as f64;
+    let mut amounts: Vec<f64> = alloc.chunks.iter().map(|&c| c as f64 * chunk).collect();
+    let chosen: Vec<&[Hop]> = subset.iter().map(|&i| offered[i].hops()).collect();
+    split::rebalance(
+        graph,
+        &chosen,
+        &mut amounts,
+        req.max_splits,
+        !gas_priced,
+        chunk * 4.0,
+    );
+    let used: Vec<(&[Hop], f64)> = chosen
+        .iter()
+        .zip(&amounts)
+        .filter(|(_, &a)| a > 0.0)
+        .map(|(&p, &a)| (p, a))
+        .collect();
+    let weights: Vec<f64> = used.iter().map(|u| u.1).collect();
+    let mut plan: Vec<(&[Hop], U256)> = used
+        .iter()
+        .zip(integer_parts(req.amount_in, &weights))
+        .map(|((p, _), a)| (*p, a))
+        .filter(|(_, a)| !a.is_zero())
+        .collect();
+    // Largest first: the settle order is the execution order on shared pools.
+    plan.sort_by_key(|p| std::cmp::Reverse(p.1));
+    let settled = settle(graph, spec.token_in, &plan).ok()?;
+    let net = net_of_gas(&settled, out_per_gas);
+    Some((settled, net))
+}
+
 /// Finds the best route for `req` (output net of gas when a gas price is given).
 pub fn optimize(
     graph: &Graph,
@@ -334,110 +449,21 @@ pub fn optimize(
         }
     }
 
-    // Best single path, exact, net of gas.
-    let mut best: Option<(Vec<SettledSplit>, f64)> = None;
-    let mut last_err = None;
     let singles = if labels.is_empty() { &small } else { &labels };
-    for l in singles.iter().take(EXACT_SINGLE_CHECKS) {
-        match settle(graph, token_in, &[(l.hops(), req.amount_in)]) {
-            Ok(s) => {
-                let net = u256_to_f64(s[0].amount_out) - s[0].gas_units as f64 * out_per_gas;
-                if best.as_ref().is_none_or(|(_, b)| net > *b) {
-                    best = Some((s, net));
-                }
-            }
-            Err(e) => last_err = Some(e),
-        }
-    }
-
-    // Split across the best candidates, then keep whichever settles to more.
+    let (mut best, last_err) =
+        best_single_path(graph, token_in, req.amount_in, singles, out_per_gas);
     if req.max_splits > 1 && !offered.is_empty() {
-        let plan = |offered: &[search::Label]| {
-            let paths: Vec<&[Hop]> = offered.iter().map(|l| l.hops()).collect();
-            split::allocate_net_of_gas(
-                graph,
-                &paths,
-                amount_f,
-                SPLIT_CHUNKS,
-                req.max_splits,
-                out_per_gas,
-            )
-        };
-        let mut planned = plan(&offered);
-        // Column generation: on the pool states the plan leaves behind, the paths with the
-        // best marginal rate may be ones no search from the untouched graph ranked high.
-        for _ in 0..COLUMN_ROUNDS {
-            let Some((_, alloc)) = &planned else { break };
-            let round = SearchSpec {
-                amount_in: amount_f / SPLIT_CHUNKS as f64,
-                moved: Some(&alloc.overlay),
-                ..spec
+        let gas_priced = gas.is_some();
+        if let Some((split, net)) = best_split(graph, &spec, offered, req, out_per_gas, gas_priced)
+        {
+            // Gross output decides without a gas price; net output with one.
+            let take = match &best {
+                None => true,
+                Some((_, b)) if gas_priced => net > *b,
+                Some((single, _)) => sum_out(&split).is_some_and(|o| o > single[0].amount_out),
             };
-            let before = offered.len();
-            for l in search::candidate_paths(graph, &round)
-                .iter()
-                .take(EXTRA_CANDIDATES)
-            {
-                if !offered.iter().any(|o| o.hops() == l.hops()) {
-                    offered.push(*l);
-                }
-            }
-            if offered.len() == before {
-                break;
-            }
-            planned = plan(&offered);
-        }
-        let split_paths: Vec<&[Hop]> = offered.iter().map(|l| l.hops()).collect();
-        let pool = &split_paths;
-        if let Some((subset, alloc)) = planned {
-            if alloc.paths_used() > 1 {
-                // Refine in f64 amounts: new paths may join only when gas is not priced
-                // (the net-of-gas choice above fixed the path set otherwise).
-                let chunk = amount_f / alloc.total_chunks as f64;
-                let mut amounts: Vec<f64> =
-                    alloc.chunks.iter().map(|&c| c as f64 * chunk).collect();
-                let chosen: Vec<&[Hop]> = subset.iter().map(|&i| pool[i]).collect();
-                split::rebalance(
-                    graph,
-                    &chosen,
-                    &mut amounts,
-                    req.max_splits,
-                    gas.is_none(),
-                    chunk * 4.0,
-                );
-                let used: Vec<(usize, f64)> = subset
-                    .iter()
-                    .zip(&amounts)
-                    .filter(|(_, &a)| a > 0.0)
-                    .map(|(&i, &a)| (i, a))
-                    .collect();
-                let weights: Vec<f64> = used.iter().map(|u| u.1).collect();
-                let parts = integer_parts(req.amount_in, &weights);
-                let mut plan: Vec<(&[Hop], U256)> = used
-                    .iter()
-                    .zip(parts)
-                    .map(|((i, _), a)| (pool[*i], a))
-                    .filter(|(_, a)| !a.is_zero())
-                    .collect();
-                plan.sort_by_key(|p| std::cmp::Reverse(p.1));
-                if let Ok(s) = settle(graph, token_in, &plan) {
-                    let gas_units: u64 = s.iter().map(|x| x.gas_units).sum();
-                    let net = sum_out(&s).map_or(f64::NEG_INFINITY, u256_to_f64)
-                        - gas_units as f64 * out_per_gas;
-                    let gross_better = match (&best, sum_out(&s)) {
-                        (Some((b, _)), Some(o)) => o > b[0].amount_out,
-                        (None, Some(_)) => true,
-                        _ => false,
-                    };
-                    let take = match &best {
-                        None => true,
-                        Some((_, b)) if gas.is_some() => net > *b,
-                        Some(_) => gross_better,
-                    };
-                    if take {
-                        best = Some((s, net));
-                    }
-                }
+            if take {
+                best = Some((split, net));
             }
         }
     }
