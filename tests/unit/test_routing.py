@@ -134,8 +134,10 @@ def test_allowed_venues_and_errors(mainnet: ExecutionEngine) -> None:
         mainnet.optimize_route("PEPE", "WETH", WETH, allowed_venues=["uniswap_v3"])
     route = mainnet.optimize_route("PEPE", "WETH", WETH, allowed_venues=["uniswap_v2"])
     assert [s.pool_path for s in route.splits] == [["PEPE/WETH-v2"]]
-    with pytest.raises(NoRouteError):  # isolated pair
+    with pytest.raises(NoRouteError, match=r"no path$"):  # isolated pair
         mainnet.optimize_route("XAUt", "WETH", 10**6)
+    with pytest.raises(NoRouteError, match="absorb"):  # more USDC than all pools can take
+        mainnet.optimize_route("USDC", "WETH", 2**200)
     with pytest.raises(ValueError, match="unknown token"):
         mainnet.optimize_route("DOGE", "WETH", 1)
     with pytest.raises(ValueError):
@@ -169,6 +171,9 @@ def test_gas_is_priced_in_the_output_token(mainnet: ExecutionEngine) -> None:
     aware = mainnet.optimize_route("USDC", "WETH", big, gas_price_wei=300 * gwei)
     blind_net = blind.amount_out - blind.gas_units * 300 * gwei
     assert aware.amount_out_net >= blind_net * (1 - 1e-6)
+    # An absurd gas price still prices (near spot) and yields a negative net figure.
+    absurd = mainnet.optimize_route("WETH", "USDC", WETH, gas_price_wei=2**120)
+    assert absurd.amount_out_net < 0 < absurd.amount_out
     free = mainnet.optimize_route("USDC", "WETH", 100 * USDC)
     assert free.gas_cost_out == 0 and free.amount_out_net == free.amount_out
 

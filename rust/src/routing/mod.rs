@@ -173,33 +173,41 @@ fn price_gas(
             out_per_gas_unit: price,
         });
     }
-    // Price a typical route's gas (a few hops) so the rate includes that size's impact.
-    let reference = price * 300_000.0;
+    // Price a typical route's gas (a few hops) so the rate includes that size's impact;
+    // if the pools cannot absorb that much gas token, fall back to smaller probes (rate
+    // near spot) rather than failing the route.
+    const TYPICAL_GAS: f64 = 300_000.0;
     let dist = search::hops_to_target(graph, token_out, max_hops, venue_allowed);
-    let spec = SearchSpec {
+    let mut spec = SearchSpec {
         hops_to_target: &dist,
         moved: None,
         token_in: gas_token,
         token_out,
-        amount_in: reference,
+        amount_in: 0.0,
         max_hops,
         venue_allowed,
         beam: BEAM,
     };
-    let best = search::candidate_paths(graph, &spec)
+    let reference = price * TYPICAL_GAS;
+    let best = [reference, reference * 1e-6, 1.0]
         .into_iter()
-        .next()
-        .ok_or_else(|| {
-            RouteError::NoRoute(format!(
-                "cannot price gas: no path from the gas token {} to {}",
-                graph.token_name(gas_token),
-                graph.token_name(token_out)
-            ))
-        })?;
+        .find_map(|probe| {
+            spec.amount_in = probe;
+            let found = search::candidate_paths(graph, &spec).into_iter().next()?;
+            Some((found, probe))
+        });
+    let Some((best, probe)) = best else {
+        return Err(RouteError::NoRoute(format!(
+            "cannot price gas: no path from the gas token {} to {}",
+            graph.token_name(gas_token),
+            graph.token_name(token_out)
+        )));
+    };
+    let out_per_gas_unit = best.amount / probe * price;
     Ok(GasPricing {
         gas_price_wei,
         path: best.hops().to_vec(),
-        out_per_gas_unit: best.amount / 300_000.0,
+        out_per_gas_unit,
     })
 }
 
@@ -435,8 +443,18 @@ pub fn optimize(
         Vec::new()
     };
     if labels.is_empty() && small.is_empty() {
+        // Tell "not connected" from "connected, but no path can take this amount".
+        let connected = graph.edges_of(token_in).iter().any(|e| {
+            dist[e.other as usize] < req.max_hops as u8
+                && venue_allowed.is_none_or(|m| m.get(e.venue as usize).copied().unwrap_or(false))
+        });
+        let why = if connected {
+            "no path can absorb this amount"
+        } else {
+            "no path"
+        };
         return Err(RouteError::NoRoute(format!(
-            "no route from {} to {} within {} hops",
+            "no route from {} to {} within {} hops: {why}",
             req.token_in, req.token_out, req.max_hops
         )));
     }
