@@ -380,6 +380,31 @@ def latency_rows(name: str, specs: list[PoolSpec], queries: list, baseline_n: in
     return [(*r, note) for r in rows]
 
 
+def upsert_rows(specs: list[PoolSpec], n: int) -> list[tuple]:
+    """Cost of streaming pool updates: new state for a known pool (the deepest tick list)."""
+    engine = ExecutionEngine()
+    g = nx_graph(specs)
+    for p in specs:
+        upsert(engine, p)
+    rows = []
+    for kind in ("V2", "V3"):
+        pool = max((p for p in specs if p.v3 == (kind == "V3")), key=lambda p: len(p.ticks))
+        ours, base = [], []
+        for i in range(n):
+            p = PoolSpec(**{**pool.__dict__, "reserve0": pool.reserve0 + i,
+                            "liquidity": pool.liquidity + i})  # fmt: skip
+            t = time.perf_counter()
+            upsert(engine, p)
+            ours.append((time.perf_counter() - t) * 1e6)
+            t = time.perf_counter()
+            g.edges[p.token0, p.token1, p.pool_id]["pool"] = FloatPool(p)
+            base.append((time.perf_counter() - t) * 1e6)
+        o, b = statistics.median(ours), statistics.median(base)
+        note = f"existing pool, {len(pool.ticks)} ticks" if kind == "V3" else "existing pool"
+        rows.append((f"upsert {kind} p50 (us)", o, b, b / o, note))
+    return rows
+
+
 def queries_for(specs: list[PoolSpec], price: dict[str, float], n: int, rng: random.Random):
     tokens = sorted({t for p in specs for t in (p.token0, p.token1)})
     hubs = [t for t in tokens if t.startswith("H")]
@@ -548,6 +573,7 @@ def main() -> int:
         ] + [("WBTC", "LINK", s * 100) for s in sizes]  # fmt: skip
         queries = (queries * (n_ours // len(queries) + 1))[:n_ours]
         rows += latency_rows("snapshot (19 pools)", specs, queries, min(len(queries), 3 * n_base))
+        rows += upsert_rows(specs, 2_000)
     else:
         print(f"snapshot not found at {SNAPSHOT}: skipping its rows", file=sys.stderr)
 
