@@ -21,7 +21,10 @@ const SPLIT_CHUNKS: u32 = 100;
 /// Candidate paths offered to the splitter beyond `max_splits`.
 const EXTRA_CANDIDATES: usize = 4;
 /// Candidates re-simulated exactly when picking the best single path.
-const EXACT_SINGLE_CHECKS: usize = 2;
+/// Most single-path candidates re-simulated exactly (the search keeps at most 32).
+const MAX_EXACT_SINGLE_CHECKS: usize = 32;
+/// Relative error allowed for the f64 model when it bounds exact outputs.
+const F64_RANKING_TOLERANCE: f64 = 1e-6;
 /// Rounds of column generation (searching the planned pool states for better paths).
 const COLUMN_ROUNDS: usize = 3;
 
@@ -260,7 +263,18 @@ fn best_single_path(
 ) -> (Option<Settled>, Option<MathError>) {
     let mut best: Option<Settled> = None;
     let mut last_err = None;
-    for l in candidates.iter().take(EXACT_SINGLE_CHECKS) {
+    for l in candidates.iter().take(MAX_EXACT_SINGLE_CHECKS) {
+        // The f64 output bounds the exact one from above (integer flooring and the
+        // contracts' rounding only take away, and gas only lowers the net), so once the best
+        // exact result beats a candidate's f64 output no later candidate can win. Whale
+        // trades stop after one or two exact replays; dust trades, where flooring at a hop
+        // can erase the output, go on down the list.
+        if best
+            .as_ref()
+            .is_some_and(|(_, b)| *b >= l.amount * (1.0 + F64_RANKING_TOLERANCE))
+        {
+            break;
+        }
         match settle(graph, token_in, &[(l.hops(), amount)]) {
             Ok(s) => {
                 let net = net_of_gas(&s, out_per_gas);
@@ -600,6 +614,24 @@ mod tests {
             optimize(&g, &r, None),
             Err(RouteError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn dust_trades_are_ranked_by_exact_output_not_f64() {
+        // Via T2 the f64 model promises ~992, but the first hop floors to zero; the direct
+        // pool's exact output (1) must win.
+        let mut g = Graph::new();
+        g.upsert_v2("direct", "T0", "T1", (u(1e6), u(2000.0)), 3000, "v")
+            .unwrap();
+        for id in ["a", "b", "c"] {
+            g.upsert_v2(id, "T0", "T2", (u(1e6), u(1000.0)), 3000, "v")
+                .unwrap();
+        }
+        g.upsert_v2("t2t1", "T1", "T2", (u(1e6), u(1000.0)), 3000, "v")
+            .unwrap();
+        let route = optimize(&g, &request("T0", "T1", 1000.0, 1), None).unwrap();
+        assert_eq!(route.amount_out, U256::from(1u8));
+        assert_eq!(g.pool(route.splits[0].hops[0].pool).id, "direct");
     }
 
     #[test]
