@@ -7,6 +7,9 @@ use pyo3::prelude::*;
 
 pub mod chain_monitor;
 pub mod market_data;
+pub mod execution;
+pub mod pool_math;
+pub mod routing;
 
 /// Crate version, as compiled; exposed to Python as `platform_rust.__version__`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -33,6 +36,7 @@ fn _platform_rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_build_profile, m)?)?;
     chain_monitor::register(m)?;
     market_data::register(m)?;
+    execution::register(m)?;
     Ok(())
 }
 
