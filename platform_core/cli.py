@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import yaml
@@ -246,6 +247,35 @@ def platform_down() -> int:
     return services_down()
 
 
+def _uuid(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
+
+
+async def _keys(settings: Settings, action: str, value: object) -> int:
+    from platform_core.api.keys import ApiKeys
+    from platform_core.state.event_store import EventStore
+
+    store = await EventStore.connect(settings.postgres_dsn)
+    try:
+        keys = ApiKeys(store.pool)
+        if action == "create":
+            assert isinstance(value, UUID)
+            issued = await keys.issue(value)
+            print(f"key id:   {issued.key_id}\nstrategy: {issued.strategy_id}")
+            print(f"api key:  {issued.token}\n(shown once: only its hash is stored)")
+            return 0
+        if await keys.revoke(value):
+            print(f"revoked {value}")
+            return 0
+        print(f"no active key {value}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -253,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--json", action="store_true")
     services = sub.add_parser("services", help="start or stop the backing services")
     services.add_argument("action", choices=["up", "down"])
+    keys = sub.add_parser("keys", help="issue or revoke a strategy's API key")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    keys_sub.add_parser("create").add_argument(
+        "--strategy", required=True, type=_uuid, help="the strategy's id (a UUID)"
+    )
+    keys_sub.add_parser("revoke").add_argument("key_id")
     sub.add_parser("up", help="services, Ray and the Serve application")
     sub.add_parser("down", help="stop what `up` started, and only that")
     args = parser.parse_args(argv)
@@ -266,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "up"
             else services_down({"nats", "redis", "postgres"})
         )
+    if args.command == "keys":
+        value = args.strategy if args.action == "create" else args.key_id
+        return asyncio.run(_keys(settings, args.action, value))
     if args.command == "up":
         return platform_up(settings)
     return platform_down()

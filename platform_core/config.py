@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Per strategy, over every authenticated request: a bucket of `burst`, refilled at
+    # `rate_limit_per_s`.
+    rate_limit_per_s: float = Field(default=20.0, gt=0)
+    rate_limit_burst: int = Field(default=40, ge=1)
 
     # Services
     nats_url: str = "nats://127.0.0.1:4222"

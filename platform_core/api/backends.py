@@ -7,15 +7,21 @@ The API process starts even while a service is down; a request that needs it get
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
+import asyncpg
+import redis.asyncio as aioredis
+
+from platform_core.api.idempotency import Claim, IdempotencyKeys
+from platform_core.api.keys import ApiKeys
+from platform_core.api.rate_limit import Decision, RateLimiter
 from platform_core.config import Settings
 from platform_core.state.event_store import EventStore
 from platform_core.state.projection import IntentView, fold
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import EventStream
-from platform_core.types import EventEnvelope
+from platform_core.types import EventEnvelope, IntentStatus
 
 
 class ServiceUnavailable(RuntimeError):
@@ -25,24 +31,40 @@ class ServiceUnavailable(RuntimeError):
 
 
 class Backends(Protocol):
+    async def authenticate(self, token: str) -> UUID | None: ...
+
+    async def take_rate_limit(self, strategy_id: UUID) -> Decision: ...
+
+    async def claim_idempotency(
+        self, strategy_id: UUID, key: str, body_hash: bytes, receipt: dict[str, Any],
+        envelope: bytes,
+    ) -> Claim: ...  # fmt: skip
+
     async def publish(self, envelope: EventEnvelope) -> None: ...
 
     async def intent_view(self, intent_id: UUID) -> tuple[IntentView | None, str]: ...
 
     async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]: ...
 
+    async def list_intents(
+        self, strategy_id: UUID, status: IntentStatus | None, limit: int
+    ) -> list[IntentView]: ...
+
     async def close(self) -> None: ...
 
 
 class ServiceBackends:
-    """The real services: NATS for publishing, Redis then PostgreSQL for reads."""
+    """The real services: NATS for publishing, Redis then PostgreSQL for reads, PostgreSQL
+    for API keys and idempotency claims, Redis for the rate limit."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._lock = asyncio.Lock()
         self._stream: EventStream | None = None
         self._store: EventStore | None = None
+        self._redis: aioredis.Redis | None = None
         self._read_model: ReadModel | None = None
+        self._limiter: RateLimiter | None = None
 
     async def _get_stream(self) -> EventStream:
         async with self._lock:
@@ -65,11 +87,48 @@ class ServiceBackends:
                     raise ServiceUnavailable("postgres", exc) from exc
             return self._store
 
-    def _get_read_model(self) -> ReadModel:
-        if self._read_model is None:
+    def _get_redis(self) -> aioredis.Redis:
+        if self._redis is None:
             s = self._settings
-            self._read_model = ReadModel.from_url(s.redis_url, prefix=s.redis_key_prefix)
+            self._redis = aioredis.from_url(s.redis_url, decode_responses=True)
+            self._read_model = ReadModel(self._redis, prefix=s.redis_key_prefix)
+            self._limiter = RateLimiter(
+                self._redis, per_second=s.rate_limit_per_s, burst=s.rate_limit_burst,
+                prefix=s.redis_key_prefix,
+            )  # fmt: skip
+        return self._redis
+
+    def _get_read_model(self) -> ReadModel:
+        self._get_redis()
+        assert self._read_model is not None
         return self._read_model
+
+    async def authenticate(self, token: str) -> UUID | None:
+        store = await self._get_store()
+        try:
+            return await ApiKeys(store.pool).strategy_for(token)
+        except Exception as exc:
+            raise ServiceUnavailable("postgres", exc) from exc
+
+    async def take_rate_limit(self, strategy_id: UUID) -> Decision:
+        self._get_redis()
+        assert self._limiter is not None
+        try:
+            return await self._limiter.take(str(strategy_id))
+        except Exception as exc:
+            raise ServiceUnavailable("redis", exc) from exc
+
+    async def claim_idempotency(
+        self, strategy_id: UUID, key: str, body_hash: bytes, receipt: dict[str, Any],
+        envelope: bytes,
+    ) -> Claim:  # fmt: skip
+        store = await self._get_store()
+        try:
+            return await IdempotencyKeys(store.pool).claim(
+                strategy_id, key, body_hash, receipt, envelope
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ServiceUnavailable("postgres", exc) from exc
 
     async def publish(self, envelope: EventEnvelope) -> None:
         stream = await self._get_stream()
@@ -94,10 +153,20 @@ class ServiceBackends:
         except Exception as exc:
             raise ServiceUnavailable("postgres", exc) from exc
 
+    async def list_intents(
+        self, strategy_id: UUID, status: IntentStatus | None, limit: int
+    ) -> list[IntentView]:
+        try:
+            return await self._get_read_model().list_for_strategy(
+                strategy_id, status=status, limit=limit
+            )
+        except Exception as exc:
+            raise ServiceUnavailable("redis", exc) from exc
+
     async def close(self) -> None:
         if self._stream is not None:
             await self._stream.close()
         if self._store is not None:
             await self._store.close()
-        if self._read_model is not None:
-            await self._read_model.close()
+        if self._redis is not None:
+            await self._redis.aclose()

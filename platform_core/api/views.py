@@ -53,3 +53,7 @@ class IntentStatusView(BaseModel):
 class IntentEventsPage(BaseModel):
     intent_id: UUID
     events: list[EventEnvelope]
+
+
+class IntentList(BaseModel):
+    intents: list[IntentStatusView]

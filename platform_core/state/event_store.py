@@ -18,6 +18,7 @@ import asyncpg
 from platform_core.types import EventEnvelope
 
 _MIGRATION_LOCK = 0x5E9E7E17  # advisory lock id: one migrator at a time
+_LATER_MIGRATIONS = ("003_api",)  # applied in order after the event log's own
 
 _COLUMNS = (
     "event_id, event_type, intent_id, strategy_id, sequence, occurred_at, "
@@ -68,6 +69,11 @@ class EventStore:
             await pool.close()
             raise
         return cls(pool, timescale=timescale)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The connection pool, shared with the other tables of the platform's database."""
+        return self._pool
 
     async def close(self) -> None:
         await self._pool.close()
@@ -199,17 +205,20 @@ async def migrate(pool: asyncpg.Pool) -> bool:
         )
         applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         if "002_events_timescale" in applied:
-            return True
-        if "002_events_plain" in applied:
-            return False
-        available = await conn.fetchval(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-        )
-        if available:
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        flavour = "002_events_timescale" if available else "002_events_plain"
-        for version in ("001_events", flavour):
+            timescale = True
+        elif "002_events_plain" in applied:
+            timescale = False
+        else:
+            timescale = bool(
+                await conn.fetchval(
+                    "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+                )
+            )
+            if timescale:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        flavour = "002_events_timescale" if timescale else "002_events_plain"
+        for version in ("001_events", flavour, *_LATER_MIGRATIONS):
             if version not in applied:
                 await conn.execute(_migration(f"{version}.sql"))
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-        return bool(available)
+        return timescale

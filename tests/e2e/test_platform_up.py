@@ -21,6 +21,11 @@ import pytest
 from tests.integration.conftest import drop_test_resources, free_port, isolated_names
 
 SEP = [sys.executable, "-m", "platform_core.cli"]
+SEED_STRATEGY = "a1b2c3d4-e5f6-7890-1234-567890abcdef"
+
+
+def _auth(env: dict) -> dict[str, str]:
+    return {"authorization": f"Bearer {env['TEST_API_KEY']}"}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +48,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
     try:
         assert up.returncode == 0, up.stdout + up.stderr + _tail(run_dir / "ray-head.log")
         assert "ray: started a head node" in up.stdout
+        keys = subprocess.run(
+            [*SEP, "keys", "create", "--strategy", SEED_STRATEGY], env=env, capture_output=True,
+            text=True, timeout=60, check=True,
+        )  # fmt: skip
+        token = next(line.split()[-1] for line in keys.stdout.splitlines() if "api key" in line)
+        env["TEST_API_KEY"] = token
         yield f"http://127.0.0.1:{env['SEP_API_PORT']}", env
     finally:
         subprocess.run([*SEP, "down"], env=env, capture_output=True, text=True, timeout=180)
@@ -60,8 +71,8 @@ def test_docs_answer(platform: tuple[str, dict]) -> None:
 
 
 def test_seed_intent_is_accepted_and_recorded(platform: tuple[str, dict], seed_intent) -> None:
-    base, _ = platform
-    response = httpx.post(f"{base}/intents", json=seed_intent, timeout=30)
+    base, env = platform
+    response = httpx.post(f"{base}/intents", json=seed_intent, headers=_auth(env), timeout=30)
     assert response.status_code == 202, response.text
     receipt = response.json()
     assert receipt["status"] == "pending"
@@ -69,7 +80,7 @@ def test_seed_intent_is_accepted_and_recorded(platform: tuple[str, dict], seed_i
     deadline = time.monotonic() + 60
     view: dict = {}
     while time.monotonic() < deadline:
-        answer = httpx.get(f"{base}{receipt['links']['self']}", timeout=10)
+        answer = httpx.get(f"{base}{receipt['links']['self']}", headers=_auth(env), timeout=10)
         if answer.status_code == 200 and answer.json()["source"] == "read_model":
             view = answer.json()
             break
@@ -77,14 +88,16 @@ def test_seed_intent_is_accepted_and_recorded(platform: tuple[str, dict], seed_i
     assert view, "the read model never showed the intent"
     assert view["status"] == "pending" and view["last_sequence"] == 0
     assert view["intent"]["assets"][0]["amount"] == "1.5"
-    events = httpx.get(f"{base}{receipt['links']['events']}", timeout=10).json()["events"]
+    events = httpx.get(
+        f"{base}{receipt['links']['events']}", headers=_auth(env), timeout=10
+    ).json()["events"]
     assert [e["event_type"] for e in events] == ["IntentSubmitted"]
 
 
 def test_malformed_intent_is_422_naming_the_field(platform: tuple[str, dict], seed_intent):
-    base, _ = platform
+    base, env = platform
     seed_intent["constraints"]["max_slippage"] = "0.9"
-    response = httpx.post(f"{base}/intents", json=seed_intent, timeout=30)
+    response = httpx.post(f"{base}/intents", json=seed_intent, headers=_auth(env), timeout=30)
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "constraints.max_slippage"
 

@@ -1,21 +1,48 @@
-"""An in-process stand-in for the services, for the unit tier only: it keeps published
-envelopes in a list and answers reads by folding them. Integration and e2e tests use the
-real NATS, PostgreSQL and Redis."""
+"""An in-process stand-in for the services, for the unit tier only: published envelopes in
+a list, reads answered by folding them, keys and idempotency claims in dicts, a rate limit
+that counts. Integration and e2e tests use the real NATS, PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
+from platform_core.api.idempotency import Claim, IdempotencyConflict
+from platform_core.api.rate_limit import Decision
 from platform_core.state.projection import IntentView, fold
-from platform_core.types import EventEnvelope
+from platform_core.types import EventEnvelope, IntentStatus
 
 
 class MemoryBackends:
-    def __init__(self) -> None:
+    def __init__(self, *, requests_allowed: int = 10**9) -> None:
         self.published: list[EventEnvelope] = []
+        self.tokens: dict[str, UUID] = {}
+        self.claims: dict[tuple[UUID, str], tuple[bytes, Claim]] = {}
+        self.requests_allowed = requests_allowed
+
+    async def authenticate(self, token: str) -> UUID | None:
+        return self.tokens.get(token)
+
+    async def take_rate_limit(self, strategy_id: UUID) -> Decision:
+        self.requests_allowed -= 1
+        return Decision(self.requests_allowed >= 0, 1.0)
+
+    async def claim_idempotency(
+        self, strategy_id: UUID, key: str, body_hash: bytes, receipt: dict[str, Any],
+        envelope: bytes,
+    ) -> Claim:  # fmt: skip
+        existing = self.claims.get((strategy_id, key))
+        if existing is None:
+            claim = Claim(receipt, envelope, first=True)
+            self.claims[(strategy_id, key)] = (body_hash, claim)
+            return claim
+        if existing[0] != body_hash:
+            raise IdempotencyConflict("this Idempotency-Key was used with a different body")
+        return Claim(existing[1].receipt, existing[1].envelope, first=False)
 
     async def publish(self, envelope: EventEnvelope) -> None:
-        self.published.append(envelope)
+        if all(e.event_id != envelope.event_id for e in self.published):  # JetStream dedupe
+            self.published.append(envelope)
 
     async def intent_view(self, intent_id: UUID) -> tuple[IntentView | None, str]:
         return fold(await self.intent_events(intent_id)), "event_log"
@@ -24,6 +51,13 @@ class MemoryBackends:
         return sorted(
             (e for e in self.published if e.intent_id == intent_id), key=lambda e: e.sequence
         )
+
+    async def list_intents(
+        self, strategy_id: UUID, status: IntentStatus | None, limit: int
+    ) -> list[IntentView]:
+        ids = dict.fromkeys(e.intent_id for e in self.published if e.strategy_id == strategy_id)
+        views = [(await self.intent_view(i))[0] for i in ids]
+        return [v for v in views if v and (status is None or v.status is status)][:limit]
 
     async def close(self) -> None:
         return None

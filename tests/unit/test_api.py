@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from uuid import UUID
 
 import httpx
 import pytest
@@ -18,14 +19,21 @@ from tests.unit.bad_inputs import BAD_INPUTS, BadInput
 from tests.unit.memory_backends import MemoryBackends
 
 MAX_BODY = 8 * 1024
+SEED_STRATEGY = UUID("a1b2c3d4-e5f6-7890-1234-567890abcdef")
+TOKEN = "sep_0123456789abcdef_" + "s" * 43
+OTHER_TOKEN = "sep_fedcba9876543210_" + "o" * 43
 BACKENDS = MemoryBackends()
+BACKENDS.tokens = {TOKEN: SEED_STRATEGY, OTHER_TOKEN: UUID(int=7)}
 APP = create_app(Settings(max_body_bytes=MAX_BODY), BACKENDS)
+AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=APP)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sep.test") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sep.test", headers=AUTH
+    ) as c:
         yield c
 
 
@@ -161,8 +169,85 @@ def _mutations(seed: dict) -> st.SearchStrategy[dict]:
 async def test_arbitrary_input_never_causes_a_5xx(seed_intent: dict, data: st.DataObject) -> None:
     body = data.draw(st.one_of(json_values, _mutations(seed_intent)))
     transport = httpx.ASGITransport(app=APP, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sep.test") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sep.test", headers=AUTH
+    ) as c:
         response = await c.post("/intents", json=body)
     assert response.status_code in (202, 413, 422), response.text
     if response.status_code != 202:
         assert response.json()["reason_codes"]
+
+
+async def test_missing_or_bad_key_is_401(seed_intent: dict) -> None:
+    transport = httpx.ASGITransport(app=APP)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sep.test") as c:
+        missing = await c.post("/intents", json=seed_intent)
+        bad = await c.post("/intents", json=seed_intent,
+                           headers={"authorization": "Bearer sep_nope_" + "x" * 40})  # fmt: skip
+        basic = await c.get("/intents", headers={"authorization": "Basic dXNlcjpwdw=="})
+        by_header = await c.get("/intents", headers={"x-api-key": TOKEN})
+    assert by_header.status_code == 200
+    for response, code in ((missing, "MISSING_API_KEY"), (bad, "INVALID_API_KEY"),
+                           (basic, "MISSING_API_KEY")):  # fmt: skip
+        assert response.status_code == 401
+        assert response.json()["reason_codes"] == [code]
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_body_naming_another_strategy_is_403(client: httpx.AsyncClient, seed_intent):
+    seed_intent["strategy_id"] = str(UUID(int=7))
+    response = await client.post("/intents", json=seed_intent)
+    assert response.status_code == 403
+    assert response.json()["reason_codes"] == ["STRATEGY_MISMATCH"]
+
+
+async def test_another_strategys_intent_is_404_like_a_missing_one(
+    client: httpx.AsyncClient, seed_intent: dict
+) -> None:
+    receipt = (await client.post("/intents", json=seed_intent)).json()
+    other = {"authorization": f"Bearer {OTHER_TOKEN}"}
+    for path in (receipt["links"]["self"], receipt["links"]["events"]):
+        response = await client.get(path, headers=other)
+        assert response.status_code == 404
+        assert response.json()["reason_codes"] == ["NOT_FOUND"]
+    listed = (await client.get("/intents", headers=other)).json()["intents"]
+    assert receipt["intent_id"] not in [i["intent_id"] for i in listed]
+
+
+async def test_idempotency_key_returns_the_original_receipt(
+    client: httpx.AsyncClient, seed_intent: dict
+) -> None:
+    headers = {"idempotency-key": "order-42"}
+    first = await client.post("/intents", json=seed_intent, headers=headers)
+    before = len(BACKENDS.published)
+    again = await client.post("/intents", json=seed_intent, headers=headers)
+    assert again.status_code == 202 and again.json() == first.json()
+    assert len(BACKENDS.published) == before  # nothing new was created
+    seed_intent["constraints"]["max_slippage"] = "0.01"
+    changed = await client.post("/intents", json=seed_intent, headers=headers)
+    assert changed.status_code == 422
+    assert changed.json()["reason_codes"] == ["IDEMPOTENCY_KEY_REUSED"]
+    bad_key = await client.post("/intents", json=seed_intent, headers={"idempotency-key": "a b"})
+    assert bad_key.json()["reason_codes"] == ["IDEMPOTENCY_KEY_INVALID"]
+
+
+async def test_rate_limit_is_429_with_retry_after(seed_intent: dict) -> None:
+    backends = MemoryBackends(requests_allowed=2)
+    backends.tokens = {TOKEN: SEED_STRATEGY}
+    transport = httpx.ASGITransport(app=create_app(Settings(), backends))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c:
+        codes = [(await c.post("/intents", json=seed_intent)).status_code for _ in range(3)]
+        limited = await c.post("/intents", json=seed_intent)
+    assert codes == [202, 202, 429]
+    assert limited.json()["reason_codes"] == ["RATE_LIMITED"]
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_list_filters_by_status(client: httpx.AsyncClient, seed_intent: dict) -> None:
+    receipt = (await client.post("/intents", json=seed_intent)).json()
+    pending = (await client.get("/intents", params={"status": "pending"})).json()["intents"]
+    assert receipt["intent_id"] in [i["intent_id"] for i in pending]
+    done = (await client.get("/intents", params={"status": "completed"})).json()["intents"]
+    assert receipt["intent_id"] not in [i["intent_id"] for i in done]
+    bad = await client.get("/intents", params={"status": "nonsense"})
+    assert bad.status_code == 422
