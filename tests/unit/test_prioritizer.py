@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +142,13 @@ def test_thread_counts_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> No
     loaded = OnnxPrioritizer.from_settings(settings)
     assert loaded.thread_counts == (2, 1)
     assert loaded.score([60, 4, 0.01, 0.1, 0, 0, 1]) >= 1
+
+
+def test_core_never_imports_ray() -> None:
+    # platform_core must stay testable without a cluster; a fresh interpreter tells the truth.
+    code = (
+        "import sys, platform_core.intent.prioritizer, platform_core.intent.features, "
+        "platform_core.intent.queue; print('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
