@@ -13,7 +13,7 @@ export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 export PYO3_PYTHON := $(PY)
 
-.PHONY: install up down check test test-rust test-python lint bench devnet devnet-down devnet-rebuild clean
+.PHONY: install up down check test test-rust test-python lint bench model devnet devnet-down devnet-rebuild clean
 
 install: $(STAMP) devnet/node_modules/.package-lock.json
 
@@ -55,6 +55,10 @@ lint: $(STAMP)
 
 bench: install
 	$(PY) -m benchmarks
+
+# Retrain the prioritiser from its seeded script and rewrite models/priority.onnx.
+model: $(STAMP)
+	$(PY) models/train_priority_model.py
 
 # The local chain: anvil from devnet/state.json.gz on 127.0.0.1:8545, in the background.
 devnet: install

@@ -26,6 +26,10 @@ class ChainSettings(BaseModel):
     venues: tuple[str, ...] = ("uniswap_v3",)
 
 
+# The committed model, found beside the package so a Ray worker's cwd does not matter.
+DEFAULT_PRIORITY_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "priority.onnx"
+
+
 def _default_chains() -> dict[int, ChainSettings]:
     return {
         42161: ChainSettings(name="arbitrum", rpc_url="http://127.0.0.1:8545"),
@@ -74,6 +78,12 @@ class Settings(BaseSettings):
     journal_path: Path = Path(".run/journal.sqlite")
     # Contract addresses of the devnet (or another deployment with the same layout).
     deployment_path: Path = Path("devnet/deployment.json")
+
+    # Prioritiser (ONNX). One thread each by default: the machine's cores belong to many
+    # replicas and actors, and a tree ensemble over a batch of 32 gains nothing from more.
+    priority_model_path: Path = DEFAULT_PRIORITY_MODEL_PATH
+    priority_intra_op_threads: int = Field(default=1, ge=1, le=64)
+    priority_inter_op_threads: int = Field(default=1, ge=1, le=64)
 
     # Signing: never from code or a committed file.
     signing_key: SecretStr | None = None

@@ -195,17 +195,21 @@ class IntentConstraints(BaseModel):
 
 
 class MLFeatures(BaseModel):
-    """The prioritiser's inputs, built from the intent and market state (never by clients)."""
+    """The prioritiser's inputs, built from the intent and market state (never by clients).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    The field order is the model's input order: `models/train_priority_model.py` trains on
+    `feature_names()` and the exported model records it, so a reordering is caught at load.
+    """
 
-    time_window_s: float = Field(ge=0)
-    log_notional_usd: float
-    size_to_liquidity: float = Field(ge=0)
-    volatility: float = Field(ge=0)
-    drawdown: float = Field(ge=0, le=1)
-    is_dispose: float = Field(ge=0, le=1)
-    is_aggressive: float = Field(ge=0, le=1)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    time_window_s: float = Field(gt=0)  # the intent's deadline; shorter is more urgent
+    log10_notional_usd: float  # order size in USD, log10 (4.0 = $10k)
+    size_to_liquidity: float = Field(ge=0)  # notional / the pair's available liquidity
+    volatility: float = Field(ge=0)  # recent realised volatility of the pair, a fraction
+    drawdown: float = Field(ge=0, le=1)  # current drawdown from the peak, a fraction
+    is_dispose: float = Field(ge=0, le=1)  # 1.0 for DISPOSE, 0.0 for ACQUIRE
+    is_aggressive: float = Field(ge=0, le=1)  # 1.0 for AGGRESSIVE, 0.0 for PASSIVE
 
     @classmethod
     def feature_names(cls) -> list[str]:
