@@ -1,0 +1,1 @@
+"""The gate and decomposition: from a submitted intent to child orders."""
