@@ -46,6 +46,8 @@ class ExactInputRouter(Protocol):
 class InsufficientLiquidityError(ValueError):
     """No input amount makes the reachable pools yield the wanted output."""
 
+    code = "INSUFFICIENT_LIQUIDITY"
+
 
 class ExactOutputSizer:
     """Finds the least input (within 1 ppm) whose optimised route yields `amount_out`."""
@@ -57,12 +59,16 @@ class ExactOutputSizer:
         max_hops: int = 3,
         max_splits: int = 4,
         allowed_venues: Sequence[str] | None = None,
+        gas_price_wei: int = 0,
     ) -> None:
+        # Route exactly as the planner will, so that planning the input found here picks
+        # the same route and the same output.
         self._engine = engine
         self._route_args = {
             "max_hops": max_hops,
             "max_splits": max_splits,
             "allowed_venues": list(allowed_venues) if allowed_venues is not None else None,
+            "gas_price_wei": gas_price_wei,
         }
 
     def output_for(self, token_in: str, token_out: str, amount_in: int) -> int | None:
@@ -71,16 +77,15 @@ class ExactOutputSizer:
             return self._engine.optimize_route(
                 token_in, token_out, amount_in, **self._route_args
             ).amount_out
-        except NoRouteError:
+        except NoRouteError:  # also: no path can absorb this much
             return None
-        except ValueError as exc:  # a pool that cannot absorb the whole input
-            if "liquidity" in str(exc):
-                return None
-            raise
 
     def __call__(self, token_in: str, token_out: str, amount_out: int) -> int:
         if amount_out <= 0:
             raise ValueError("amount_out must be positive")
+        # A single unit always fits: NoRouteError here means no path at all, which is
+        # told apart from a path too shallow for the amount.
+        self._engine.optimize_route(token_in, token_out, 1, **self._route_args)
         short, enough = self._bracket(token_in, token_out, amount_out)
         while enough - short > max(1, enough // RELATIVE_TOLERANCE):
             middle = (short + enough) // 2

@@ -122,6 +122,7 @@ class ExecutionPlanner:
             max_hops=self.max_hops,
             max_splits=self.max_splits,
             allowed_venues=self.allowed_venues(intent),
+            gas_price_wei=self.gas_price_wei,
         )
 
     def plan(

@@ -57,7 +57,8 @@ class DecompositionError(ValueError):
 
 class InputSizer(Protocol):
     """The least input of `token_in` whose route yields at least `amount_out` of
-    `token_out`; raises ValueError when no input does."""
+    `token_out`; raises ValueError when no input does (its `code` attribute, if any, becomes
+    the DecompositionError's code, else NO_ROUTE)."""
 
     def __call__(self, token_in: str, token_out: str, amount_out: int) -> int: ...
 
@@ -165,8 +166,9 @@ def decompose(
         if key not in sized:
             try:
                 sized[key] = sizer(leg.token_in, leg.token_out, target)
-            except ValueError as exc:
-                raise DecompositionError("INSUFFICIENT_LIQUIDITY", str(exc)) from exc
+            except ValueError as exc:  # no route at all, or none deep enough
+                code = getattr(exc, "code", "NO_ROUTE")
+                raise DecompositionError(code, str(exc)) from exc
         return sized[key], target
 
     per_leg = [split_evenly(leg.amount, len(schedule)) for leg in legs]

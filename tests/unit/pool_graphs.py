@@ -55,11 +55,11 @@ def add_v3_pool(
     )  # fmt: skip
 
 
-def small_graph() -> PoolRegistry:
+def small_graph(**engine_options: str) -> PoolRegistry:
     """WETH/USDC at 3000 in a deep 0.05 % pool and a shallower 0.3 % one; a WETH/DAI and
     a DAI/USDC pool (a two-hop path); a V2 WETH/USDC pool priced better than all of them,
     on another venue; and a V2-only token (LONELY)."""
-    registry = PoolRegistry(ExecutionEngine())
+    registry = PoolRegistry(ExecutionEngine(**engine_options))
     add_v3_pool(registry, "weth-usdc-500", WETH, whole(WETH, 2_000), USDC, whole(USDC, 6e6), 500)
     add_v3_pool(registry, "weth-usdc-3000", WETH, whole(WETH, 800), USDC, whole(USDC, 2.4e6), 3000)
     add_v3_pool(registry, "weth-dai-3000", WETH, whole(WETH, 500), DAI, whole(DAI, 1.5e6), 3000)

@@ -18,6 +18,7 @@ from platform_core.intent.decomposer import (
 from tests.unit.pool_graphs import (
     CREATED_AT,
     DAI,
+    LONELY,
     USDC,
     WBTC,
     WETH,
@@ -208,3 +209,11 @@ def test_acquire_beyond_the_liquidity_is_refused() -> None:
     with pytest.raises(DecompositionError) as err:
         decompose(intent, {}, NOW, sizer=sizer)
     assert err.value.code == "INSUFFICIENT_LIQUIDITY"
+
+
+def test_acquire_without_any_path_is_refused() -> None:
+    sizer = ExactOutputSizer(small_graph(), allowed_venues=["uniswap_v3"])
+    intent = make_intent("acquire", [asset(LONELY, amount="1"), asset(USDC)])  # V2 only
+    with pytest.raises(DecompositionError) as err:
+        decompose(intent, {}, NOW, sizer=sizer)
+    assert err.value.code == "NO_ROUTE"

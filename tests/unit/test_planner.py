@@ -174,6 +174,15 @@ def test_acquire_plan_covers_the_amount_even_at_the_minimum(planner: ExecutionPl
     assert plan.expected_amount_out >= whole(WETH, 250) / (1 - 0.02)
 
 
+def test_acquire_sizing_and_planning_agree_with_a_gas_price() -> None:
+    # Routes net of gas may differ from gross ones: the sizer must route as the planner.
+    planner = ExecutionPlanner(small_graph(gas_token=WETH), chain_id=42161, gas_price_wei=10**10)
+    intent = make_intent("acquire", [asset(DAI, amount="20000"), asset(USDC)])
+    orders, plan = plan_of(planner, intent)
+    assert sum(s.min_amount_out for s in plan.steps) >= whole(DAI, 20_000)
+    assert plan.expected_amount_out >= orders[0].target_amount_out
+
+
 def test_plan_events_follow_each_other(planner: ExecutionPlanner) -> None:
     intent = dispose_weth("2")
     orders, plan = plan_of(planner, intent)
