@@ -1,6 +1,10 @@
 """Planning: route child orders through the Rust engine into an `ExecutionPlan`."""
 
-from platform_core.execution.input_sizing import ExactOutputSizer, InsufficientLiquidityError
+from platform_core.execution.input_sizing import (
+    ExactOutputSizer,
+    InsufficientLiquidityError,
+    NoPathError,
+)
 from platform_core.execution.planner import ExecutionPlanner, PlanningError, plan_events
 from platform_core.execution.pool_registry import PoolMeta, PoolRegistry
 
@@ -8,6 +12,7 @@ __all__ = [
     "ExactOutputSizer",
     "ExecutionPlanner",
     "InsufficientLiquidityError",
+    "NoPathError",
     "PlanningError",
     "PoolMeta",
     "PoolRegistry",

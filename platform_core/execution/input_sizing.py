@@ -11,6 +11,7 @@ extrapolation, so planning the same input on the same graph gives at least that 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import isqrt
 from typing import Protocol
 
 from platform_rust import NoRouteError
@@ -49,6 +50,12 @@ class InsufficientLiquidityError(ValueError):
     code = "INSUFFICIENT_LIQUIDITY"
 
 
+class NoPathError(ValueError):
+    """No amount of any size finds a path between the tokens."""
+
+    code = "NO_ROUTE"
+
+
 class ExactOutputSizer:
     """Finds the least input (within 1 ppm) whose optimised route yields `amount_out`."""
 
@@ -83,9 +90,6 @@ class ExactOutputSizer:
     def __call__(self, token_in: str, token_out: str, amount_out: int) -> int:
         if amount_out <= 0:
             raise ValueError("amount_out must be positive")
-        # A single unit always fits: NoRouteError here means no path at all, which is
-        # told apart from a path too shallow for the amount.
-        self._engine.optimize_route(token_in, token_out, 1, **self._route_args)
         short, enough = self._bracket(token_in, token_out, amount_out)
         while enough - short > max(1, enough // RELATIVE_TOLERANCE):
             middle = (short + enough) // 2
@@ -96,18 +100,20 @@ class ExactOutputSizer:
                 short = middle
         return enough
 
-    def _reverse_estimate(self, token_in: str, token_out: str, amount_out: int) -> int:
+    def _reverse_estimate(self, token_in: str, token_out: str, amount_out: int) -> int | None:
         # Selling the wanted output back gives roughly the input it costs (less two fees and
         # twice the impact, so it usually falls a little short: a good lower start).
-        back = self.output_for(token_out, token_in, amount_out)
-        return max(1, back) if back else max(1, amount_out)
+        return self.output_for(token_out, token_in, amount_out)
 
     def _bracket(self, token_in: str, token_out: str, amount_out: int) -> tuple[int, int]:
         """(an input known to fall short, or 0; an input known to reach `amount_out`)."""
         short, too_large = 0, None
-        guess = self._reverse_estimate(token_in, token_out, amount_out)
+        back = self._reverse_estimate(token_in, token_out, amount_out)
+        routed = back is not None  # some amount found a path (pools trade both ways)
+        guess = max(1, back or amount_out)
         for _ in range(MAX_BRACKET_STEPS):
             out = self.output_for(token_in, token_out, guess)
+            routed = routed or out is not None
             if out is not None and out >= amount_out:
                 return short, guess
             if out is None:
@@ -118,9 +124,15 @@ class ExactOutputSizer:
                 scaled = guess * amount_out // out if out else guess * 16
                 guess = max(scaled + scaled // 100, guess + 1)
             if too_large is not None and guess >= too_large:
-                guess = (short + too_large) // 2
+                # Halve the bracket in log space: the first guess may be off by many orders
+                # of magnitude (no reverse estimate), then arithmetically.
+                guess = isqrt(max(short, 1) * too_large)
+                if guess <= short:
+                    guess = (short + too_large) // 2
                 if guess <= short:
                     break
+        if not routed:
+            raise NoPathError(f"no path from {token_in} to {token_out}")
         raise InsufficientLiquidityError(
             f"no route from {token_in} yields {amount_out} of {token_out}"
         )

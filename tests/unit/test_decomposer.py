@@ -217,3 +217,16 @@ def test_acquire_without_any_path_is_refused() -> None:
     with pytest.raises(DecompositionError) as err:
         decompose(intent, {}, NOW, sizer=sizer)
     assert err.value.code == "NO_ROUTE"
+
+
+def test_sizing_finds_the_input_without_a_reverse_estimate() -> None:
+    # A one-way graph would leave no reverse estimate: the search still brackets the input
+    # from a guess many orders of magnitude off (1 unit of USDC per unit of WETH).
+    class OneWaySizer(ExactOutputSizer):
+        def _reverse_estimate(self, token_in: str, token_out: str, amount_out: int) -> None:
+            return None
+
+    sizer = OneWaySizer(small_graph(), allowed_venues=["uniswap_v3"])
+    amount_in = sizer(USDC, WETH, whole(WETH, 1.5))
+    assert (sizer.output_for(USDC, WETH, amount_in) or 0) >= whole(WETH, 1.5)
+    assert (sizer.output_for(USDC, WETH, amount_in * 999_998 // 10**6) or 0) < whole(WETH, 1.5)
