@@ -1,9 +1,14 @@
 """Planning: child orders become an `ExecutionPlan` of swaps routed by the Rust engine.
 
 Each child order is routed on its own against the engine's current graph (PASSIVE slices
-run minutes apart, when the pools have moved anyway). Each split of a route becomes one
+run minutes apart, when the pools have moved anyway; the orders of a multi-asset AGGRESSIVE
+intent that share a pool are not settled against each other, so a later one may get less
+than expected, down to its minimum). Each split of a route becomes one
 step, in the engine's order: the engine settles split k against the pool states splits
 0..k-1 left, so sending the steps in index order reproduces its simulation.
+
+The engine must name tokens by checksum address and pools by address (as `engine_sync`
+loads them): steps carry those ids as they are.
 """
 
 from __future__ import annotations

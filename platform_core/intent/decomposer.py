@@ -119,9 +119,20 @@ def split_evenly(total: int, parts: int) -> list[int]:
     return [share] * (parts - 1) + [total - share * (parts - 1)]
 
 
+def start_times(
+    style: ExecutionStyle, now: datetime, remaining: timedelta, smallest_amount: int
+) -> list[datetime | None]:
+    """When each round of orders may start: once, now (AGGRESSIVE, None), or evenly over
+    the time left, never more rounds than the smallest amount has base units (PASSIVE)."""
+    if style is ExecutionStyle.AGGRESSIVE:
+        return [None]
+    slices = min(slice_count(remaining // timedelta(milliseconds=1)), smallest_amount)
+    return [now + remaining * i / slices for i in range(slices)]
+
+
 def with_slippage_cover(amount_out: int, max_slippage: Decimal) -> int:
-    """The smallest target whose floor(target x (1 - slippage)) stays >= amount_out, with
-    room for each split's rounding."""
+    """A target whose minimum output, target x (1 - slippage), is still `amount_out` after
+    each split of the route rounds its own minimum down."""
     numerator, denominator = (1 - max_slippage).as_integer_ratio()
     wanted = (amount_out + FLOOR_SLACK_UNITS) * denominator
     return -(-wanted // numerator)  # ceiling division
@@ -144,12 +155,9 @@ def decompose(
     if any(leg.exact_output for leg in legs) and sizer is None:
         raise DecompositionError("QUOTE_UNAVAILABLE", "ACQUIRE needs a sizer to price its input")
 
-    if intent.constraints.execution_style is ExecutionStyle.AGGRESSIVE:
-        schedule: list[datetime | None] = [None]
-    else:
-        remaining_ms = remaining // timedelta(milliseconds=1)
-        slices = min(slice_count(remaining_ms), *(leg.amount for leg in legs))
-        schedule = [now + remaining * i / slices for i in range(slices)]
+    schedule = start_times(
+        intent.constraints.execution_style, now, remaining, min(leg.amount for leg in legs)
+    )
 
     sized: dict[tuple[str, str, int], int] = {}  # equal slices are sized once
 
