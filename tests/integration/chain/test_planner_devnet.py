@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import platform_rust
+from platform_core.chain.journal import StepState
+from platform_core.chain.sender import TransactionSender
 from platform_core.execution import ExecutionPlanner, PoolRegistry
 from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import Route, order_from_step
@@ -82,3 +84,23 @@ async def test_large_acquire_is_split_and_beats_the_best_pool(
     assert len(plan.steps) > 1
     assert sum(s.min_amount_out for s in plan.steps) >= 500 * WETH_UNIT
     await check_against_quoter(uniswap, plan)
+
+
+async def test_a_split_plan_executed_in_order_gets_exactly_the_planned_amounts(
+    uniswap: UniswapV3Adapter, sender: TransactionSender, seed_intent: dict[str, Any]
+) -> None:
+    """The engine settles split k against the state splits 0..k-1 leave: sent in index
+    order on chain, every step receives exactly its `expected_amount_out`."""
+    planner = await synced_planner(uniswap)
+    body = {**seed_intent, "assets": [{**seed_intent["assets"][0], "amount": "500"},
+                                      seed_intent["assets"][1]]}  # fmt: skip
+    plan = plan_intent(planner, body)
+    weth, me = plan.steps[0].token_out, sender.address
+    assert len(plan.steps) > 1
+    before = await uniswap.balance_of(weth, me)
+    for step in plan.steps:
+        held = await uniswap.balance_of(weth, me)
+        outcomes = await uniswap.submit_order(order_from_step(step, me), sender, str(step.step_id))
+        assert [o.state for o in outcomes] == [StepState.CONFIRMED] * len(outcomes)
+        assert await uniswap.balance_of(weth, me) - held == step.expected_amount_out
+    assert await uniswap.balance_of(weth, me) - before >= 500 * WETH_UNIT
