@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from platform_core.market.pool_state import PoolInfo, V3PoolState
-from platform_core.rust_bindings import EngineRouter
-from platform_rust import ExecutionEngine
+from platform_core.rust_bindings import V3Upserts, load_v3
 
 
 class PoolStateSource(Protocol):
@@ -25,7 +24,7 @@ class PoolStateSource(Protocol):
 
 async def sync_engine(
     source: PoolStateSource,
-    target: EngineRouter | ExecutionEngine,
+    engine: V3Upserts,
     pools: Sequence[PoolInfo] | None = None,
     block: int | None = None,
 ) -> list[V3PoolState]:
@@ -33,6 +32,5 @@ async def sync_engine(
     if pools is None:
         pools = await source.discover_pools()
     states = await asyncio.gather(*(source.pool_state(pool, block) for pool in pools))
-    router = target if isinstance(target, EngineRouter) else EngineRouter(target)
-    router.load_v3(states, source.venue)
+    load_v3(engine, states, source.venue)
     return list(states)

@@ -55,6 +55,8 @@ class ChildOrder(BaseModel):
     token_out: str
     amount_in: Wei
     not_before: datetime | None = None
+    # ACQUIRE orders: the output the input was sized to reach (None: an exact-input sale).
+    target_amount_out: Wei | None = None
 
 
 class IntentDecomposed(DomainEvent):

@@ -1,0 +1,20 @@
+"""Planning: route child orders through the Rust engine into an `ExecutionPlan`."""
+
+from platform_core.execution.input_sizing import (
+    ExactOutputSizer,
+    InsufficientLiquidityError,
+    NoPathError,
+)
+from platform_core.execution.planner import ExecutionPlanner, PlanningError, plan_events
+from platform_core.execution.pool_registry import PoolMeta, PoolRegistry
+
+__all__ = [
+    "ExactOutputSizer",
+    "ExecutionPlanner",
+    "InsufficientLiquidityError",
+    "NoPathError",
+    "PlanningError",
+    "PoolMeta",
+    "PoolRegistry",
+    "plan_events",
+]

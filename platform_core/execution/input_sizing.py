@@ -1,0 +1,138 @@
+"""Exact-output sizing on an exact-input router.
+
+The engine only answers "how much comes out for this much in". To buy a given amount we
+search the input: a reverse estimate (what selling the wanted output would fetch), then
+proportional steps until an input is found whose route reaches the target, then bisection
+between the best input known to fall short and the least known to suffice. The answer is
+always an input whose route was actually simulated to reach the target, never an
+extrapolation, so planning the same input on the same graph gives at least that output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import isqrt
+from typing import Protocol
+
+from platform_rust import NoRouteError
+
+# Bisection stops once the bracket is this narrow relative to the input (1 ppm), or after
+# MAX_BISECTIONS steps: beyond that the overpayment is below any fee or price tick.
+RELATIVE_TOLERANCE = 10**6
+MAX_BISECTIONS = 40
+MAX_BRACKET_STEPS = 16
+
+
+class RouteOutput(Protocol):
+    @property
+    def amount_out(self) -> int: ...
+
+
+class ExactInputRouter(Protocol):
+    """The part of `platform_rust.ExecutionEngine` the search calls."""
+
+    def optimize_route(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_in: int,
+        *,
+        max_hops: int = ...,
+        max_splits: int = ...,
+        allowed_venues: Sequence[str] | None = ...,
+        gas_price_wei: int | None = ...,
+    ) -> RouteOutput: ...
+
+
+class InsufficientLiquidityError(ValueError):
+    """No input amount makes the reachable pools yield the wanted output."""
+
+    code = "INSUFFICIENT_LIQUIDITY"
+
+
+class NoPathError(ValueError):
+    """No amount of any size finds a path between the tokens."""
+
+    code = "NO_ROUTE"
+
+
+class ExactOutputSizer:
+    """Finds the least input (within 1 ppm) whose optimised route yields `amount_out`."""
+
+    def __init__(
+        self,
+        engine: ExactInputRouter,
+        *,
+        max_hops: int = 3,
+        max_splits: int = 4,
+        allowed_venues: Sequence[str] | None = None,
+        gas_price_wei: int = 0,
+    ) -> None:
+        # Route exactly as the planner will, so that planning the input found here picks
+        # the same route and the same output.
+        self._engine = engine
+        self._route_args = {
+            "max_hops": max_hops,
+            "max_splits": max_splits,
+            "allowed_venues": list(allowed_venues) if allowed_venues is not None else None,
+            "gas_price_wei": gas_price_wei,
+        }
+
+    def output_for(self, token_in: str, token_out: str, amount_in: int) -> int | None:
+        """The routed output of `amount_in`, or None when the pools cannot take it."""
+        try:
+            return self._engine.optimize_route(
+                token_in, token_out, amount_in, **self._route_args
+            ).amount_out
+        except NoRouteError:  # also: no path can absorb this much
+            return None
+
+    def __call__(self, token_in: str, token_out: str, amount_out: int) -> int:
+        if amount_out <= 0:
+            raise ValueError("amount_out must be positive")
+        short, enough = self._bracket(token_in, token_out, amount_out)
+        while enough - short > max(1, enough // RELATIVE_TOLERANCE):
+            middle = (short + enough) // 2
+            out = self.output_for(token_in, token_out, middle)
+            if out is not None and out >= amount_out:
+                enough = middle
+            else:
+                short = middle
+        return enough
+
+    def _reverse_estimate(self, token_in: str, token_out: str, amount_out: int) -> int | None:
+        # Selling the wanted output back gives roughly the input it costs (less two fees and
+        # twice the impact, so it usually falls a little short: a good lower start).
+        return self.output_for(token_out, token_in, amount_out)
+
+    def _bracket(self, token_in: str, token_out: str, amount_out: int) -> tuple[int, int]:
+        """(an input known to fall short, or 0; an input known to reach `amount_out`)."""
+        short, too_large = 0, None
+        back = self._reverse_estimate(token_in, token_out, amount_out)
+        routed = back is not None  # some amount found a path (pools trade both ways)
+        guess = max(1, back or amount_out)
+        for _ in range(MAX_BRACKET_STEPS):
+            out = self.output_for(token_in, token_out, guess)
+            routed = routed or out is not None
+            if out is not None and out >= amount_out:
+                return short, guess
+            if out is None:
+                too_large = guess  # the pools cannot absorb it
+            else:
+                short = guess
+                # Scale by the shortfall, a little generously since impact grows with size.
+                scaled = guess * amount_out // out if out else guess * 16
+                guess = max(scaled + scaled // 100, guess + 1)
+            if too_large is not None and guess >= too_large:
+                # Halve the bracket in log space: the first guess may be off by many orders
+                # of magnitude (no reverse estimate), then arithmetically.
+                guess = isqrt(max(short, 1) * too_large)
+                if guess <= short:
+                    guess = (short + too_large) // 2
+                if guess <= short:
+                    break
+        if not routed:
+            raise NoPathError(f"no path from {token_in} to {token_out}")
+        raise InsufficientLiquidityError(
+            f"no route from {token_in} yields {amount_out} of {token_out}"
+        )
