@@ -1,0 +1,289 @@
+"""The orchestrator on a private devnet anvil, publishing to the real NATS JetStream (an
+isolated stream per test): plans built from the chain's own pools are executed, refused,
+expired, cancelled and re-run, and what reached the stream is read back and checked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+from uuid import UUID, uuid4
+
+import nats
+import pytest
+
+from platform_core.chain.journal import JournalError, StepState
+from platform_core.chain.sender import TransactionSender
+from platform_core.config import Settings
+from platform_core.execution import ExecutionPlanner
+from platform_core.execution.orchestrator import ExecutionOrchestrator, step_key
+from platform_core.intent.decomposer import decompose
+from platform_core.market.adapter import order_from_step
+from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from platform_core.streaming.event_stream import EventStream
+from platform_core.types.events import EventEnvelope, ExecutionStepConfirmed
+from platform_core.types.intent import Intent, IntentStatus, IntentSubmission
+from platform_core.types.plan import ExecutionPlan
+from tests.integration.chain.test_planner_devnet import synced_planner
+
+WETH_UNIT = 10**18
+SEQUENCE_START = 3  # after IntentSubmitted (0), IntentDecomposed (1) and PlanCreated (2)
+
+
+@pytest.fixture
+async def stream(isolated_settings: Settings) -> AsyncIterator[EventStream]:
+    events = await EventStream.connect(
+        isolated_settings.nats_url,
+        stream=isolated_settings.stream_name,
+        subject_prefix=isolated_settings.subject_prefix,
+    )
+    try:
+        yield events
+    finally:
+        await events.close()
+
+
+async def stream_contents(settings: Settings) -> list[EventEnvelope]:
+    """Every message on the test's stream, in stream order, read with a connection of its own."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        state = (await js.stream_info(settings.stream_name)).state
+        if state.messages == 0:
+            return []
+        return [
+            EventEnvelope.from_bytes((await js.get_msg(settings.stream_name, seq)).data)
+            for seq in range(state.first_seq, state.last_seq + 1)
+        ]
+    finally:
+        await nc.close()
+
+
+def intent_and_plan(
+    planner: ExecutionPlanner, body: dict[str, Any], now: datetime | None = None
+) -> tuple[Intent, ExecutionPlan]:
+    now = now or datetime.now(UTC)
+    intent = Intent.from_submission(IntentSubmission.model_validate(body), created_at=now)
+    orders = decompose(intent, {}, now, sizer=planner.sizer(intent))
+    return intent, planner.plan(intent, orders, now)
+
+
+async def approve_router(uniswap: UniswapV3Adapter, sender: TransactionSender, plan: Any) -> None:
+    """Set the router allowance up front, so that the test counts only swap transactions."""
+    order = order_from_step(plan.steps[0], sender.address)
+    requests = await uniswap.build_swap_tx(order, sender.address, "setup")
+    for request in requests[:-1]:
+        assert (await sender.execute(request)).state is StepState.CONFIRMED
+
+
+class RecordingPublisher:
+    """The real stream underneath; remembers whether the server called each a duplicate,
+    and can set a cancel flag once a given number of steps are confirmed."""
+
+    def __init__(self, stream: EventStream, cancel_after_confirmed: int | None = None) -> None:
+        self.stream = stream
+        self.duplicates: list[bool] = []
+        self.cancel_after = cancel_after_confirmed
+        self.cancelled = asyncio.Event()
+        self._confirmed = 0
+
+    async def publish(self, envelope: EventEnvelope) -> bool:
+        duplicate = await self.stream.publish(envelope)
+        self.duplicates.append(duplicate)
+        if envelope.event_type == ExecutionStepConfirmed.event_type():
+            self._confirmed += 1
+            if self._confirmed == self.cancel_after:
+                self.cancelled.set()
+        return duplicate
+
+
+def assert_chained(
+    events: list[EventEnvelope], intent: Intent, first_cause: UUID | None = None
+) -> None:
+    assert [e.sequence for e in events] == list(range(SEQUENCE_START, SEQUENCE_START + len(events)))
+    assert all(e.intent_id == intent.id and e.strategy_id == intent.strategy_id for e in events)
+    assert events[0].causation_id == first_cause
+    for prev, nxt in pairwise(events):
+        assert nxt.causation_id == prev.event_id
+
+
+async def test_seed_intent_executes_and_the_wallet_receives_the_confirmed_amount(
+    uniswap: UniswapV3Adapter,
+    sender: TransactionSender,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
+    usdc, weth, me = plan.steps[0].token_in, plan.steps[0].token_out, sender.address
+    weth_before = await uniswap.balance_of(weth, me)
+    usdc_before = await uniswap.balance_of(usdc, me)
+
+    plan_created = uuid4()  # the event that caused the execution
+
+    orchestrator = ExecutionOrchestrator(uniswap, sender, stream, wallet=me)
+    result = await orchestrator.execute(
+        intent, plan, sequence_start=SEQUENCE_START, causation_id=plan_created
+    )
+
+    assert result.status is IntentStatus.COMPLETED
+    assert result.steps_confirmed == len(plan.steps)
+    events = await stream_contents(isolated_settings)
+    assert [e.event_id for e in events] == [e.event_id for e in result.events]
+    kinds = ["ExecutionStepSubmitted", "ExecutionStepConfirmed"] * len(plan.steps)
+    assert [e.event_type for e in events] == [*kinds, "ExecutionCompleted"]
+    assert_chained(events, intent, plan_created)
+
+    received = await uniswap.balance_of(weth, me) - weth_before
+    paid = usdc_before - await uniswap.balance_of(usdc, me)
+    completed = events[-1].event()
+    assert received == completed.amount_out == result.amount_out >= 15 * WETH_UNIT // 10
+    assert paid == completed.amount_in == sum(s.amount_in for s in plan.steps)
+    for submitted, confirmed in zip(events[0:-1:2], events[1:-1:2], strict=True):
+        sub, conf = submitted.event(), confirmed.event()
+        assert sub.tx_hash == conf.tx_hash and sub.wallet == me
+        receipt = await uniswap.client.receipt(bytes.fromhex(conf.tx_hash[2:]))
+        assert receipt is not None and receipt["status"] == 1
+        assert (receipt["blockNumber"], receipt["gasUsed"]) == (conf.block_number, conf.gas_used)
+        assert conf.effective_gas_price == receipt["effectiveGasPrice"] > 0
+        step = next(s for s in plan.steps if s.step_id == conf.step_id)
+        assert conf.amount_out >= step.min_amount_out
+
+
+async def test_an_unreachable_minimum_is_refused_in_preflight_and_nothing_is_sent(
+    uniswap: UniswapV3Adapter,
+    sender: TransactionSender,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
+    await approve_router(uniswap, sender, plan)
+    first = plan.steps[0]
+    greedy = first.model_copy(
+        update={
+            "min_amount_out": first.expected_amount_out * 2,
+            "expected_amount_out": first.expected_amount_out * 2,
+        }
+    )
+    plan = plan.model_copy(update={"steps": [greedy, *plan.steps[1:]]})
+    nonce_before = await uniswap.client.nonce(sender.address, "latest")
+
+    orchestrator = ExecutionOrchestrator(uniswap, sender, stream, wallet=sender.address)
+    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+
+    assert result.status is IntentStatus.FAILED and result.steps_confirmed == 0
+    events = await stream_contents(isolated_settings)
+    assert [e.event_type for e in events] == ["ExecutionStepFailed", "IntentFailed"]
+    assert_chained(events, intent)
+    failed = events[0].event()
+    assert failed.tx_hash is None and not failed.reverted and "pre-flight" in failed.reason
+    assert "pre-flight" in events[1].event().reason
+    assert await uniswap.client.nonce(sender.address, "latest") == nonce_before
+    record = sender.journal.get(f"{step_key(plan, greedy)}:swap")
+    assert record.state is StepState.REFUSED and not record.attempts
+
+
+async def test_a_plan_past_its_deadline_sends_nothing_and_expires(
+    uniswap: UniswapV3Adapter,
+    sender: TransactionSender,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
+    nonce_before = await uniswap.client.nonce(sender.address, "latest")
+    an_hour_later = datetime.now(UTC) + timedelta(hours=1)  # the 5-minute window is over
+
+    orchestrator = ExecutionOrchestrator(
+        uniswap, sender, stream, wallet=sender.address, clock=lambda: an_hour_later
+    )
+    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+
+    assert result.status is IntentStatus.EXPIRED
+    events = await stream_contents(isolated_settings)
+    assert [e.event_type for e in events] == ["IntentExpired"]
+    expired = events[0].event()
+    assert expired.steps_completed == 0
+    assert expired.deadline == intent.created_at + timedelta(minutes=5)
+    assert await uniswap.client.nonce(sender.address, "latest") == nonce_before
+    with pytest.raises(JournalError):
+        sender.journal.get(f"{step_key(plan, plan.steps[0])}:swap")
+
+
+async def test_a_cancel_before_the_second_slice_keeps_it_from_being_sent(
+    uniswap: UniswapV3Adapter,
+    sender: TransactionSender,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    # PASSIVE over two minutes: two TWAP slices, the second a minute after the first.
+    constraints = {**seed_intent["constraints"], "execution_style": "passive",
+                   "time_window_ms": 120_000}  # fmt: skip
+    intent, plan = intent_and_plan(
+        await synced_planner(uniswap), {**seed_intent, "constraints": constraints}
+    )
+    later = [s for s in plan.steps if s.not_before and s.not_before > plan.created_at]
+    assert len(plan.steps) >= 2 and later, "the passive plan has a later slice"
+    first_batch = [s for s in plan.steps if s not in later]
+    await approve_router(uniswap, sender, plan)
+    nonce_before = await uniswap.client.nonce(sender.address, "latest")
+    publisher = RecordingPublisher(stream, cancel_after_confirmed=len(first_batch))
+
+    orchestrator = ExecutionOrchestrator(uniswap, sender, publisher, wallet=sender.address)
+    result = await asyncio.wait_for(
+        orchestrator.execute(
+            intent, plan, sequence_start=SEQUENCE_START, cancelled=publisher.cancelled
+        ),
+        timeout=30,  # the cancel wakes the wait for the second slice at once
+    )
+
+    assert result.status is IntentStatus.CANCELLED
+    assert result.steps_confirmed == len(first_batch)
+    events = await stream_contents(isolated_settings)
+    kinds = ["ExecutionStepSubmitted", "ExecutionStepConfirmed"] * len(first_batch)
+    assert [e.event_type for e in events] == [*kinds, "IntentCancelled"]
+    assert_chained(events, intent)
+    assert events[-1].event().steps_cancelled == len(later)
+    assert await uniswap.client.nonce(sender.address, "latest") == nonce_before + len(first_batch)
+    for step in later:
+        with pytest.raises(JournalError):
+            sender.journal.get(f"{step_key(plan, step)}:swap")
+
+
+async def test_a_rerun_after_completion_publishes_the_same_ids_and_sends_nothing(
+    uniswap: UniswapV3Adapter,
+    sender: TransactionSender,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
+    weth, me = plan.steps[0].token_out, sender.address
+    first_run = RecordingPublisher(stream)
+    first = await ExecutionOrchestrator(uniswap, sender, first_run, wallet=me).execute(
+        intent, plan, sequence_start=SEQUENCE_START
+    )
+    assert first.status is IntentStatus.COMPLETED and not any(first_run.duplicates)
+    published = await stream_contents(isolated_settings)
+    nonce_after_first = await uniswap.client.nonce(me, "latest")
+    weth_after_first = await uniswap.balance_of(weth, me)
+
+    rerun = RecordingPublisher(stream)
+    second = await ExecutionOrchestrator(uniswap, sender, rerun, wallet=me).execute(
+        intent, plan, sequence_start=SEQUENCE_START
+    )
+
+    assert second.status is IntentStatus.COMPLETED
+    assert [e.event_id for e in second.events] == [e.event_id for e in first.events]
+    assert [e.sequence for e in second.events] == [e.sequence for e in first.events]
+    assert [e.payload for e in second.events] == [e.payload for e in first.events]
+    assert rerun.duplicates == [True] * len(second.events)  # JetStream dropped every one
+    assert [e.to_bytes() for e in await stream_contents(isolated_settings)] == [
+        e.to_bytes() for e in published
+    ]
+    assert await uniswap.client.nonce(me, "latest") == nonce_after_first
+    assert await uniswap.balance_of(weth, me) == weth_after_first
