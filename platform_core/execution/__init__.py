@@ -5,12 +5,22 @@ from platform_core.execution.input_sizing import (
     InsufficientLiquidityError,
     NoPathError,
 )
+from platform_core.execution.orchestrator import (
+    EventPublisher,
+    ExecutionOrchestrator,
+    ExecutionResult,
+    ExecutionUndecided,
+)
 from platform_core.execution.planner import ExecutionPlanner, PlanningError, plan_events
 from platform_core.execution.pool_registry import PoolMeta, PoolRegistry
 
 __all__ = [
+    "EventPublisher",
     "ExactOutputSizer",
+    "ExecutionOrchestrator",
     "ExecutionPlanner",
+    "ExecutionResult",
+    "ExecutionUndecided",
     "InsufficientLiquidityError",
     "NoPathError",
     "PlanningError",

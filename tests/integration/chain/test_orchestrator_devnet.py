@@ -14,11 +14,16 @@ from uuid import UUID, uuid4
 import nats
 import pytest
 
-from platform_core.chain.journal import JournalError, StepState
+from platform_core.chain.client import ChainClient
+from platform_core.chain.journal import Journal, JournalError, StepState
 from platform_core.chain.sender import TransactionSender
 from platform_core.config import Settings
 from platform_core.execution import ExecutionPlanner
-from platform_core.execution.orchestrator import ExecutionOrchestrator, step_key
+from platform_core.execution.orchestrator import (
+    ExecutionOrchestrator,
+    ExecutionUndecided,
+    step_key,
+)
 from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import order_from_step
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
@@ -26,6 +31,7 @@ from platform_core.streaming.event_stream import EventStream
 from platform_core.types.events import EventEnvelope, ExecutionStepConfirmed
 from platform_core.types.intent import Intent, IntentStatus, IntentSubmission
 from platform_core.types.plan import ExecutionPlan
+from tests.integration.chain.conftest import make_sender
 from tests.integration.chain.test_planner_devnet import synced_planner
 
 WETH_UNIT = 10**18
@@ -287,3 +293,40 @@ async def test_a_rerun_after_completion_publishes_the_same_ids_and_sends_nothing
     ]
     assert await uniswap.client.nonce(me, "latest") == nonce_after_first
     assert await uniswap.balance_of(weth, me) == weth_after_first
+
+
+async def test_an_undecided_step_is_never_reported_failed_and_a_rerun_settles_it(
+    uniswap: UniswapV3Adapter,
+    client: ChainClient,
+    journal: Journal,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    impatient = make_sender(client, journal, 1, receipt_timeout_s=0.3)
+    intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
+    await approve_router(uniswap, impatient, plan)
+    await client.rpc("evm_setAutomine", [False])  # broadcast, but not mined: no receipt
+    orchestrator = ExecutionOrchestrator(
+        uniswap, impatient, stream, wallet=impatient.address, reconcile_rounds=2
+    )
+
+    with pytest.raises(ExecutionUndecided):
+        await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+    undecided = await stream_contents(isolated_settings)
+    assert [e.event_type for e in undecided] == ["ExecutionStepSubmitted"]  # no failure
+    swap = journal.get(f"{step_key(plan, plan.steps[0])}:swap")
+    assert swap.state is StepState.UNKNOWN and len(swap.attempts) == 1
+
+    await client.rpc("evm_mine", [])  # the chain decides; later steps are mined at once
+    await client.rpc("evm_setAutomine", [True])
+    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+
+    assert result.status is IntentStatus.COMPLETED
+    events = await stream_contents(isolated_settings)
+    kinds = ["ExecutionStepSubmitted", "ExecutionStepConfirmed"] * len(plan.steps)
+    assert [e.event_type for e in events] == [*kinds, "ExecutionCompleted"]
+    assert events[0].to_bytes() == undecided[0].to_bytes()  # the re-run's copy was dropped
+    assert_chained(events, intent)
+    assert events[1].event().tx_hash == "0x" + swap.attempts[0].tx_hash.hex()
+    assert len(journal.get(swap.step_key).attempts) == 1  # never signed twice
