@@ -28,7 +28,11 @@ from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import order_from_step
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.streaming.event_stream import EventStream
-from platform_core.types.events import EventEnvelope, ExecutionStepConfirmed
+from platform_core.types.events import (
+    EventEnvelope,
+    ExecutionStepConfirmed,
+    ExecutionStepSubmitted,
+)
 from platform_core.types.intent import Intent, IntentStatus, IntentSubmission
 from platform_core.types.plan import ExecutionPlan
 from tests.integration.chain.conftest import make_sender
@@ -86,18 +90,22 @@ async def approve_router(uniswap: UniswapV3Adapter, sender: TransactionSender, p
 
 class RecordingPublisher:
     """The real stream underneath; remembers whether the server called each a duplicate,
-    and can set a cancel flag once a given number of steps are confirmed."""
+    signals the first submission, and can set a cancel flag once a given number of steps
+    are confirmed."""
 
     def __init__(self, stream: EventStream, cancel_after_confirmed: int | None = None) -> None:
         self.stream = stream
         self.duplicates: list[bool] = []
         self.cancel_after = cancel_after_confirmed
         self.cancelled = asyncio.Event()
+        self.submitted = asyncio.Event()  # set once a step's transaction is out
         self._confirmed = 0
 
     async def publish(self, envelope: EventEnvelope) -> bool:
         duplicate = await self.stream.publish(envelope)
         self.duplicates.append(duplicate)
+        if envelope.event_type == ExecutionStepSubmitted.event_type():
+            self.submitted.set()
         if envelope.event_type == ExecutionStepConfirmed.event_type():
             self._confirmed += 1
             if self._confirmed == self.cancel_after:
@@ -330,3 +338,37 @@ async def test_an_undecided_step_is_never_reported_failed_and_a_rerun_settles_it
     assert_chained(events, intent)
     assert events[1].event().tx_hash == "0x" + swap.attempts[0].tx_hash.hex()
     assert len(journal.get(swap.step_key).attempts) == 1  # never signed twice
+
+
+async def test_a_swap_reverted_on_chain_fails_the_step_and_the_intent(
+    uniswap: UniswapV3Adapter,
+    client: ChainClient,
+    sender: TransactionSender,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
+    await approve_router(uniswap, sender, plan)
+    await client.rpc("evm_setAutomine", [False])
+    publisher = RecordingPublisher(stream)
+    orchestrator = ExecutionOrchestrator(uniswap, sender, publisher, wallet=sender.address)
+    run = asyncio.create_task(orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START))
+
+    # Pre-flight passed and the swap is in the pool; it is mined only after its deadline,
+    # so the router reverts it ("Transaction too old").
+    await asyncio.wait_for(publisher.submitted.wait(), timeout=20)
+    too_late = int(plan.steps[0].deadline.timestamp()) + 10
+    await client.rpc("evm_setNextBlockTimestamp", [too_late])
+    await client.rpc("evm_mine", [])
+    result = await asyncio.wait_for(run, timeout=20)
+
+    assert result.status is IntentStatus.FAILED and result.steps_confirmed == 0
+    events = await stream_contents(isolated_settings)
+    kinds = ["ExecutionStepSubmitted", "ExecutionStepFailed", "IntentFailed"]
+    assert [e.event_type for e in events] == kinds
+    assert_chained(events, intent)
+    submitted, failed = events[0].event(), events[1].event()
+    assert failed.reverted and failed.tx_hash == submitted.tx_hash
+    receipt = await client.receipt(bytes.fromhex(failed.tx_hash[2:]))
+    assert receipt is not None and receipt["status"] == 0
