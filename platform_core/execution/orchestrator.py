@@ -259,10 +259,10 @@ class ExecutionOrchestrator:
                 gas_limit = await self.sender.preflight(record)
                 attempt = await self.sender.sign_and_journal(record.step_key, gas_limit)
                 await self.sender.broadcast(record.step_key, attempt)
-            except SimulationReverted as exc:
-                return _StepFailure(None, f"refused in pre-flight: {exc}")
-            except (FeeCeilingExceeded, BroadcastRejected) as exc:
-                return _StepFailure(None, f"not sent: {exc}")
+            except (SimulationReverted, FeeCeilingExceeded, BroadcastRejected) as exc:
+                # Worded from the journal, as a re-run (the branch above) words it.
+                refused = await asyncio.to_thread(self.sender.journal.get, record.step_key)
+                return _StepFailure(None, f"refused: {refused.detail or exc}")
             record = await asyncio.to_thread(self.sender.journal.get, record.step_key)
             await self._submitted(events, plan, step, record)
             outcome = await self._settled(record.step_key, await self.sender.wait(record.step_key))

@@ -199,6 +199,14 @@ async def test_an_unreachable_minimum_is_refused_in_preflight_and_nothing_is_sen
     record = sender.journal.get(f"{step_key(plan, greedy)}:swap")
     assert record.state is StepState.REFUSED and not record.attempts
 
+    # A re-run repeats the same verdict with the same ids and payloads, and sends nothing.
+    again = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+    assert [(e.event_id, e.payload) for e in again.events] == [
+        (e.event_id, e.payload) for e in events
+    ]
+    assert len(await stream_contents(isolated_settings)) == len(events)
+    assert await uniswap.client.nonce(sender.address, "latest") == nonce_before
+
 
 async def test_a_plan_past_its_deadline_sends_nothing_and_expires(
     uniswap: UniswapV3Adapter,
