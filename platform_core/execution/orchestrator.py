@@ -30,7 +30,7 @@ from platform_core.chain.errors import (
     JournalError,
     SimulationReverted,
 )
-from platform_core.chain.journal import FINAL_STATES, StepRecord, StepState
+from platform_core.chain.journal import StepRecord, StepState
 from platform_core.chain.sender import StepOutcome, TransactionSender, TxRequest
 from platform_core.execution.event_chain import EventChain
 from platform_core.execution.receipts import summarize_receipt
@@ -136,13 +136,12 @@ class ExecutionOrchestrator:
             causation_id=causation_id,
             clock=self.clock,
         )
-        totals = [0, 0]
-        done = 0
+        done = amount_in = amount_out = 0  # confirmed steps and what they moved
 
         async def finish(status: IntentStatus, event: Any) -> ExecutionResult:
             await self._publish(events, event)
             return ExecutionResult(
-                status, done, totals[0], totals[1], tuple(events.envelopes), events.next_sequence
+                status, done, amount_in, amount_out, tuple(events.envelopes), events.next_sequence
             )
 
         for step in plan.steps:
@@ -177,12 +176,12 @@ class ExecutionOrchestrator:
                 return await finish(
                     IntentStatus.FAILED, IntentFailed(reason=f"step {step.index}: {outcome.reason}")
                 )
-            totals[0] += outcome.amount_in
-            totals[1] += outcome.amount_out
+            amount_in += outcome.amount_in
+            amount_out += outcome.amount_out
             done += 1
         return await finish(
             IntentStatus.COMPLETED,
-            ExecutionCompleted(plan_id=plan.plan_id, amount_in=totals[0], amount_out=totals[1]),
+            ExecutionCompleted(plan_id=plan.plan_id, amount_in=amount_in, amount_out=amount_out),
         )
 
     # -- scheduling -----------------------------------------------------------------------
@@ -248,12 +247,12 @@ class ExecutionOrchestrator:
         self, events: EventChain, plan: ExecutionPlan, step: ExecutionStep, request: TxRequest
     ) -> _StepFailure | StepOutcome:
         record = await self.sender.prepare(request)
+        if record.state is StepState.REFUSED:  # in an earlier run, before any broadcast
+            return _StepFailure(None, f"refused: {record.detail}")
         if record.attempts:
             # Signed in an earlier run: never sign again; report it as then, settle it now.
             await self._submitted(events, plan, step, record)
             outcome = await self._settled(record.step_key, None)
-        elif record.state in FINAL_STATES:  # refused before signing in an earlier run
-            return _StepFailure(None, f"refused: {record.detail}")
         else:
             try:
                 gas_limit = await self.sender.preflight(record)
