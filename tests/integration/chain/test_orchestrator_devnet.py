@@ -380,3 +380,45 @@ async def test_a_swap_reverted_on_chain_fails_the_step_and_the_intent(
     assert failed.reverted and failed.tx_hash == submitted.tx_hash
     receipt = await client.receipt(bytes.fromhex(failed.tx_hash[2:]))
     assert receipt is not None and receipt["status"] == 0
+
+
+async def test_a_step_signed_before_a_crash_is_followed_to_its_receipt_not_signed_again(
+    uniswap: UniswapV3Adapter,
+    client: ChainClient,
+    sender: TransactionSender,
+    stream: EventStream,
+    isolated_settings: Settings,
+    seed_intent: dict[str, Any],
+) -> None:
+    intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
+    step, me = plan.steps[0], sender.address
+    await approve_router(uniswap, sender, plan)
+    # The crashed run: the swap was journalled, signed and broadcast, then nothing was
+    # published. (Automine off: it is still pending when the orchestrator takes over.)
+    await client.rpc("evm_setAutomine", [False])
+    (swap,) = await uniswap.build_swap_tx(order_from_step(step, me), me, step_key(plan, step))
+    record = await sender.prepare(swap)
+    attempt = await sender.sign_and_journal(record.step_key, await sender.preflight(record))
+    await sender.broadcast(record.step_key, attempt)
+    nonce_before = await client.nonce(me, "latest")
+    await client.rpc("evm_mine", [])
+    await client.rpc("evm_setAutomine", [True])
+
+    # Restarted after the deadline: the signed step is still settled and reported.
+    an_hour_later = datetime.now(UTC) + timedelta(hours=1)
+    orchestrator = ExecutionOrchestrator(uniswap, sender, stream, wallet=me,
+                                         clock=lambda: an_hour_later)  # fmt: skip
+    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+
+    events = await stream_contents(isolated_settings)
+    assert [e.event_type for e in events][:2] == [
+        "ExecutionStepSubmitted",
+        "ExecutionStepConfirmed",
+    ]
+    submitted, confirmed = events[0].event(), events[1].event()
+    assert submitted.tx_hash == confirmed.tx_hash == "0x" + attempt.tx_hash.hex()
+    assert submitted.nonce == attempt.nonce == nonce_before
+    assert await client.nonce(me, "latest") == nonce_before + 1  # the one swap, once
+    assert confirmed.amount_out >= step.min_amount_out
+    assert len(plan.steps) == 1 and result.status is IntentStatus.COMPLETED
+    assert events[-1].event_type == "ExecutionCompleted" and len(events) == 3
