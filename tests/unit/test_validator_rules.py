@@ -1,0 +1,124 @@
+"""The gate's pure rules: windows, venues, token facts, slippage, code mapping, and the
+validator's collection of every failing check."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+from platform_core.config import Settings
+from platform_core.execution.planner import PlanningError
+from platform_core.intent.decomposer import DecompositionError
+from platform_core.intent.validator import (
+    GatePolicy,
+    IntentValidator,
+    Refusal,
+    RoutedLeg,
+    TokenFacts,
+    ValidationReport,
+    route_error_refusal,
+    slippage_refusal,
+    token_refusals,
+    venue_refusals,
+    window_refusal,
+)
+from platform_core.types.intent import Intent, IntentConstraints, IntentSubmission
+
+WETH = "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1"
+USDC = "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"
+
+
+def constraints(**fields: Any) -> IntentConstraints:
+    return IntentConstraints.model_validate(
+        {"max_slippage": "0.005", "time_window_ms": 300_000, **fields}
+    )
+
+
+class NoReservations:
+    async def reserved(self, strategy_id: Any, token: str, *, balance: int = 0) -> int:
+        return 0
+
+
+def test_passive_needs_two_slices_aggressive_a_minimum() -> None:
+    policy = GatePolicy(min_aggressive_window_ms=10_000)
+    assert window_refusal(constraints(execution_style="passive", time_window_ms=119_999), policy)
+    assert (
+        window_refusal(constraints(execution_style="passive", time_window_ms=120_000), policy)
+        is None
+    )
+    short = window_refusal(constraints(time_window_ms=9_999), policy)
+    assert short is not None and short.code == "WINDOW_TOO_SHORT"
+    assert window_refusal(constraints(time_window_ms=10_000), policy) is None
+
+
+def test_each_unknown_allowed_venue_is_named_and_an_empty_choice_refused() -> None:
+    supported = ("uniswap_v3",)
+    assert venue_refusals(constraints(), supported) == []
+    assert venue_refusals(constraints(allowed_venues=["uniswap_v3"]), supported) == []
+    refusals = venue_refusals(constraints(allowed_venues=["curve", "uniswap_v3"]), supported)
+    assert [r.code for r in refusals] == ["UNSUPPORTED_VENUE"]
+    assert "curve" in refusals[0].message
+    # Only unknown venues allowed: each named, and nothing is left.
+    assert len(venue_refusals(constraints(allowed_venues=["curve", "balancer"]), supported)) == 3
+    excluded = venue_refusals(constraints(excluded_venues=["uniswap_v3"]), supported)
+    assert [r.code for r in excluded] == ["UNSUPPORTED_VENUE"]
+
+
+def test_token_facts_against_the_intents_claims() -> None:
+    assert [r.code for r in token_refusals(WETH, "WETH", 18, TokenFacts(False))] == [
+        "TOKEN_NOT_FOUND"
+    ]
+    assert token_refusals(WETH, "WETH", 18, TokenFacts(True, 18, "WETH")) == []
+    both = token_refusals(WETH, "WETH", 6, TokenFacts(True, 18, "WETH9"))
+    assert [r.code for r in both] == ["DECIMALS_MISMATCH", "SYMBOL_MISMATCH"]
+    unreadable = token_refusals(WETH, "WETH", 18, TokenFacts(True, None, None))
+    assert [r.code for r in unreadable] == ["DECIMALS_MISMATCH", "SYMBOL_MISMATCH"]
+
+
+def leg(cost: float, fee: float = 0.0005) -> RoutedLeg:
+    return RoutedLeg(USDC, WETH, 4_500 * 10**6, 15 * 10**17, fee, cost)
+
+
+def test_slippage_below_fees_and_impact_could_never_fill() -> None:
+    assert slippage_refusal(Decimal("0.005"), [leg(0.0006)]) is None
+    assert slippage_refusal(Decimal("0.005"), []) is None
+    refusal = slippage_refusal(Decimal("0.0001"), [leg(0.0002), leg(0.0006)])
+    assert refusal is not None and refusal.code == "SLIPPAGE_TOO_TIGHT"
+    assert "0.0600%" in refusal.message  # the worst leg is reported
+    assert leg(0.0006).price_impact == 0.0006 - 0.0005
+
+
+def test_planner_and_decomposer_codes_map_to_gate_codes() -> None:
+    assert route_error_refusal(DecompositionError("INSUFFICIENT_LIQUIDITY", "x")).code == "NO_ROUTE"
+    assert route_error_refusal(PlanningError("NO_ROUTE", "x")).code == "NO_ROUTE"
+    assert route_error_refusal(PlanningError("VENUE_NOT_ALLOWED", "x")).code == "UNSUPPORTED_VENUE"
+    kept = route_error_refusal(DecompositionError("AMOUNT_TOO_SMALL", "rounds to zero"))
+    assert kept == Refusal("AMOUNT_TOO_SMALL", "rounds to zero")
+
+
+def test_reason_codes_once_each_in_order() -> None:
+    report = ValidationReport(
+        (Refusal("B", "1"), Refusal("A", "2"), Refusal("B", "3")),
+    )
+    assert report.reason_codes == ["B", "A"] and not report.ok
+    assert ValidationReport(()).ok
+
+
+async def test_every_failing_check_is_reported(seed_intent: dict[str, Any]) -> None:
+    body = {**seed_intent, "constraints": {**seed_intent["constraints"], "time_window_ms": 2_000}}
+    intent = Intent.from_submission(IntentSubmission.model_validate(body))
+    # No wallet for the strategy, a window too short, and no chain access at all.
+    validator = IntentValidator(Settings(), {}, NoReservations(), wallets={uuid4(): WETH})
+    report = await validator.validate(intent)
+    assert report.reason_codes == [
+        "UNKNOWN_STRATEGY_WALLET",
+        "WINDOW_TOO_SHORT",
+        "UNSUPPORTED_CHAIN",
+    ]
+
+
+def test_wallets_come_from_settings_in_checksum_form() -> None:
+    strategy = uuid4()
+    settings = Settings(strategy_wallets={str(strategy): WETH.lower()})
+    assert settings.strategy_wallets == {strategy: WETH}
