@@ -15,6 +15,7 @@ What an intent pays
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import Protocol
 from uuid import UUID
@@ -85,7 +86,10 @@ class ReadModelReservations:
 
     async def reserved(self, strategy_id: UUID, token: str, *, balance: int = 0) -> int:
         views = await self.read_model.list_for_strategy(strategy_id, limit=self.limit)
-        return reserved_by(views, token, balance=balance, estimate=self.estimate)
+        # Estimates route on the engine (CPU work): off the event loop.
+        return await asyncio.to_thread(
+            reserved_by, views, token, balance=balance, estimate=self.estimate
+        )
 
 
 def sized_input_estimate(sizer_for: Callable[[Intent], InputSizer]) -> PaidEstimate:

@@ -19,6 +19,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
+from eth_abi.exceptions import DecodingError
+
+from platform_core.chain.abi import Function
 from platform_core.chain.errors import SimulationReverted
 from platform_core.config import Settings
 from platform_core.execution.planner import ExecutionPlanner, PlanningError
@@ -238,7 +241,9 @@ class IntentValidator:
 
         legs: tuple[RoutedLeg, ...] = ()
         plan = None
-        if not venue_problems:
+        # A percentage is a share of the wallet's balance: without a wallet it means nothing.
+        unsized = wallet is None and any(s.percentage is not None for s in intent.sized_assets)
+        if not venue_problems and not unsized:
             try:
                 plan, legs = await asyncio.to_thread(self._route, access.planner, intent, balances)
             except (DecompositionError, PlanningError) as exc:
@@ -259,7 +264,7 @@ class IntentValidator:
     async def token_facts(self, access: ChainAccess, chain_id: int, address: str) -> TokenFacts:
         key = (chain_id, address.lower())
         if key not in self._tokens:
-            self._tokens[key] = await _read_token(access, address)
+            self._tokens[key] = await read_token_facts(access, address)
         return self._tokens[key]
 
     def _route(
@@ -294,7 +299,7 @@ class IntentValidator:
                         f"which open intents reserve {reserved}",
                     )
                 )
-            if not await _can_approve(access, asset.address, wallet):
+            if not await approval_succeeds(access, asset.address, wallet):
                 refusals.append(
                     Refusal(
                         "CANNOT_APPROVE",
@@ -304,18 +309,18 @@ class IntentValidator:
         return refusals
 
 
-async def _read_token(access: ChainAccess, address: str) -> TokenFacts:
+async def read_token_facts(access: ChainAccess, address: str) -> TokenFacts:
     client = access.adapter.client
     code = await client.rpc("eth_getCode", [address, "latest"])
     if not code or code in ("0x", "0x0"):
         return TokenFacts(has_code=False)
 
-    async def read(function: c.Function) -> object | None:
+    async def read(function: Function) -> object | None:
         try:
             return function.decode_output(
                 await client.call({"to": address, "data": function.encode()})
             )[0]
-        except (SimulationReverted, ValueError, OverflowError):  # missing or malformed
+        except (SimulationReverted, DecodingError, ValueError):  # missing, or not ERC-20's
             return None
 
     decimals, symbol = await asyncio.gather(read(c.DECIMALS), read(c.SYMBOL))
@@ -326,16 +331,16 @@ async def _read_token(access: ChainAccess, address: str) -> TokenFacts:
     )
 
 
-async def _can_approve(access: ChainAccess, token: str, wallet: str) -> bool:
+async def approval_succeeds(access: ChainAccess, token: str, wallet: str) -> bool:
     """Simulates the unlimited approval the execution layer sends before a swap."""
     router = access.adapter.addresses.swap_router
     call = {"from": wallet, "to": token, "data": c.APPROVE.encode(router, MAX_UINT256)}
     try:
         result = await access.adapter.client.call(call)
-    except SimulationReverted:
+        # Tokens that return nothing (pre-final ERC-20s) are fine; an explicit false is not.
+        return not result or c.APPROVE.decode_output(result)[0] is True
+    except (SimulationReverted, DecodingError):
         return False
-    # Tokens that return nothing (pre-ERC-20-final ones) are fine; an explicit false is not.
-    return not result or c.APPROVE.decode_output(result)[0] is True
 
 
 def _legs(planner: ExecutionPlanner, plan: ExecutionPlan) -> list[RoutedLeg]:

@@ -4,25 +4,33 @@ validator's collection of every failing check."""
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
+from eth_abi import encode as abi_encode
+
+from platform_core.chain.errors import SimulationReverted
 from platform_core.config import Settings
 from platform_core.execution.planner import PlanningError
 from platform_core.intent.decomposer import DecompositionError
 from platform_core.intent.validator import (
+    ChainAccess,
     GatePolicy,
     IntentValidator,
     Refusal,
     RoutedLeg,
     TokenFacts,
     ValidationReport,
+    approval_succeeds,
+    read_token_facts,
     route_error_refusal,
     slippage_refusal,
     token_refusals,
     venue_refusals,
     window_refusal,
 )
+from platform_core.market import contracts as c
 from platform_core.types.intent import Intent, IntentConstraints, IntentSubmission
 
 WETH = "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1"
@@ -122,3 +130,49 @@ def test_wallets_come_from_settings_in_checksum_form() -> None:
     strategy = uuid4()
     settings = Settings(strategy_wallets={str(strategy): WETH.lower()})
     assert settings.strategy_wallets == {strategy: WETH}
+
+
+class FakeClient:
+    """Answers eth_getCode and eth_call from a table: bytes, or an exception to raise."""
+
+    def __init__(self, code: str, answers: dict[bytes, bytes | Exception]) -> None:
+        self.code = code
+        self.answers = answers
+
+    async def rpc(self, method: str, params: list[Any]) -> str:
+        assert method == "eth_getCode"
+        return self.code
+
+    async def call(self, tx: dict[str, Any], block: int | str = "latest") -> bytes:
+        answer = self.answers[tx["data"][:4]]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def access(client: FakeClient) -> ChainAccess:
+    adapter = SimpleNamespace(client=client, addresses=SimpleNamespace(swap_router=USDC))
+    return ChainAccess(adapter, planner=None)  # type: ignore[arg-type]
+
+
+async def test_token_facts_read_from_the_contract() -> None:
+    erc20 = {
+        c.DECIMALS.selector: abi_encode(["uint8"], [6]),
+        c.SYMBOL.selector: abi_encode(["string"], ["USDC"]),
+    }
+    assert await read_token_facts(access(FakeClient("0x6080", erc20)), USDC) == TokenFacts(
+        True, 6, "USDC"
+    )
+    assert await read_token_facts(access(FakeClient("0x", erc20)), USDC) == TokenFacts(False)
+    odd = {c.DECIMALS.selector: SimulationReverted("no"), c.SYMBOL.selector: b"\x01"}
+    assert await read_token_facts(access(FakeClient("0x6080", odd)), USDC) == TokenFacts(True)
+
+
+async def test_approval_simulation_outcomes() -> None:
+    def approving(answer: bytes | Exception) -> ChainAccess:
+        return access(FakeClient("0x6080", {c.APPROVE.selector: answer}))
+
+    assert await approval_succeeds(approving(abi_encode(["bool"], [True])), USDC, WETH)
+    assert await approval_succeeds(approving(b""), USDC, WETH)  # returns nothing: fine
+    assert not await approval_succeeds(approving(abi_encode(["bool"], [False])), USDC, WETH)
+    assert not await approval_succeeds(approving(SimulationReverted("paused")), USDC, WETH)
