@@ -35,6 +35,7 @@ from platform_core.types.intent import IntentStatus, IntentSubmission
 
 CHAIN_ID = 42161
 TRANSFER = Function("transfer(address,uint256)", ("bool",))
+APPROVE = Function("approve(address,uint256)", ("bool",))
 NOBODY = "0x000000000000000000000000000000000000dEaD"
 NO_CODE = "0x1212121212121212121212121212121212121212"
 SINK = "0x000000000000000000000000000000000000bEEF"  # where the drained USDC goes
@@ -201,3 +202,32 @@ async def test_open_intents_reserve_the_balance(gate: Gate, seed_intent: dict[st
     await gate.read_model.clear()
     assert await gate.read_model.apply([first.envelope]) == 1
     assert (await gate.submit(seed_intent, gate.drained)).accepted
+
+
+def approve_reverting_proxy(implementation: str) -> str:
+    """Runtime code that reverts `approve` (as a paused or blocklisting token does) and
+    delegates every other call to `implementation`, so balances and metadata stay."""
+    code = (
+        "600035" "60e01c" "63" + APPROVE.selector.hex() + "14" "6045" "57"  # approve?
+        "36" "6000" "6000" "37"  # calldata to memory
+        "6000" "6000" "36" "6000" "73" + implementation[2:].lower() + "5a" "f4"  # delegate
+        "3d" "6000" "6000" "3e"  # its return data to memory
+        "6040" "57" "3d" "6000" "fd"  # failed: revert with its data
+        "5b" "3d" "6000" "f3"  # 0x40: return its data
+        "5b" "6000" "6000" "fd"  # 0x45: approve reverts
+    )  # fmt: skip
+    return "0x" + code
+
+
+async def test_a_token_whose_approve_reverts_cannot_be_paid_with(
+    gate: Gate, client: ChainClient, seed_intent: dict[str, Any], tokens: dict[str, str]
+) -> None:
+    usdc, copy = tokens["USDC"], "0x00000000000000000000000000000000c0de0001"
+    await client.rpc("anvil_setCode", [copy, await client.rpc("eth_getCode", [usdc, "latest"])])
+    await client.rpc("anvil_setCode", [usdc, approve_reverting_proxy(copy)])
+
+    decision = await gate.submit(seed_intent, gate.funded)
+    assert decision.reason_codes == ["CANNOT_APPROVE"]
+    assert "USDC" in decision.report.refusals[0].message
+    (published,) = await stream_envelopes(gate.settings)
+    assert published.event_type == "IntentDenied"
