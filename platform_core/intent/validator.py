@@ -194,7 +194,7 @@ class IntentValidator:
         self.reservations = reservations
         self.policy = policy or GatePolicy()
         self.wallets = settings.strategy_wallets if wallets is None else wallets
-        self._tokens: dict[tuple[int, str], TokenFacts] = {}  # token metadata never changes
+        self._tokens: dict[tuple[int, str], TokenFacts] = {}
 
     async def validate(self, intent: Intent) -> ValidationReport:
         refusals: list[Refusal] = []
@@ -207,38 +207,18 @@ class IntentValidator:
         if window is not None:
             refusals.append(window)
 
-        chain_id = intent.chain_id
-        access = self.chains.get(chain_id)
-        chain = self.settings.chains.get(chain_id)
+        access = self.chains.get(intent.chain_id)
+        chain = self.settings.chains.get(intent.chain_id)
         if access is None or chain is None:
-            refusals.append(Refusal("UNSUPPORTED_CHAIN", f"the gate has no access to {chain_id}"))
-            return ValidationReport(tuple(refusals), wallet)
+            message = f"the gate has no access to chain {intent.chain_id}"
+            return ValidationReport((*refusals, Refusal("UNSUPPORTED_CHAIN", message)), wallet)
         venue_problems = venue_refusals(intent.constraints, chain.venues)
         refusals += venue_problems
+        token_problems = await self._token_refusals(access, intent)
+        if token_problems:  # balances, approvals and routes of a wrong token mean nothing
+            return ValidationReport((*refusals, *token_problems), wallet)
 
-        facts = await asyncio.gather(
-            *(self.token_facts(access, chain_id, s.asset.address) for s in intent.assets)
-        )
-        bad_tokens = False
-        for spec, fact in zip(intent.assets, facts, strict=True):
-            problems = token_refusals(
-                spec.asset.address, spec.asset.symbol, spec.asset.decimals, fact
-            )
-            bad_tokens = bad_tokens or bool(problems)
-            refusals += problems
-        if bad_tokens:  # balances, approvals and routes of a wrong token mean nothing
-            return ValidationReport(tuple(refusals), wallet)
-
-        balances: dict[str, int] = {}
-        if wallet is not None:
-            amounts = await asyncio.gather(
-                *(access.adapter.balance_of(s.asset.address, wallet) for s in intent.assets)
-            )
-            balances = {
-                s.asset.address.lower(): amount
-                for s, amount in zip(intent.assets, amounts, strict=True)
-            }
-
+        balances = await self._balances(access, intent, wallet)
         legs: tuple[RoutedLeg, ...] = ()
         plan = None
         # A percentage is a share of the wallet's balance: without a wallet it means nothing.
@@ -253,19 +233,44 @@ class IntentValidator:
                 refusals.append(slippage)
 
         if wallet is not None:
-            paid = {leg.token_in.lower(): 0 for leg in legs}
-            for leg in legs:
-                paid[leg.token_in.lower()] += leg.amount_in
-            if not legs:  # no route: what a DISPOSE pays is still known
-                paid = paid_amounts(intent, balances=balances, estimate=None)
+            paid = _paid_by_legs(legs) or paid_amounts(intent, balances=balances, estimate=None)
             refusals += await self._funding_refusals(access, intent, wallet, paid, balances)
         return ValidationReport(tuple(refusals), wallet, legs, plan)
 
     async def token_facts(self, access: ChainAccess, chain_id: int, address: str) -> TokenFacts:
         key = (chain_id, address.lower())
-        if key not in self._tokens:
-            self._tokens[key] = await read_token_facts(access, address)
-        return self._tokens[key]
+        cached = self._tokens.get(key)
+        if cached is None:
+            cached = await read_token_facts(access, address)
+            if cached.has_code:  # a contract's metadata never changes; an empty address may
+                self._tokens[key] = cached
+        return cached
+
+    async def _token_refusals(self, access: ChainAccess, intent: Intent) -> list[Refusal]:
+        facts = await asyncio.gather(
+            *(self.token_facts(access, intent.chain_id, s.asset.address) for s in intent.assets)
+        )
+        return [
+            refusal
+            for spec, fact in zip(intent.assets, facts, strict=True)
+            for refusal in token_refusals(
+                spec.asset.address, spec.asset.symbol, spec.asset.decimals, fact
+            )
+        ]
+
+    async def _balances(
+        self, access: ChainAccess, intent: Intent, wallet: str | None
+    ) -> dict[str, int]:
+        """Lower-case token address -> the wallet's balance (empty without a wallet)."""
+        if wallet is None:
+            return {}
+        amounts = await asyncio.gather(
+            *(access.adapter.balance_of(s.asset.address, wallet) for s in intent.assets)
+        )
+        return {
+            s.asset.address.lower(): amount
+            for s, amount in zip(intent.assets, amounts, strict=True)
+        }
 
     def _route(
         self, planner: ExecutionPlanner, intent: Intent, balances: dict[str, int]
@@ -307,6 +312,13 @@ class IntentValidator:
                     )
                 )
         return refusals
+
+
+def _paid_by_legs(legs: Sequence[RoutedLeg]) -> dict[str, int]:
+    paid: dict[str, int] = {}
+    for leg in legs:
+        paid[leg.token_in.lower()] = paid.get(leg.token_in.lower(), 0) + leg.amount_in
+    return paid
 
 
 async def read_token_facts(access: ChainAccess, address: str) -> TokenFacts:
