@@ -231,3 +231,28 @@ async def test_a_token_whose_approve_reverts_cannot_be_paid_with(
     assert "USDC" in decision.report.refusals[0].message
     (published,) = await stream_envelopes(gate.settings)
     assert published.event_type == "IntentDenied"
+
+
+async def test_passive_and_dispose_intents_are_accepted(
+    gate: Gate, seed_intent: dict[str, Any], tokens: dict[str, str]
+) -> None:
+    passive = await gate.submit(
+        with_constraints(seed_intent, execution_style="passive"), gate.funded
+    )
+    assert passive.accepted, passive.report.refusals
+    plan = passive.report.plan
+    assert plan is not None and len({step.not_before for step in plan.steps}) >= 4  # slices
+
+    sell = {**seed_intent, "intent_type": "dispose"}
+    sold = await gate.submit(sell, gate.funded)
+    assert sold.accepted, sold.report.refusals
+    (leg,) = sold.report.legs
+    assert (leg.token_in, leg.amount_in) == (tokens["WETH"], 15 * 10**17)
+    features = sold.intent.ml_features
+    assert features is not None and features.is_dispose == 1.0
+    assert 3.5 < features.log10_notional_usd < 3.7  # ~$4.5k received
+
+    too_short = with_constraints(seed_intent, execution_style="passive", time_window_ms=60_000)
+    assert (await gate.submit(too_short, gate.funded)).reason_codes == ["WINDOW_TOO_SHORT"]
+    published = [env.event_type for env in await stream_envelopes(gate.settings)]
+    assert published == ["IntentSubmitted", "IntentSubmitted", "IntentDenied"]
