@@ -17,14 +17,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from eth_abi.exceptions import DecodingError
 
+import platform_rust
 from platform_core.chain.abi import Function
+from platform_core.chain.client import ChainClient
 from platform_core.chain.errors import SimulationReverted
 from platform_core.config import Settings
 from platform_core.execution.planner import ExecutionPlanner, PlanningError
+from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.intent.decomposer import (
     MIN_SLICES,
     SLICE_INTERVAL_MS,
@@ -33,7 +37,8 @@ from platform_core.intent.decomposer import (
 )
 from platform_core.intent.reservations import Reservations, paid_amounts
 from platform_core.market import contracts as c
-from platform_core.market.uniswap_v3 import MAX_UINT256, UniswapV3Adapter
+from platform_core.market.engine_sync import sync_engine
+from platform_core.market.uniswap_v3 import MAX_UINT256, UniswapV3Adapter, UniswapV3Addresses
 from platform_core.types.intent import ExecutionStyle, Intent, IntentConstraints
 from platform_core.types.plan import ExecutionPlan
 
@@ -71,6 +76,23 @@ class ChainAccess:
 
     adapter: UniswapV3Adapter
     planner: ExecutionPlanner
+
+
+async def connect_chain(
+    settings: Settings, chain_id: int, deployment: Mapping[str, Any]
+) -> ChainAccess:
+    """The gate's access to a configured chain: a client on its RPC URL, the adapter for the
+    deployment's contracts, and a planner whose engine holds every pool as of now. Keeping
+    that engine fresh afterwards is the market watcher's job; close `adapter.client` after."""
+    client = ChainClient(settings.chains[chain_id].rpc_url, timeout_s=settings.rpc_timeout_s)
+    adapter = UniswapV3Adapter(client, chain_id, UniswapV3Addresses.from_deployment(deployment))
+    registry = PoolRegistry(platform_rust.ExecutionEngine())
+    try:
+        await sync_engine(adapter, registry)
+    except BaseException:
+        await client.close()
+        raise
+    return ChainAccess(adapter, ExecutionPlanner(registry, chain_id=chain_id))
 
 
 @dataclass(frozen=True)

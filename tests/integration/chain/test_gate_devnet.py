@@ -11,12 +11,10 @@ from uuid import UUID, uuid4
 import nats
 import pytest
 
-import platform_rust
 from platform_core.chain.abi import Function
 from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import AnvilProcess
 from platform_core.config import ChainSettings, Settings
-from platform_core.execution import ExecutionPlanner, PoolRegistry
 from platform_core.intent.manager import (
     IntentManager,
     ManagerDecision,
@@ -25,9 +23,7 @@ from platform_core.intent.manager import (
 )
 from platform_core.intent.prioritizer import OnnxPrioritizer
 from platform_core.intent.reservations import ReadModelReservations, sized_input_estimate
-from platform_core.intent.validator import ChainAccess, IntentValidator
-from platform_core.market.engine_sync import sync_engine
-from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from platform_core.intent.validator import IntentValidator, connect_chain
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import EventStream
 from platform_core.types.events import EventEnvelope, IntentDenied, IntentSubmitted
@@ -59,7 +55,6 @@ class Gate:
 async def gate(
     anvil: AnvilProcess,
     client: ChainClient,
-    uniswap: UniswapV3Adapter,
     deployment: dict[str, Any],
     tokens: dict[str, str],
     isolated_settings: Settings,
@@ -74,15 +69,15 @@ async def gate(
     )
     await leave_usdc(client, tokens["USDC"], wallets[1], 10_000 * 10**6)
 
-    registry = PoolRegistry(platform_rust.ExecutionEngine())
-    await sync_engine(uniswap, registry)
-    planner = ExecutionPlanner(registry, chain_id=CHAIN_ID)
+    access = await connect_chain(settings, CHAIN_ID, deployment)
+    planner = access.planner
+    assert len(planner.engine.pools) >= 8  # every devnet pool is in the engine
     read_model = ReadModel.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
     stream = await EventStream.connect(
         settings.nats_url, stream=settings.stream_name, subject_prefix=settings.subject_prefix
     )
     reservations = ReadModelReservations(read_model, estimate=sized_input_estimate(planner.sizer))
-    validator = IntentValidator(settings, {CHAIN_ID: ChainAccess(uniswap, planner)}, reservations)
+    validator = IntentValidator(settings, {CHAIN_ID: access}, reservations)
     usd = UsdToken(tokens["USDC"], 6, quote=routed_usd_quote(planner, tokens["USDC"]))
     manager = IntentManager(
         validator, OnnxPrioritizer.from_settings(settings), stream, usd_tokens={CHAIN_ID: usd}
@@ -93,6 +88,7 @@ async def gate(
         await read_model.clear()
         await read_model.close()
         await stream.close()
+        await access.adapter.client.close()
 
 
 async def leave_usdc(client: ChainClient, usdc: str, wallet: str, keep: int) -> None:
