@@ -9,6 +9,7 @@ told "accepted" about an intent the event stream does not hold.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -148,12 +149,18 @@ class IntentManager:
         self.publisher = publisher
         self.usd_tokens = usd_tokens or {}
         self.signals = signals or NoSignals()
+        # One submission per strategy at a time: each must see the reservations of the one
+        # before it (across processes, only the read model's view is shared).
+        self._locks: dict[UUID, asyncio.Lock] = {}
 
     async def submit(self, submission: IntentSubmission, strategy_id: UUID) -> ManagerDecision:
         if submission.strategy_id != strategy_id:
             # The API answers this with 403 before calling; reaching here is a wiring bug.
             raise ValueError("the submission names another strategy than the caller's")
-        intent = Intent.from_submission(submission)
+        async with self._locks.setdefault(strategy_id, asyncio.Lock()):
+            return await self._gate(Intent.from_submission(submission))
+
+    async def _gate(self, intent: Intent) -> ManagerDecision:
         report = await self.validator.validate(intent)
         if not report.ok:
             return await self._deny(intent, report)
@@ -178,6 +185,7 @@ class IntentManager:
             sequence=0,
         )
         await self.publisher.publish(envelope)
+        self.validator.reservations.hold(intent)
         return ManagerDecision(envelope, intent, IntentStatus.PENDING, int(priority), [], report)
 
     async def _deny(self, intent: Intent, report: ValidationReport) -> ManagerDecision:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -32,6 +33,9 @@ PaidEstimate = Callable[[Intent], int | None]
 
 class Reservations(Protocol):
     async def reserved(self, strategy_id: UUID, token: str, *, balance: int = 0) -> int: ...
+
+    def hold(self, intent: Intent) -> None:
+        """Count `intent`, just accepted, before the read model has caught up with it."""
 
 
 def paid_amounts(
@@ -60,18 +64,23 @@ def paid_amounts(
     return paid
 
 
+def open_intents(views: Iterable[IntentView]) -> list[Intent]:
+    return [
+        Intent.model_validate(view.intent)
+        for view in views
+        if view.status in OPEN_STATUSES and view.intent is not None
+    ]
+
+
 def reserved_by(
-    views: Iterable[IntentView], token: str, *, balance: int, estimate: PaidEstimate | None
+    intents: Iterable[Intent], token: str, *, balance: int, estimate: PaidEstimate | None
 ) -> int:
-    """The sum of what the open intents among `views` pay in `token`."""
+    """The sum of what `intents` pay in `token`."""
     key = token.lower()
-    total = 0
-    for view in views:
-        if view.status not in OPEN_STATUSES or view.intent is None:
-            continue
-        intent = Intent.model_validate(view.intent)
-        total += paid_amounts(intent, balances={key: balance}, estimate=estimate).get(key, 0)
-    return total
+    return sum(
+        paid_amounts(intent, balances={key: balance}, estimate=estimate).get(key, 0)
+        for intent in intents
+    )
 
 
 class ReadModelReservations:
@@ -83,13 +92,33 @@ class ReadModelReservations:
         self.read_model = read_model
         self.estimate = estimate
         self.limit = limit  # open intents per strategy looked at; the newest first
+        # Accepted here, not yet in the read model: strategy -> intent id -> intent.
+        self._held: dict[UUID, dict[str, Intent]] = {}
+
+    def hold(self, intent: Intent) -> None:
+        """The state coordinator projects `IntentSubmitted` a moment after it is published;
+        until then a second submission of the same strategy must still see this one."""
+        self._held.setdefault(intent.strategy_id, {})[str(intent.id)] = intent
 
     async def reserved(self, strategy_id: UUID, token: str, *, balance: int = 0) -> int:
         views = await self.read_model.list_for_strategy(strategy_id, limit=self.limit)
+        intents = open_intents(views) + self._still_held(strategy_id, views)
         # Estimates route on the engine (CPU work): off the event loop.
         return await asyncio.to_thread(
-            reserved_by, views, token, balance=balance, estimate=self.estimate
+            reserved_by, intents, token, balance=balance, estimate=self.estimate
         )
+
+    def _still_held(self, strategy_id: UUID, views: list[IntentView]) -> list[Intent]:
+        """Held intents the read model does not show yet. Shown ones are dropped, and so are
+        those past their window (never shown: the coordinator lost them, or is down)."""
+        held = self._held.get(strategy_id, {})
+        shown = {view.intent_id for view in views}
+        now = datetime.now(UTC)
+        for intent_id, intent in list(held.items()):
+            deadline = intent.created_at + timedelta(milliseconds=intent.constraints.time_window_ms)
+            if intent_id in shown or deadline <= now:
+                del held[intent_id]
+        return list(held.values())
 
 
 def sized_input_estimate(sizer_for: Callable[[Intent], InputSizer]) -> PaidEstimate:

@@ -42,10 +42,13 @@ def test_notional_through_a_quote_or_a_stand_in() -> None:
 class StubValidator:
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
-        self.seen: list[Intent] = []
+        self.reservations = self  # holds what the manager accepted
+        self.held: list[Intent] = []
+
+    def hold(self, intent: Intent) -> None:
+        self.held.append(intent)
 
     async def validate(self, intent: Intent) -> ValidationReport:
-        self.seen.append(intent)
         return self.report
 
 
@@ -88,6 +91,7 @@ async def test_accepted_intent_is_scored_and_published(seed_intent: dict[str, An
     assert decision.envelope.sequence == 0
     assert event.intent.ml_features == scorer.features[0]
     assert scorer.features[0].log10_notional_usd == pytest.approx(math.log10(4_500))
+    assert gate.validator.held == [decision.intent]  # reserved until the read model shows it
 
 
 async def test_refused_intent_is_denied_with_every_code(seed_intent: dict[str, Any]) -> None:
@@ -102,6 +106,7 @@ async def test_refused_intent_is_denied_with_every_code(seed_intent: dict[str, A
     assert event.reason_codes == decision.reason_codes
     assert event.details == ["NO_ROUTE: none", "INSUFFICIENT_BALANCE: short"]
     assert recorder.envelopes == [decision.envelope] and scorer.features == []
+    assert gate.validator.held == []
 
 
 async def test_another_strategys_submission_is_a_wiring_error(seed_intent: dict[str, Any]) -> None:

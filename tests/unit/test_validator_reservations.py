@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from platform_core.intent.reservations import paid_amounts, reserved_by
+from platform_core.intent.reservations import (
+    ReadModelReservations,
+    open_intents,
+    paid_amounts,
+    reserved_by,
+)
 from platform_core.state.projection import IntentView
 from platform_core.types.intent import Intent, IntentStatus, IntentSubmission
 
@@ -72,9 +77,11 @@ def test_only_open_intents_reserve() -> None:
         view(intent("acquire", amount="8"), IntentStatus.DENIED),
         view(intent("dispose", amount="16"), IntentStatus.PENDING),
     ]
-    assert reserved_by(views, USDC, balance=0, estimate=usdc_cost) == 9_000 * 10**6
-    assert reserved_by(views, WETH.lower(), balance=0, estimate=usdc_cost) == 16 * 10**18
-    assert reserved_by(views, USDC, balance=0, estimate=None) == 0
+    assert reserved_by(open_intents(views), USDC, balance=0, estimate=usdc_cost) == 9_000 * 10**6
+    assert (
+        reserved_by(open_intents(views), WETH.lower(), balance=0, estimate=usdc_cost) == 16 * 10**18
+    )
+    assert reserved_by(open_intents(views), USDC, balance=0, estimate=None) == 0
 
 
 def test_views_without_the_intent_are_skipped() -> None:
@@ -86,4 +93,35 @@ def test_views_without_the_intent_are_skipped() -> None:
         created_at=datetime.now(UTC),
         updated_at=datetime.now(UTC),
     )
-    assert reserved_by([bare], USDC, balance=0, estimate=usdc_cost) == 0
+    assert reserved_by(open_intents([bare]), USDC, balance=0, estimate=usdc_cost) == 0
+
+
+class Views:
+    """The read model's one query the reservations make."""
+
+    def __init__(self) -> None:
+        self.views: list[IntentView] = []
+
+    async def list_for_strategy(self, strategy_id: Any, *, limit: int) -> list[IntentView]:
+        return self.views[:limit]
+
+
+async def test_held_intents_count_until_the_read_model_shows_them() -> None:
+    read_model = Views()
+    reservations = ReadModelReservations(read_model, estimate=usdc_cost)  # type: ignore[arg-type]
+    buy = intent("acquire", amount="1")
+    reservations.hold(buy)
+    assert await reservations.reserved(buy.strategy_id, USDC) == 3_000 * 10**6
+    read_model.views = [view(buy, IntentStatus.PENDING)]  # shown: counted once, not twice
+    assert await reservations.reserved(buy.strategy_id, USDC) == 3_000 * 10**6
+    read_model.views = [view(buy, IntentStatus.COMPLETED)]
+    assert await reservations.reserved(buy.strategy_id, USDC) == 0
+
+
+async def test_held_intents_past_their_window_are_dropped() -> None:
+    reservations = ReadModelReservations(Views(), estimate=usdc_cost)  # type: ignore[arg-type]
+    old = intent("acquire", amount="1").model_copy(
+        update={"created_at": datetime.now(UTC) - timedelta(hours=1)}
+    )
+    reservations.hold(old)
+    assert await reservations.reserved(old.strategy_id, USDC) == 0

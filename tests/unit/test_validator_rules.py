@@ -47,6 +47,9 @@ class NoReservations:
     async def reserved(self, strategy_id: Any, token: str, *, balance: int = 0) -> int:
         return 0
 
+    def hold(self, intent: Intent) -> None:
+        pass
+
 
 def test_passive_needs_two_slices_aggressive_a_minimum() -> None:
     policy = GatePolicy(min_aggressive_window_ms=10_000)

@@ -3,6 +3,7 @@ priority or denied with their codes, and either way the first event is on the st
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -252,3 +253,17 @@ async def test_passive_and_dispose_intents_are_accepted(
     assert (await gate.submit(too_short, gate.funded)).reason_codes == ["WINDOW_TOO_SHORT"]
     published = [env.event_type for env in await stream_envelopes(gate.settings)]
     assert published == ["IntentSubmitted", "IntentSubmitted", "IntentDenied"]
+
+
+async def test_concurrent_submissions_see_each_others_reservations(
+    gate: Gate, seed_intent: dict[str, Any]
+) -> None:
+    # Nothing projects the events into Redis here: the gate itself holds what it accepted.
+    decisions = await asyncio.gather(*(gate.submit(seed_intent, gate.drained) for _ in range(3)))
+    assert sorted(d.status for d in decisions) == [
+        IntentStatus.DENIED,
+        IntentStatus.PENDING,
+        IntentStatus.PENDING,
+    ]
+    (denied,) = [d for d in decisions if not d.accepted]
+    assert denied.reason_codes == ["INSUFFICIENT_BALANCE"]
