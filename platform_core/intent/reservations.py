@@ -11,6 +11,12 @@ What an intent pays
     (`PaidEstimate`, normally the planner's exact-output sizer). It is an approximation:
     prices have moved since acceptance, and a PROCESSING intent that has already swapped
     part of its input is still counted in full (conservative: it over-reserves).
+
+Where open intents come from
+    The read model's views of the strategy (PENDING and PROCESSING, with their intent
+    JSON), plus the intents this process accepted that the state coordinator has not
+    projected yet (`hold`). Another process's just-accepted intents are only seen once
+    projected: two gates accepting for one strategy in the same instant can over-commit.
 """
 
 from __future__ import annotations

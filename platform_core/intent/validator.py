@@ -8,6 +8,10 @@ whether the slippage tolerance could ever be met and the window is long enough.
 Every failing check is reported, each as a stable upper-case code and a message, so a
 client fixes everything at once. Checks that depend on an earlier one (a balance needs a
 wallet and a real token) are skipped when that one failed: its refusal already says why.
+
+Routes come from the planner's engine as it is (`connect_chain` fills it once; keeping it
+fresh is the market watcher's job). A chain that cannot be read raises (`TransportError`):
+that is the platform's trouble, not a refusal of the intent (for the API: 503, not 422).
 """
 
 from __future__ import annotations
