@@ -3,11 +3,13 @@ validator's collection of every failing check."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
+import pytest
 from eth_abi import encode as abi_encode
 
 from platform_core.chain.errors import SimulationReverted
@@ -129,10 +131,15 @@ async def test_every_failing_check_is_reported(seed_intent: dict[str, Any]) -> N
     ]
 
 
-def test_wallets_come_from_settings_in_checksum_form() -> None:
+def test_wallets_come_from_the_environment_in_checksum_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     strategy = uuid4()
-    settings = Settings(strategy_wallets={str(strategy): WETH.lower()})
-    assert settings.strategy_wallets == {strategy: WETH}
+    monkeypatch.setenv("SEP_STRATEGY_WALLETS", json.dumps({str(strategy): WETH.lower()}))
+    assert Settings().strategy_wallets == {strategy: WETH}
+    monkeypatch.setenv("SEP_STRATEGY_WALLETS", json.dumps({str(strategy): "0x1234"}))
+    with pytest.raises(ValueError):
+        Settings()
 
 
 class FakeClient:
