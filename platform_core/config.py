@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from eth_utils import to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +71,9 @@ class Settings(BaseSettings):
     redis_key_prefix: str = ""
 
     chains: dict[int, ChainSettings] = Field(default_factory=_default_chains)
+    # Each strategy's wallet (its address only: keys live elsewhere), as JSON in
+    # SEP_STRATEGY_WALLETS: {"<strategy uuid>": "0x..."}. The gate refuses other strategies.
+    strategy_wallets: dict[UUID, str] = Field(default_factory=dict)
 
     # Chain layer. A fee estimate above the ceiling is refused, never clamped.
     fee_ceiling_wei: int = Field(default=100 * 10**9, gt=0)
@@ -89,6 +94,11 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = None
     keystore_path: Path | None = None
     keystore_password: SecretStr | None = None
+
+    @field_validator("strategy_wallets")
+    @classmethod
+    def _checksum_wallets(cls, wallets: dict[UUID, str]) -> dict[UUID, str]:
+        return {strategy: to_checksum_address(address) for strategy, address in wallets.items()}
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:
