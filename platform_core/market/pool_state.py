@@ -1,12 +1,10 @@
 """Plain pool-state records: what the chain says, ready for the Rust ExecutionEngine
 (`upsert_v3_pool(pool_id, token0, token1, fee_pips, tick_spacing, sqrt_price_x96,
-liquidity, tick, ticks)`) or for the exact Python simulation."""
+liquidity, tick, ticks)`, see `platform_core/rust_bindings.py`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from platform_core.market import v3_math
 
 
 @dataclass(frozen=True)
@@ -35,18 +33,3 @@ class V3PoolState:
     tick: int
     liquidity: int
     ticks: tuple[tuple[int, int], ...]  # every initialised tick: (tick, liquidity_net)
-
-    def simulate_exact_input(self, token_in: str, amount_in: int) -> v3_math.SwapResult:
-        zero_for_one = token_in.lower() == self.info.token0.lower()
-        if not zero_for_one and token_in.lower() != self.info.token1.lower():
-            raise ValueError(f"{token_in} is not in pool {self.info.address}")
-        return v3_math.simulate_exact_input(
-            sqrt_price_x96=self.sqrt_price_x96,
-            tick=self.tick,
-            liquidity=self.liquidity,
-            fee_pips=self.info.fee_pips,
-            tick_spacing=self.info.tick_spacing,
-            ticks=self.ticks,
-            zero_for_one=zero_for_one,
-            amount_in=amount_in,
-        )

@@ -15,7 +15,8 @@ from platform_core.chain.sender import TxRequest
 from platform_core.market import contracts as c
 from platform_core.market.adapter import Quote, Route, SwapOrder, VenueAdapter
 from platform_core.market.pool_state import PoolInfo, V3PoolState
-from platform_core.market.v3_math import MAX_TICK, MIN_TICK
+
+MIN_TICK, MAX_TICK = -887272, 887272  # TickMath's bounds
 
 MAX_UINT256 = 2**256 - 1
 _BATCH = 500  # eth_calls per JSON-RPC batch

@@ -15,9 +15,9 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from platform_core.execution import PoolRegistry
-from platform_core.market import v3_math
 from platform_core.types.intent import Intent
 from platform_rust import ExecutionEngine
+from tests import uniswap_v3_reference as v3_math
 
 WETH = to_checksum_address("0x82af49447d8a07e3bd95bd0d56f35241523fbab1")
 USDC = to_checksum_address("0xaf88d065e77c8cc2239327c5edb3a432268e5831")

@@ -1,13 +1,13 @@
-"""The exact V3 arithmetic, in isolation (its equality with QuoterV2 is checked on the
-devnet in tests/integration/chain)."""
+"""The tests' reference model of the V3 arithmetic, in isolation (its equality with
+QuoterV2 is checked on the devnet in tests/integration/chain)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from platform_core.market import v3_math as m
-from platform_core.market.v3_math import _next_tick_in_word
+from tests import uniswap_v3_reference as m
+from tests.uniswap_v3_reference import _next_tick_in_word
 
 ticks = st.integers(m.MIN_TICK, m.MAX_TICK - 1)
 

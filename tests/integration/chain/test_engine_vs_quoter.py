@@ -13,6 +13,7 @@ from platform_core.market.adapter import Route
 from platform_core.market.engine_sync import sync_engine
 from platform_core.market.pool_state import PoolInfo
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from tests.uniswap_v3_reference import simulate_state
 
 WHOLE_TOKEN_AMOUNTS = (0.001, 1, 37, 1_000, 250_000)
 
@@ -45,7 +46,7 @@ async def test_engine_quote_equals_quoter_on_every_pool_and_route(
                 amount = max(1, int(whole * 10**decimals))
                 route = Route((token_in, pool.other(token_in)), (pool.fee_pips,))
                 quoted = await uniswap.get_quote(token_in, route.tokens[-1], amount, route)
-                if state.simulate_exact_input(token_in, amount).amount_in < amount:
+                if simulate_state(state, token_in, amount).amount_in < amount:
                     # The pool runs dry: QuoterV2 quotes a partial fill, while the engine
                     # refuses an exact input it cannot take in full.
                     with pytest.raises(ValueError, match="insufficient liquidity"):

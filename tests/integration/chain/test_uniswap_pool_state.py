@@ -7,6 +7,7 @@ import pytest
 
 from platform_core.market.adapter import Route
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from tests.uniswap_v3_reference import simulate_state
 
 # From dust to amounts that push the price through several ranges (and, for the thinner
 # pools, out of liquidity altogether: the quote is then a partial fill, equally exact).
@@ -42,7 +43,7 @@ async def test_simulation_equals_quoter_to_the_wei(
             quote = await uniswap.get_quote(
                 token_in, token_out, amount, Route((token_in, token_out), (pool.fee_pips,))
             )
-            simulated = state.simulate_exact_input(token_in, amount)
+            simulated = simulate_state(state, token_in, amount)
             assert simulated.amount_out == quote.amount_out, (pool, amount)
             checked += 1
     assert checked >= 40

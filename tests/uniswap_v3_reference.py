@@ -1,4 +1,6 @@
-"""Uniswap V3 swap arithmetic in exact integers, step for step as the pool contract does it.
+"""A reference model for the tests: Uniswap V3 swap arithmetic in exact integers, step for
+step as the pool contract does it. The platform itself quotes with the Rust
+`ExecutionEngine`; this model is what pool state read from the chain is checked with.
 
 The result of `simulate_exact_input` equals the pool's (and so QuoterV2's) output to the wei:
 same rounding in every step, and the same step boundaries, including the tick-bitmap word
@@ -10,6 +12,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from platform_core.market.pool_state import V3PoolState
 
 Q96 = 1 << 96
 MIN_TICK, MAX_TICK = -887272, 887272
@@ -228,3 +232,20 @@ def simulate_exact_input(
         elif price != start:
             current_tick = tick_at_sqrt_ratio(price)
     return SwapResult(amount_in - remaining, out, price, current_tick, active, crossed)
+
+
+def simulate_state(state: V3PoolState, token_in: str, amount_in: int) -> SwapResult:
+    """`simulate_exact_input` on a pool state read from the chain."""
+    zero_for_one = token_in.lower() == state.info.token0.lower()
+    if not zero_for_one and token_in.lower() != state.info.token1.lower():
+        raise ValueError(f"{token_in} is not in pool {state.info.address}")
+    return simulate_exact_input(
+        sqrt_price_x96=state.sqrt_price_x96,
+        tick=state.tick,
+        liquidity=state.liquidity,
+        fee_pips=state.info.fee_pips,
+        tick_spacing=state.info.tick_spacing,
+        ticks=state.ticks,
+        zero_for_one=zero_for_one,
+        amount_in=amount_in,
+    )
