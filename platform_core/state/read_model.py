@@ -63,15 +63,19 @@ class ReadModel:
     async def list_for_strategy(
         self, strategy_id: UUID | str, *, status: IntentStatus | None = None, limit: int = 100
     ) -> list[IntentView]:
-        ids = await self._redis.zrevrange(self.strategy_key(strategy_id), 0, -1)
-        views = []
-        for intent_id in ids:
-            view = await self.get(intent_id)
-            if view is not None and (status is None or view.status is status):
-                views.append(view)
-                if len(views) >= limit:
-                    break
-        return views
+        """The strategy's intents, newest first; one round trip per page of the index."""
+        key = self.strategy_key(strategy_id)
+        views: list[IntentView] = []
+        start, page = 0, max(limit, 100)
+        while len(views) < limit:
+            ids = await self._redis.zrevrange(key, start, start + page - 1)
+            if not ids:
+                break
+            for view in await self._get_many(ids):
+                if view is not None and (status is None or view.status is status):
+                    views.append(view)
+            start += page
+        return views[:limit]
 
     async def apply(
         self, envelopes: Iterable[EventEnvelope], source: EventSource | None = None
@@ -118,7 +122,7 @@ class ReadModel:
                 changed += await self._apply_one(intent_id, candidates, current, source)
         return changed
 
-    async def _get_many(self, intent_ids: list[UUID]) -> list[IntentView | None]:
+    async def _get_many(self, intent_ids: list[UUID] | list[str]) -> list[IntentView | None]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for intent_id in intent_ids:
                 pipe.hgetall(self.intent_key(intent_id))

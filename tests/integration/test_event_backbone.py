@@ -327,3 +327,21 @@ async def test_api_reads_fall_back_to_the_event_log(
         ]
     finally:
         await backends.close()
+
+
+async def test_strategy_index_lists_newest_first_and_filters(read_model: ReadModel) -> None:
+    from platform_core.types import uuid7
+
+    strategy = uuid7()
+    lifecycles = [lifecycle(strategy) for _ in range(5)]
+    for events in lifecycles[:3]:
+        await read_model.apply(events)  # completed
+    for events in lifecycles[3:]:
+        await read_model.apply(events[:1])  # still pending
+    listed = await read_model.list_for_strategy(strategy)
+    assert len(listed) == 5
+    assert [v.created_at for v in listed] == sorted((v.created_at for v in listed), reverse=True)
+    pending = await read_model.list_for_strategy(strategy, status=IntentStatus.PENDING)
+    assert {v.intent_id for v in pending} == {str(e[0].intent_id) for e in lifecycles[3:]}
+    assert len(await read_model.list_for_strategy(strategy, limit=2)) == 2
+    assert await read_model.list_for_strategy(uuid7()) == []
