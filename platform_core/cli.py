@@ -22,7 +22,7 @@ import yaml
 
 from platform_core.config import Settings, get_settings
 from platform_core.services import launcher
-from platform_core.services.checks import ServiceStatus, check_all
+from platform_core.services.checks import ServiceStatus, check_all, check_chain
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVE_APP = "sep"  # the application name in serve_apps/serve_config.yaml
@@ -122,6 +122,8 @@ def platform_up(settings: Settings) -> int:
     if services_up(settings) != 0:
         print("services are not all healthy: see above", file=sys.stderr)
         return 1
+    if _devnet_up(settings) != 0:
+        return 1
     record = launcher.RunRecord(_run_dir())
     gcs = f"127.0.0.1:{settings.ray_gcs_port}"
     if _ray("status", "--address", gcs, check=False).returncode == 0:
@@ -206,6 +208,32 @@ def platform_up(settings: Settings) -> int:
         print(f"serve: the API did not answer at {base} within 180 s", file=sys.stderr)
         return 1
     print(f"api: answering at {base} (OpenAPI at {base}/docs)")
+    return 0
+
+
+def _devnet_up(settings: Settings) -> int:
+    """Start the local chain when the configured one is a local address nobody answers on;
+    a remote or already running chain is left alone."""
+    from urllib.parse import urlsplit
+
+    chain_id, chain = next(iter(settings.chains.items()))
+    status = asyncio.run(check_chain(chain.rpc_url, chain_id))
+    if status.reachable:
+        print(f"chain: already running at {chain.rpc_url} (left alone)")
+        return 0
+    parts = urlsplit(chain.rpc_url)
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        print(f"chain: {chain.rpc_url} does not answer ({status.error})", file=sys.stderr)
+        return 1
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "devnet" / "run.py"), "up", "--port",
+         str(parts.port or 8545)],
+        env=os.environ.copy(), text=True, capture_output=True, check=False, timeout=120,
+    )  # fmt: skip
+    if result.returncode != 0:
+        print(f"chain: the devnet did not start:\n{result.stdout}{result.stderr}", file=sys.stderr)
+        return 1
+    print(f"chain: started the devnet at {chain.rpc_url}")
     return 0
 
 

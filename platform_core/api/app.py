@@ -7,6 +7,7 @@ No `from __future__ import annotations` here: FastAPI resolves the route signatu
 definition time, and they name a dependency local to `create_app`.
 """
 
+import asyncio
 import logging
 import re
 from datetime import UTC, datetime
@@ -26,11 +27,9 @@ from platform_core.api.views import IntentEventsPage, IntentList, IntentStatusVi
 from platform_core.config import Settings, get_settings
 from platform_core.types import (
     EventEnvelope,
-    Intent,
     IntentReceipt,
     IntentStatus,
     IntentSubmission,
-    IntentSubmitted,
 )
 from platform_core.types.errors import describe_validation_errors
 
@@ -63,6 +62,15 @@ def _error(
         content={"error": error, "reason_codes": codes, "detail": detail},
         headers=headers,
     )
+
+
+def _messages(decision: Any) -> list[str]:
+    """One message per reason code (the details read "CODE: message")."""
+    by_code = {}
+    for detail in decision.details:
+        code, _, message = detail.partition(": ")
+        by_code.setdefault(code, message)
+    return [by_code.get(code, code) for code in decision.reason_codes]
 
 
 def create_app(settings: Settings | None = None, backends: Backends | None = None) -> FastAPI:
@@ -130,6 +138,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
         return strategy_id
 
     Strategy = Annotated[UUID, Depends(strategy)]
+    submit_locks: dict[UUID, asyncio.Lock] = {}
 
     async def owned_view(intent_id: UUID, strategy_id: UUID) -> tuple[Any, str]:
         view, source = await services.intent_view(intent_id)
@@ -150,8 +159,12 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
         responses={
             401: {"description": "Missing or invalid API key"},
             403: {"description": "The body names another strategy"},
+            503: {"description": "A service the gate needs (chain, database) is down"},
             413: {"description": "Body over the size limit"},
-            422: {"description": "The intent is invalid; `reason_codes` says why"},
+            422: {
+                "description": "The intent is invalid or the gate denied it (balance, venue, "
+                "token, route, slippage, window); `reason_codes` says why"
+            },
             429: {"description": "Rate limit reached; see Retry-After"},
         },
     )
@@ -165,36 +178,58 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
         if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
             allowed = f"1 to {MAX_KEY_LENGTH} of A-Z a-z 0-9 . _ : -"
             raise ApiError(422, "IDEMPOTENCY_KEY_INVALID", f"Idempotency-Key: {allowed}")
-        intent = Intent.from_submission(submission)
-        envelope = EventEnvelope.wrap(
-            IntentSubmitted(intent=intent),
-            intent_id=intent.id,
-            strategy_id=intent.strategy_id,
-            sequence=0,
-        )
-        path = f"/intents/{intent.id}"
-        receipt = IntentReceipt(
-            intent_id=intent.id,
-            strategy_id=intent.strategy_id,
-            status=intent.status,
-            received_at=datetime.now(UTC),
-            links={"self": path, "events": f"{path}/events"},
-        )
-        if idempotency_key is not None:
-            body_hash = request_hash(submission.model_dump_json(by_alias=True).encode())
+        body_hash = request_hash(submission.model_dump_json(by_alias=True).encode())
+        # One submission per strategy at a time in this replica: a retry under the same key
+        # finds the first one's claim instead of passing the gate (and reserving) again.
+        async with submit_locks.setdefault(strategy_id, asyncio.Lock()):
             try:
-                claim = await services.claim_idempotency(
-                    strategy_id, idempotency_key, body_hash,
-                    receipt.model_dump(mode="json"), envelope.to_bytes(),
-                )  # fmt: skip
+                claim = None
+                if idempotency_key is not None:
+                    claim = await services.find_idempotency(strategy_id, idempotency_key, body_hash)
+                if claim is None:
+                    status_code, body, envelope = await gate(submission, strategy_id)
+                    if idempotency_key is None:
+                        await services.publish(envelope)
+                        return JSONResponse(status_code=status_code, content=body)
+                    claim = await services.claim_idempotency(
+                        strategy_id, idempotency_key, body_hash, status_code, body,
+                        envelope.to_bytes(),
+                    )  # fmt: skip
             except IdempotencyConflict as exc:
                 raise ApiError(422, "IDEMPOTENCY_KEY_REUSED", str(exc)) from None
             # A repeat re-publishes the first attempt's event (same id: deduplicated), so a
             # first attempt that died before publishing is completed, never duplicated.
-            envelope = EventEnvelope.from_bytes(claim.envelope)
-            receipt = IntentReceipt.model_validate(claim.receipt)
-        await services.publish(envelope)
-        return receipt
+            await services.publish(EventEnvelope.from_bytes(claim.envelope))
+            return JSONResponse(status_code=claim.status_code, content=claim.body)
+
+    async def gate(
+        submission: IntentSubmission, strategy_id: UUID
+    ) -> tuple[int, dict[str, Any], EventEnvelope]:
+        """The gate's verdict as the response to give and the event to publish."""
+        decision = await services.decide(submission, strategy_id)
+        path = f"/intents/{decision.intent.id}"
+        if not decision.accepted:
+            detail = [
+                {"field": None, "code": code, "message": message}
+                for code, message in zip(decision.reason_codes, _messages(decision), strict=True)
+            ]
+            body = {
+                "error": "intent_denied",
+                "reason_codes": decision.reason_codes,
+                "detail": detail,
+                "intent_id": str(decision.intent.id),
+                "links": {"self": path, "events": f"{path}/events"},
+            }
+            return 422, body, decision.envelope
+        receipt = IntentReceipt(
+            intent_id=decision.intent.id,
+            strategy_id=decision.intent.strategy_id,
+            status=IntentStatus.PENDING,
+            priority=decision.priority,
+            received_at=datetime.now(UTC),
+            links={"self": path, "events": f"{path}/events"},
+        )
+        return 202, receipt.model_dump(mode="json"), decision.envelope
 
     @app.get("/intents", response_model=IntentList, tags=["intents"])
     async def list_intents(

@@ -7,6 +7,7 @@ The API process starts even while a service is down; a request that needs it get
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -16,12 +17,18 @@ import redis.asyncio as aioredis
 from platform_core.api.idempotency import Claim, IdempotencyKeys
 from platform_core.api.keys import ApiKeys
 from platform_core.api.rate_limit import Decision, RateLimiter
+from platform_core.chain.devnet import load_deployment
+from platform_core.chain.errors import TransportError
 from platform_core.config import Settings
+from platform_core.intent.manager import IntentManager, UsdToken, routed_usd_quote
+from platform_core.intent.prioritizer import OnnxPrioritizer
+from platform_core.intent.reservations import ReadModelReservations, sized_input_estimate
+from platform_core.intent.validator import IntentValidator, connect_chain
 from platform_core.state.event_store import EventStore
 from platform_core.state.projection import IntentView, fold
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import EventStream
-from platform_core.types import EventEnvelope, IntentStatus
+from platform_core.types import EventEnvelope, Intent, IntentStatus, IntentSubmission
 
 
 class ServiceUnavailable(RuntimeError):
@@ -30,15 +37,44 @@ class ServiceUnavailable(RuntimeError):
         self.service = service
 
 
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's verdict: `priority` when accepted, `reason_codes` when denied."""
+
+    envelope: EventEnvelope  # IntentSubmitted or IntentDenied, sequence 0
+    intent: Intent
+    priority: int | None
+    reason_codes: list[str]
+    details: list[str]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.reason_codes
+
+
+class _NoPublish:
+    async def publish(self, envelope: EventEnvelope) -> None:
+        return None
+
+
 class Backends(Protocol):
     async def authenticate(self, token: str) -> UUID | None: ...
 
     async def take_rate_limit(self, strategy_id: UUID) -> Decision: ...
 
+    async def find_idempotency(
+        self, strategy_id: UUID, key: str, body_hash: bytes
+    ) -> Claim | None: ...
+
     async def claim_idempotency(
-        self, strategy_id: UUID, key: str, body_hash: bytes, receipt: dict[str, Any],
-        envelope: bytes,
+        self, strategy_id: UUID, key: str, body_hash: bytes, status_code: int,
+        body: dict[str, Any], envelope: bytes,
     ) -> Claim: ...  # fmt: skip
+
+    async def decide(self, submission: IntentSubmission, strategy_id: UUID) -> GateDecision:
+        """The gate's verdict (validation, priority) and the event that records it,
+        not yet published."""
+        ...
 
     async def publish(self, envelope: EventEnvelope) -> None: ...
 
@@ -65,6 +101,9 @@ class ServiceBackends:
         self._redis: aioredis.Redis | None = None
         self._read_model: ReadModel | None = None
         self._limiter: RateLimiter | None = None
+        self._manager_lock = asyncio.Lock()
+        self._manager: IntentManager | None = None
+        self._chain_clients: list[Any] = []
 
     async def _get_stream(self) -> EventStream:
         async with self._lock:
@@ -118,17 +157,63 @@ class ServiceBackends:
         except Exception as exc:
             raise ServiceUnavailable("redis", exc) from exc
 
+    async def find_idempotency(self, strategy_id: UUID, key: str, body_hash: bytes) -> Claim | None:
+        store = await self._get_store()
+        try:
+            return await IdempotencyKeys(store.pool).find(strategy_id, key, body_hash)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ServiceUnavailable("postgres", exc) from exc
+
     async def claim_idempotency(
-        self, strategy_id: UUID, key: str, body_hash: bytes, receipt: dict[str, Any],
-        envelope: bytes,
+        self, strategy_id: UUID, key: str, body_hash: bytes, status_code: int,
+        body: dict[str, Any], envelope: bytes,
     ) -> Claim:  # fmt: skip
         store = await self._get_store()
         try:
             return await IdempotencyKeys(store.pool).claim(
-                strategy_id, key, body_hash, receipt, envelope
+                strategy_id, key, body_hash, status_code, body, envelope
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise ServiceUnavailable("postgres", exc) from exc
+
+    async def decide(self, submission: IntentSubmission, strategy_id: UUID) -> GateDecision:
+        manager = await self._get_manager()
+        try:
+            decision = await manager.submit(submission, strategy_id)
+        except TransportError as exc:
+            raise ServiceUnavailable("chain", exc) from exc
+        return GateDecision(decision.envelope, decision.intent, decision.priority,
+                        decision.reason_codes, [f"{r.code}: {r.message}"
+                                                for r in decision.report.refusals])  # fmt: skip
+
+    async def _get_manager(self) -> IntentManager:
+        async with self._manager_lock:
+            if self._manager is None:
+                self._manager = await self._build_manager()
+            return self._manager
+
+    async def _build_manager(self) -> IntentManager:
+        s = self._settings
+        deployment = load_deployment(s.deployment_path)
+        chain_id = int(deployment["chain_id"])
+        if chain_id not in s.chains:
+            raise ServiceUnavailable("chain", LookupError(f"chain {chain_id} not configured"))
+        try:
+            access = await connect_chain(s, chain_id, deployment)
+        except Exception as exc:
+            raise ServiceUnavailable("chain", exc) from exc
+        self._chain_clients.append(access.adapter.client)
+        planner = access.planner
+        reservations = ReadModelReservations(
+            self._get_read_model(), estimate=sized_input_estimate(planner.sizer)
+        )
+        validator = IntentValidator(s, {chain_id: access}, reservations)
+        usdc = deployment["tokens"]["USDC"]
+        usd = UsdToken(usdc["address"], int(usdc["decimals"]),
+                       quote=routed_usd_quote(planner, usdc["address"]))  # fmt: skip
+        # The API publishes the decision itself, after its idempotency claim.
+        return IntentManager(validator, OnnxPrioritizer.from_settings(s), _NoPublish(),
+                             usd_tokens={chain_id: usd})  # fmt: skip
 
     async def publish(self, envelope: EventEnvelope) -> None:
         stream = await self._get_stream()
@@ -164,6 +249,8 @@ class ServiceBackends:
             raise ServiceUnavailable("redis", exc) from exc
 
     async def close(self) -> None:
+        for client in self._chain_clients:
+            await client.close()
         if self._stream is not None:
             await self._stream.close()
         if self._store is not None:

@@ -7,6 +7,7 @@ intent with 202 and a malformed one with 422 naming the field; `down` stops exac
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         "SEP_RAY_DASHBOARD_PORT": str(free_port()),
         "SEP_RAY_CLIENT_PORT": str(free_port()),
         "SEP_RAY_DASHBOARD_AGENT_PORT": str(free_port()),
+        # The chain: `sep up` starts the devnet on this free port; the seed strategy trades
+        # from devnet wallet 1.
+        "SEP_CHAINS": json.dumps(
+            {"42161": {"name": "arbitrum", "rpc_url": f"http://127.0.0.1:{free_port()}"}}
+        ),
+        "SEP_STRATEGY_WALLETS": json.dumps(
+            {SEED_STRATEGY: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}
+        ),
         "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
     }
@@ -48,6 +57,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
     try:
         assert up.returncode == 0, up.stdout + up.stderr + _tail(run_dir / "ray-head.log")
         assert "ray: started a head node" in up.stdout
+        assert "chain: started the devnet" in up.stdout
         keys = subprocess.run(
             [*SEP, "keys", "create", "--strategy", SEED_STRATEGY], env=env, capture_output=True,
             text=True, timeout=60, check=True,
@@ -75,7 +85,7 @@ def test_seed_intent_is_accepted_and_recorded(platform: tuple[str, dict], seed_i
     response = httpx.post(f"{base}/intents", json=seed_intent, headers=_auth(env), timeout=30)
     assert response.status_code == 202, response.text
     receipt = response.json()
-    assert receipt["status"] == "pending"
+    assert receipt["status"] == "pending" and 1 <= receipt["priority"] <= 10
     # The coordinator actor consumes IntentSubmitted: PostgreSQL log, then Redis view.
     deadline = time.monotonic() + 60
     view: dict = {}
@@ -87,6 +97,7 @@ def test_seed_intent_is_accepted_and_recorded(platform: tuple[str, dict], seed_i
         time.sleep(0.5)
     assert view, "the read model never showed the intent"
     assert view["status"] == "pending" and view["last_sequence"] == 0
+    assert view["priority"] == receipt["priority"]
     assert view["intent"]["assets"][0]["amount"] == "1.5"
     events = httpx.get(
         f"{base}{receipt['links']['events']}", headers=_auth(env), timeout=10
@@ -100,6 +111,23 @@ def test_malformed_intent_is_422_naming_the_field(platform: tuple[str, dict], se
     response = httpx.post(f"{base}/intents", json=seed_intent, headers=_auth(env), timeout=30)
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "constraints.max_slippage"
+
+
+def test_gate_denial_is_422_and_recorded(platform: tuple[str, dict], seed_intent) -> None:
+    base, env = platform
+    seed_intent["constraints"]["allowed_venues"] = ["curve"]
+    response = httpx.post(f"{base}/intents", json=seed_intent, headers=_auth(env), timeout=60)
+    assert response.status_code == 422
+    body = response.json()
+    assert "UNSUPPORTED_VENUE" in body["reason_codes"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{base}{body['links']['self']}", headers=_auth(env), timeout=10)
+        if answer.status_code == 200 and answer.json()["source"] == "read_model":
+            break
+        time.sleep(0.5)
+    view = answer.json()
+    assert view["status"] == "denied" and "UNSUPPORTED_VENUE" in view["reason_codes"]
 
 
 def test_oversized_body_is_413_over_serve(platform: tuple[str, dict]) -> None:
@@ -119,6 +147,7 @@ def test_down_stops_what_up_started(platform: tuple[str, dict]) -> None:
     down = subprocess.run([*SEP, "down"], env=env, capture_output=True, text=True, timeout=180)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "ray: stopped" in down.stdout and "serve: stopped" in down.stdout
+    assert "devnet: stopped" in down.stdout
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/healthz", timeout=3)
     status = subprocess.run(

@@ -251,3 +251,29 @@ async def test_list_filters_by_status(client: httpx.AsyncClient, seed_intent: di
     assert receipt["intent_id"] not in [i["intent_id"] for i in done]
     bad = await client.get("/intents", params={"status": "nonsense"})
     assert bad.status_code == 422
+
+
+async def test_gate_denial_is_422_with_codes_and_an_event(seed_intent: dict) -> None:
+    backends = MemoryBackends()
+    backends.tokens = {TOKEN: SEED_STRATEGY}
+    backends.deny_codes = ["INSUFFICIENT_BALANCE", "NO_ROUTE"]
+    transport = httpx.ASGITransport(app=create_app(Settings(), backends))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c:
+        headers = {"idempotency-key": "deny-1"}
+        denied = await c.post("/intents", json=seed_intent, headers=headers)
+        again = await c.post("/intents", json=seed_intent, headers=headers)
+        events = await c.get(denied.json()["links"]["events"])
+    assert denied.status_code == 422
+    body = denied.json()
+    assert body["reason_codes"] == ["INSUFFICIENT_BALANCE", "NO_ROUTE"]
+    assert [d["code"] for d in body["detail"]] == body["reason_codes"]
+    assert again.status_code == 422 and again.json() == body
+    assert backends.decisions == 1  # the retry never passed the gate again
+    assert [e["event_type"] for e in events.json()["events"]] == ["IntentDenied"]
+
+
+async def test_accepted_receipt_carries_the_priority(
+    client: httpx.AsyncClient, seed_intent: dict
+) -> None:
+    receipt = (await client.post("/intents", json=seed_intent)).json()
+    assert receipt["priority"] == 5
