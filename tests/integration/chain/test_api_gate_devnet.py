@@ -81,6 +81,11 @@ async def test_gate_accepts_and_denies_over_http(
     assert unsupported.status_code == 422
     assert "UNSUPPORTED_VENUE" in unsupported.json()["reason_codes"]
 
+    # The body must name the key's own strategy.
+    other = copy.deepcopy(seed_intent)
+    other["strategy_id"] = "00000000-0000-0000-0000-000000000009"
+    assert (await client.post("/intents", json=other)).status_code == 403
+
     # A retry under the same key returns the first receipt and gates nothing again.
     again = await client.post("/intents", json=seed_intent, headers={"idempotency-key": "a"})
     assert again.status_code == 202 and again.json() == receipt
@@ -90,7 +95,7 @@ async def test_gate_accepts_and_denies_over_http(
     assert (receipt["intent_id"], "IntentSubmitted") in kinds
     assert (denied.json()["intent_id"], "IntentDenied") in kinds
     assert (unsupported.json()["intent_id"], "IntentDenied") in kinds
-    assert len(events) == 3  # the retry was deduplicated
+    assert len(events) == 3  # the retry was deduplicated, the 403 published nothing
     submitted = next(e for e in events if e.event_type == "IntentSubmitted")
     assert submitted.payload["priority"] == receipt["priority"]
     assert json.loads(json.dumps(submitted.payload["intent"]["ml_features"]))
