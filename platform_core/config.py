@@ -29,7 +29,10 @@ class ChainSettings(BaseModel):
 
 
 # The committed model, found beside the package so a Ray worker's cwd does not matter.
-DEFAULT_PRIORITY_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "priority.onnx"
+# Defaults are anchored at the checkout, not the working directory: Ray workers and Serve
+# replicas run wherever Ray starts them.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PRIORITY_MODEL_PATH = PROJECT_ROOT / "models" / "priority.onnx"
 
 
 def _default_chains() -> dict[int, ChainSettings]:
@@ -80,9 +83,9 @@ class Settings(BaseSettings):
     rpc_timeout_s: float = Field(default=10.0, gt=0)
     receipt_timeout_s: float = Field(default=60.0, gt=0)
     # Signed transactions are journalled here before broadcast (SQLite, fsync on commit).
-    journal_path: Path = Path(".run/journal.sqlite")
+    journal_path: Path = PROJECT_ROOT / ".run" / "journal.sqlite"
     # Contract addresses of the devnet (or another deployment with the same layout).
-    deployment_path: Path = Path("devnet/deployment.json")
+    deployment_path: Path = PROJECT_ROOT / "devnet" / "deployment.json"
 
     # Prioritiser (ONNX). One thread each by default: the machine's cores belong to many
     # replicas and actors, and a tree ensemble over a batch of 32 gains nothing from more.
