@@ -9,36 +9,23 @@ planner turns routes into steps (`platform_core/execution/planner.py`) and a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import platform_rust
 from platform_core.market.pool_state import V3PoolState
-from platform_rust import ConsolidatedBook, NoRouteError
 
-__all__ = ["NoRouteError", "V3Upserts", "consolidated_book", "decode_transaction", "load_v3"]
+if TYPE_CHECKING:  # the registry's package imports the planner, which needs the market
+    from platform_core.execution.pool_registry import PoolRegistry
+from platform_rust import ConsolidatedBook, ExecutionEngine, NoRouteError
+
+__all__ = ["NoRouteError", "consolidated_book", "decode_transaction", "load_v3"]
 
 decode_transaction = platform_rust.decode_transaction
 
 
-class V3Upserts(Protocol):
-    """An `ExecutionEngine`, or a `PoolRegistry` wrapping one."""
-
-    def upsert_v3_pool(
-        self,
-        pool_id: str,
-        token0: str,
-        token1: str,
-        fee_pips: int,
-        tick_spacing: int,
-        sqrt_price_x96: int,
-        liquidity: int,
-        tick: int,
-        ticks: Sequence[tuple[int, int]],
-        venue: str = ...,
-    ) -> None: ...
-
-
-def load_v3(engine: V3Upserts, states: Iterable[V3PoolState], venue: str) -> int:
+def load_v3(
+    engine: ExecutionEngine | PoolRegistry, states: Iterable[V3PoolState], venue: str
+) -> int:
     """Upsert pool states read from the chain; pools are keyed by address."""
     count = 0
     for state in states:

@@ -188,19 +188,21 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
                     claim = await services.find_idempotency(strategy_id, idempotency_key, body_hash)
                 if claim is None:
                     status_code, body, envelope = await gate(submission, strategy_id)
-                    if idempotency_key is None:
-                        await services.publish(envelope)
-                        return JSONResponse(status_code=status_code, content=body)
-                    claim = await services.claim_idempotency(
-                        strategy_id, idempotency_key, body_hash, status_code, body,
-                        envelope.to_bytes(),
-                    )  # fmt: skip
+                    if idempotency_key is not None:
+                        claim = await services.claim_idempotency(
+                            strategy_id, idempotency_key, body_hash, status_code, body,
+                            envelope.to_bytes(),
+                        )  # fmt: skip
+                if claim is not None and not claim.first:
+                    # A repeat re-publishes the first attempt's event (same id: deduplicated),
+                    # so a first attempt that died before publishing is completed, never
+                    # duplicated.
+                    status_code, body = claim.status_code, claim.body
+                    envelope = EventEnvelope.from_bytes(claim.envelope)
             except IdempotencyConflict as exc:
                 raise ApiError(422, "IDEMPOTENCY_KEY_REUSED", str(exc)) from None
-            # A repeat re-publishes the first attempt's event (same id: deduplicated), so a
-            # first attempt that died before publishing is completed, never duplicated.
-            await services.publish(EventEnvelope.from_bytes(claim.envelope))
-            return JSONResponse(status_code=claim.status_code, content=claim.body)
+            await services.publish(envelope)
+            return JSONResponse(status_code=status_code, content=body)
 
     async def gate(
         submission: IntentSubmission, strategy_id: UUID

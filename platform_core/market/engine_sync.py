@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from platform_core.market.pool_state import PoolInfo, V3PoolState
-from platform_core.rust_bindings import V3Upserts, load_v3
+from platform_core.rust_bindings import load_v3
+from platform_rust import ExecutionEngine
+
+if TYPE_CHECKING:
+    from platform_core.execution.pool_registry import PoolRegistry
 
 
 class PoolStateSource(Protocol):
@@ -24,7 +28,7 @@ class PoolStateSource(Protocol):
 
 async def sync_engine(
     source: PoolStateSource,
-    engine: V3Upserts,
+    engine: ExecutionEngine | PoolRegistry,
     pools: Sequence[PoolInfo] | None = None,
     block: int | None = None,
 ) -> list[V3PoolState]:
