@@ -1,5 +1,6 @@
 # Strategy Execution Platform: the commands a user runs.
 #   make up     install, start what is missing, Ray + Serve; the API on http://127.0.0.1:8000
+#   make demo   submit the design document's example to it and print its lifecycle
 #   make test   install, then the whole suite (Rust and Python)
 
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 export PYO3_PYTHON := $(PY)
 
-.PHONY: install up down check test test-rust test-python lint bench model devnet devnet-down devnet-rebuild clean
+.PHONY: install up down demo check test test-rust test-python lint bench model devnet devnet-down devnet-rebuild clean
 
 install: $(STAMP) devnet/node_modules/.package-lock.json
 
@@ -30,8 +31,19 @@ $(STAMP): $(VENV)/bin/python pyproject.toml $(RUST_SOURCES)
 devnet/node_modules/.package-lock.json: devnet/package.json devnet/package-lock.json
 	npm ci --prefix devnet --no-audit --no-fund --loglevel=error
 
+# On the devnet, unless the environment says otherwise: the example's strategy trades from
+# devnet wallet 1, and the execution actor signs with its key. Both are anvil's public test
+# account (mnemonic `test test ... junk`): never use them on a real chain.
+DEVNET_STRATEGY_WALLETS := {"a1b2c3d4-e5f6-7890-1234-567890abcdef": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}
+DEVNET_SIGNING_KEY := 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+up demo: export SEP_STRATEGY_WALLETS ?= $(DEVNET_STRATEGY_WALLETS)
+up demo: export SEP_SIGNING_KEY ?= $(DEVNET_SIGNING_KEY)
+
 up: install
 	$(VENV)/bin/sep up
+
+demo: install
+	$(PY) -m platform_core.demo
 
 down:
 	@if [ -x $(VENV)/bin/sep ]; then $(VENV)/bin/sep down; else echo "nothing to stop"; fi

@@ -9,26 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import ray
 
+from actors import metrics
+from platform_core import logs
 from platform_core.config import Settings
 from platform_core.state.coordinator import StateCoordinator
 from platform_core.state.event_store import EventStore
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import ConsumerSettings, EventStream
+from platform_core.types import EventEnvelope
 
 log = logging.getLogger(__name__)
 
 ACTOR_NAME = "state-coordinator"
-NAMESPACE = "sep"
+NAMESPACE = "sep"  # actors.wiring.NAMESPACE
 DURABLE = "state-coordinator"
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class StateCoordinatorActor:
     def __init__(self, overrides: dict[str, Any] | None = None, ack_wait_s: float = 30.0) -> None:
+        logs.configure(actor=ACTOR_NAME)
         self._settings = Settings(**(overrides or {}))
         self._consumer = ConsumerSettings(durable=DURABLE, ack_wait_s=ack_wait_s)
         self._stop = asyncio.Event()
@@ -60,11 +65,16 @@ class StateCoordinatorActor:
         self._coordinator = StateCoordinator(store, read_model)
         self._ready.set()
         try:
-            await stream.consume(self._consumer, self._coordinator.handle, store, self._stop)
+            await stream.consume(self._consumer, self._handle, store, self._stop)
         finally:
             await stream.close()
             await read_model.close()
             await store.close()
+
+    async def _handle(self, batch: Sequence[EventEnvelope]) -> None:
+        assert self._coordinator is not None
+        await self._coordinator.handle(batch)
+        metrics.count_statuses(batch)  # after the write: a retried batch is not counted twice
 
     async def stats(self) -> dict[str, float]:
         if self._task.done():

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     # Contract addresses of the devnet (or another deployment with the same layout).
     deployment_path: Path = PROJECT_ROOT / "devnet" / "deployment.json"
 
+    # The intent pipeline. `intent_processors` actors share one durable consumer of
+    # IntentSubmitted (0 starts none: accepted intents then wait, pending). PASSIVE intents
+    # are cut into one slice per `passive_slice_interval_ms` of their window.
+    intent_processors: int = Field(default=2, ge=0, le=32)
+    passive_slice_interval_ms: int = Field(default=60_000, ge=1_000)
+    # How often the planner's market watcher looks for new blocks (swap, mint, burn logs).
+    market_poll_interval_s: float = Field(default=1.0, gt=0)
+
     # Prioritiser (ONNX). One thread each by default: the machine's cores belong to many
     # replicas and actors, and a tree ensemble over a batch of 32 gains nothing from more.
     priority_model_path: Path = DEFAULT_PRIORITY_MODEL_PATH

@@ -8,17 +8,20 @@ import sys
 import ray
 from ray import serve
 
-from actors.state_coordinator import ACTOR_NAME, NAMESPACE
+from actors.launch import actor_names
+from actors.wiring import NAMESPACE
+from platform_core.config import Settings
 
 
 def main(address: str, app_name: str) -> int:
     ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False)
     try:
         serve.delete(app_name, _blocking=True)
-        try:
-            ray.kill(ray.get_actor(ACTOR_NAME), no_restart=True)
-        except ValueError:
-            pass  # not running
+        for name in actor_names(Settings()):
+            try:
+                ray.kill(ray.get_actor(name), no_restart=True)
+            except ValueError:
+                pass  # not running
     finally:
         ray.shutdown()
     return 0

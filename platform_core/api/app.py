@@ -23,7 +23,7 @@ import platform_rust
 from platform_core.api.backends import Backends, ServiceBackends, ServiceUnavailable
 from platform_core.api.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, request_hash
 from platform_core.api.limits import BodySizeLimit
-from platform_core.api.views import IntentEventsPage, IntentList, IntentStatusView
+from platform_core.api.views import CancelReceipt, IntentEventsPage, IntentList, IntentStatusView
 from platform_core.config import Settings, get_settings
 from platform_core.types import (
     EventEnvelope,
@@ -263,6 +263,31 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
         if not events or events[0].strategy_id != strategy_id:
             raise StarletteHTTPException(404, f"intent {intent_id} not found")
         return IntentEventsPage(intent_id=intent_id, events=events)
+
+    @app.post(
+        "/intents/{intent_id}/cancel",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=CancelReceipt,
+        tags=["intents"],
+        responses={
+            404: {"description": "No such intent (or not this strategy's)"},
+            409: {"description": "The intent has ended already (`INTENT_FINAL`)"},
+        },
+    )
+    async def cancel_intent(intent_id: UUID, strategy_id: Strategy) -> CancelReceipt:
+        view, _ = await owned_view(intent_id, strategy_id)
+        if view.status.is_terminal:
+            ended = f"intent {intent_id} is {view.status.value}: nothing left to cancel"
+            raise ApiError(409, "INTENT_FINAL", ended)
+        first = await services.request_cancel(intent_id)
+        path = f"/intents/{intent_id}"
+        return CancelReceipt(
+            intent_id=intent_id,
+            status=view.status,
+            cancel_requested=True,
+            first_request=first,
+            links={"self": path, "events": f"{path}/events"},
+        )
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

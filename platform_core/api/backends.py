@@ -20,6 +20,7 @@ from platform_core.api.rate_limit import Decision, RateLimiter
 from platform_core.chain.devnet import load_deployment
 from platform_core.chain.errors import TransportError
 from platform_core.config import Settings
+from platform_core.execution.cancels import CancelRequests
 from platform_core.intent.manager import IntentManager, UsdToken, routed_usd_quote
 from platform_core.intent.prioritizer import OnnxPrioritizer
 from platform_core.intent.reservations import ReadModelReservations, sized_input_estimate
@@ -79,6 +80,10 @@ class Backends(Protocol):
     async def publish(self, envelope: EventEnvelope) -> None: ...
 
     async def intent_view(self, intent_id: UUID) -> tuple[IntentView | None, str]: ...
+
+    async def request_cancel(self, intent_id: UUID) -> bool:
+        """Flag the intent for cancellation; False when it was flagged before."""
+        ...
 
     async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]: ...
 
@@ -230,6 +235,13 @@ class ServiceBackends:
         if view is not None:
             return view, "read_model"
         return fold(await self.intent_events(intent_id)), "event_log"
+
+    async def request_cancel(self, intent_id: UUID) -> bool:
+        cancels = CancelRequests(self._get_redis(), prefix=self._settings.redis_key_prefix)
+        try:
+            return await cancels.request(intent_id)
+        except Exception as exc:
+            raise ServiceUnavailable("redis", exc) from exc
 
     async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]:
         store = await self._get_store()

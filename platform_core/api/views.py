@@ -57,3 +57,14 @@ class IntentEventsPage(BaseModel):
 
 class IntentList(BaseModel):
     intents: list[IntentStatusView]
+
+
+class CancelReceipt(BaseModel):
+    """A cancel request taken: the child orders not yet sent will not be; the intent's
+    `IntentCancelled` event (or its verdict, if that came first) follows."""
+
+    intent_id: UUID
+    status: IntentStatus  # as of the request
+    cancel_requested: bool
+    first_request: bool  # False: cancel had been requested before
+    links: dict[str, str]

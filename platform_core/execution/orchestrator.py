@@ -84,6 +84,7 @@ class _StepFailure:
     tx_hash: bytes | None
     reason: str
     reverted: bool = False
+    block_number: int | None = None  # where it reverted
 
 
 def step_key(plan: ExecutionPlan, step: ExecutionStep) -> str:
@@ -173,6 +174,12 @@ class ExecutionOrchestrator:
                     ),
                     step.index,
                 )
+                if await self._mined_past(outcome, step):
+                    # The swap's own deadline guard reverted it: the window ran out while it
+                    # waited for inclusion. The intent expired; nothing else is sent.
+                    return await finish(
+                        IntentStatus.EXPIRED, IntentExpired(deadline=deadline, steps_completed=done)
+                    )
                 return await finish(
                     IntentStatus.FAILED, IntentFailed(reason=f"step {step.index}: {outcome.reason}")
                 )
@@ -268,10 +275,12 @@ class ExecutionOrchestrator:
         if outcome.state is StepState.CONFIRMED:
             return outcome
         detail = f": {outcome.detail}" if outcome.detail else ""
+        mined = outcome.receipt.get("blockNumber") if outcome.receipt else None
         return _StepFailure(
             outcome.tx_hash,
             f"transaction {outcome.state}{detail}",
             reverted=outcome.state is StepState.REVERTED,
+            block_number=None if mined is None else int(mined),
         )
 
     async def _settled(self, key: str, outcome: StepOutcome | None) -> StepOutcome:
@@ -324,6 +333,20 @@ class ExecutionOrchestrator:
         return confirmed
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _mined_past(self, failure: _StepFailure, step: ExecutionStep) -> bool:
+        """Whether a reverted swap was mined after the step's deadline (the router's guard
+        refuses a swap whose block is later than its deadline)."""
+        if not failure.reverted or failure.tx_hash is None:
+            return False
+        block_number = failure.block_number
+        if block_number is None:
+            receipt = await self.sender.client.receipt(failure.tx_hash)
+            if receipt is None:
+                return False
+            block_number = int(receipt["blockNumber"])
+        block = await self.sender.client.get_block(block_number)
+        return int(block["timestamp"]) > int(step.deadline.timestamp())
 
     async def _was_signed(self, key: str) -> bool:
         try:

@@ -18,11 +18,12 @@ Percentages
 When
     AGGRESSIVE: one child order per sized asset, to run now (`not_before` None).
     PASSIVE: each sized asset is cut into N TWAP slices over the time left in the window,
-    N = one per whole minute left, at least 2 and at most 20 (never more slices than base
-    units). Slice i waits until `now + i x remaining / N`, so the last one starts a full
-    interval before the deadline. Slice amounts are equal and the remainder of the division
-    goes to the last slice, so they add up to the total exactly. Orders are numbered in
-    time order (all assets' first slices, then the second ones, ...).
+    N = one per whole slice interval left (a minute unless the caller says otherwise), at
+    least 2 and at most 20 (never more slices than base units). Slice i waits until
+    `now + i x remaining / N`, so the last one starts a full interval before the deadline.
+    Slice amounts are equal and the remainder of the division goes to the last slice, so
+    they add up to the total exactly. Orders are numbered in time order (all assets' first
+    slices, then the second ones, ...).
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def resolve_legs(intent: Intent, portfolio: Portfolio) -> list[Leg]:
     return legs
 
 
-def slice_count(remaining_ms: int) -> int:
-    return max(MIN_SLICES, min(MAX_SLICES, remaining_ms // SLICE_INTERVAL_MS))
+def slice_count(remaining_ms: int, interval_ms: int = SLICE_INTERVAL_MS) -> int:
+    return max(MIN_SLICES, min(MAX_SLICES, remaining_ms // interval_ms))
 
 
 def split_evenly(total: int, parts: int) -> list[int]:
@@ -120,13 +121,17 @@ def split_evenly(total: int, parts: int) -> list[int]:
 
 
 def start_times(
-    style: ExecutionStyle, now: datetime, remaining: timedelta, smallest_amount: int
+    style: ExecutionStyle,
+    now: datetime,
+    remaining: timedelta,
+    smallest_amount: int,
+    interval_ms: int = SLICE_INTERVAL_MS,
 ) -> list[datetime | None]:
     """When each round of orders may start: once, now (AGGRESSIVE, None), or evenly over
     the time left, never more rounds than the smallest amount has base units (PASSIVE)."""
     if style is ExecutionStyle.AGGRESSIVE:
         return [None]
-    slices = min(slice_count(remaining // timedelta(milliseconds=1)), smallest_amount)
+    slices = min(slice_count(remaining // timedelta(milliseconds=1), interval_ms), smallest_amount)
     return [now + remaining * i / slices for i in range(slices)]
 
 
@@ -145,6 +150,7 @@ def decompose(
     *,
     sizer: InputSizer | None = None,
     cover_slippage: bool = True,
+    slice_interval_ms: int = SLICE_INTERVAL_MS,
 ) -> list[ChildOrder]:
     """The child orders that carry out `intent`, decided at `now` (see the module doc)."""
     deadline = intent.created_at + timedelta(milliseconds=intent.constraints.time_window_ms)
@@ -156,7 +162,11 @@ def decompose(
         raise DecompositionError("QUOTE_UNAVAILABLE", "ACQUIRE needs a sizer to price its input")
 
     schedule = start_times(
-        intent.constraints.execution_style, now, remaining, min(leg.amount for leg in legs)
+        intent.constraints.execution_style,
+        now,
+        remaining,
+        min(leg.amount for leg in legs),
+        slice_interval_ms,
     )
 
     sized: dict[tuple[str, str, int], int] = {}  # equal slices are sized once

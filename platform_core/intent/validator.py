@@ -9,8 +9,8 @@ Every failing check is reported, each as a stable upper-case code and a message,
 client fixes everything at once. Checks that depend on an earlier one (a balance needs a
 wallet and a real token) are skipped when that one failed: its refusal already says why.
 
-Routes come from the planner's engine as it is (`connect_chain` fills it once; keeping it
-fresh is the market watcher's job). A chain that cannot be read raises (`TransportError`):
+Routes come from the planner's engine, which the market watcher brings to the chain's head
+(at most once per poll interval). A chain that cannot be read raises (`TransportError`):
 that is the platform's trouble, not a refusal of the intent (for the API: 503, not 422).
 """
 
@@ -41,8 +41,8 @@ from platform_core.intent.decomposer import (
 )
 from platform_core.intent.reservations import Reservations, paid_amounts
 from platform_core.market import contracts as c
-from platform_core.market.engine_sync import sync_engine
 from platform_core.market.uniswap_v3 import MAX_UINT256, UniswapV3Adapter, UniswapV3Addresses
+from platform_core.market.watcher import MarketWatcher
 from platform_core.types.intent import ExecutionStyle, Intent, IntentConstraints
 from platform_core.types.plan import ExecutionPlan
 
@@ -69,34 +69,44 @@ class Refusal:
 class GatePolicy:
     # An AGGRESSIVE intent still needs time to be planned, signed and mined.
     min_aggressive_window_ms: int = 10_000
-    # PASSIVE spreads at least MIN_SLICES one-interval slices over its window.
-    min_passive_window_ms: int = MIN_SLICES * SLICE_INTERVAL_MS
+    # PASSIVE spreads at least MIN_SLICES slices, one interval apart, over its window.
+    slice_interval_ms: int = SLICE_INTERVAL_MS
+
+    @property
+    def min_passive_window_ms(self) -> int:
+        return MIN_SLICES * self.slice_interval_ms
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GatePolicy:
+        return cls(slice_interval_ms=settings.passive_slice_interval_ms)
 
 
 @dataclass(frozen=True)
 class ChainAccess:
     """One chain as the gate sees it: reads through the adapter, routes through the planner
-    (whose engine holds the chain's pools)."""
+    (whose engine holds the chain's pools, kept at the head by the watcher, if any)."""
 
     adapter: UniswapV3Adapter
     planner: ExecutionPlanner
+    watcher: MarketWatcher | None = None
 
 
 async def connect_chain(
     settings: Settings, chain_id: int, deployment: Mapping[str, Any]
 ) -> ChainAccess:
     """The gate's access to a configured chain: a client on its RPC URL, the adapter for the
-    deployment's contracts, and a planner whose engine holds every pool as of now. Keeping
-    that engine fresh afterwards is the market watcher's job; close `adapter.client` after."""
+    deployment's contracts, and a planner whose engine holds every pool as of now, with the
+    market watcher that brings it to the head later. Close `adapter.client` after."""
     client = ChainClient(settings.chains[chain_id].rpc_url, timeout_s=settings.rpc_timeout_s)
     adapter = UniswapV3Adapter(client, chain_id, UniswapV3Addresses.from_deployment(deployment))
     registry = PoolRegistry(platform_rust.ExecutionEngine())
+    watcher = MarketWatcher(adapter, registry, min_interval_s=settings.market_poll_interval_s)
     try:
-        await sync_engine(adapter, registry)
+        await watcher.refresh()
     except BaseException:
         await client.close()
         raise
-    return ChainAccess(adapter, ExecutionPlanner(registry, chain_id=chain_id))
+    return ChainAccess(adapter, ExecutionPlanner(registry, chain_id=chain_id), watcher)
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,7 @@ class IntentValidator:
         self.settings = settings
         self.chains = chains
         self.reservations = reservations
-        self.policy = policy or GatePolicy()
+        self.policy = policy or GatePolicy.from_settings(settings)
         self.wallets = settings.strategy_wallets if wallets is None else wallets
         self._tokens: dict[tuple[int, str], TokenFacts] = {}
 
@@ -244,6 +254,8 @@ class IntentValidator:
         if token_problems:  # balances, approvals and routes of a wrong token mean nothing
             return ValidationReport((*refusals, *token_problems), wallet)
 
+        if access.watcher is not None:  # pools move between requests: route on the head
+            await access.watcher.refresh_if_due()
         balances = await self._balances(access, intent, wallet)
         legs: tuple[RoutedLeg, ...] = ()
         plan = None
@@ -302,7 +314,13 @@ class IntentValidator:
         self, planner: ExecutionPlanner, intent: Intent, balances: dict[str, int]
     ) -> tuple[ExecutionPlan, tuple[RoutedLeg, ...]]:
         now = datetime.now(UTC)
-        orders = decompose(intent, balances, now, sizer=planner.sizer(intent))
+        orders = decompose(
+            intent,
+            balances,
+            now,
+            sizer=planner.sizer(intent),
+            slice_interval_ms=self.policy.slice_interval_ms,
+        )
         plan = planner.plan(intent, orders, now)
         return plan, tuple(_legs(planner, plan))
 

@@ -26,6 +26,9 @@ MINT = Event(
     "Mint(address,address,int24,int24,uint128,uint256,uint256)",
     (False, True, True, True, False, False, False),
 )
+BURN = Event(
+    "Burn(address,int24,int24,uint128,uint256,uint256)", (True, True, True, False, False, False)
+)
 SWAP = Event(
     "Swap(address,address,int256,int256,uint160,uint128,int24)",
     (True, True, False, False, False, False, False),

@@ -15,7 +15,14 @@ from uuid import UUID
 
 import asyncpg
 
-from platform_core.types import EventEnvelope
+from platform_core.types import EVENT_TYPES, EventEnvelope
+
+# The event types after which an intent is over (completed, failed, expired, ...).
+FINAL_EVENT_TYPES = sorted(
+    name
+    for name, cls in EVENT_TYPES.items()
+    if cls.status_after is not None and cls.status_after.is_terminal
+)
 
 _MIGRATION_LOCK = 0x5E9E7E17  # advisory lock id: one migrator at a time
 _LATER_MIGRATIONS = ("003_api",)  # applied in order after the event log's own
@@ -130,6 +137,23 @@ class EventStore:
             )
         return result
 
+    async def open_plans(self) -> list[tuple[EventEnvelope, EventEnvelope]]:
+        """(IntentSubmitted, PlanCreated) of every planned intent without a final event, in
+        the order they were planned: what an execution actor resumes on start."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT s.envelope AS submitted, p.envelope AS planned FROM events p "
+                "JOIN events s ON s.intent_id = p.intent_id AND s.sequence = 0 "
+                "WHERE p.event_type = 'PlanCreated' AND NOT EXISTS (SELECT 1 FROM events t "
+                "WHERE t.intent_id = p.intent_id AND t.event_type = ANY($1::text[])) "
+                "ORDER BY p.position",
+                FINAL_EVENT_TYPES,
+            )
+        return [
+            (EventEnvelope.from_bytes(r["submitted"]), EventEnvelope.from_bytes(r["planned"]))
+            for r in rows
+        ]
+
     async def events_after(self, position: int = 0, *, limit: int = 1000) -> list[StoredEvent]:
         """Every event recorded after `position`, in recording order (for replay)."""
         async with self._pool.acquire() as conn:
@@ -185,8 +209,8 @@ async def ensure_database(dsn: str) -> None:
         if not exists:
             try:
                 await conn.execute(f'CREATE DATABASE "{name.replace(chr(34), "")}"')
-            except asyncpg.DuplicateDatabaseError:
-                pass  # created concurrently
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # created concurrently (PostgreSQL reports the race either way)
     finally:
         await conn.close()
 

@@ -32,6 +32,7 @@ class MemoryBackends:
         self.requests_allowed = requests_allowed
         self.deny_codes: list[str] = []
         self.decisions = 0
+        self.cancel_flags: set[UUID] = set()
 
     async def decide(self, submission: IntentSubmission, strategy_id: UUID) -> GateDecision:
         self.decisions += 1
@@ -80,6 +81,11 @@ class MemoryBackends:
 
     async def intent_view(self, intent_id: UUID) -> tuple[IntentView | None, str]:
         return fold(await self.intent_events(intent_id)), "event_log"
+
+    async def request_cancel(self, intent_id: UUID) -> bool:
+        first = intent_id not in self.cancel_flags
+        self.cancel_flags.add(intent_id)
+        return first
 
     async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]:
         return sorted(

@@ -277,3 +277,38 @@ async def test_accepted_receipt_carries_the_priority(
 ) -> None:
     receipt = (await client.post("/intents", json=seed_intent)).json()
     assert receipt["priority"] == 5
+
+
+async def test_cancel_flags_an_open_intent_once(client: httpx.AsyncClient, seed_intent: dict):
+    receipt = (await client.post("/intents", json=seed_intent)).json()
+    path = f"{receipt['links']['self']}/cancel"
+    first = await client.post(path)
+    assert first.status_code == 202
+    assert first.json()["cancel_requested"] is True and first.json()["first_request"] is True
+    assert UUID(receipt["intent_id"]) in BACKENDS.cancel_flags
+    again = await client.post(path)
+    assert again.status_code == 202 and again.json()["first_request"] is False
+
+
+async def test_cancel_of_another_strategys_or_a_missing_intent_is_404(
+    client: httpx.AsyncClient, seed_intent: dict
+) -> None:
+    receipt = (await client.post("/intents", json=seed_intent)).json()
+    other = {"authorization": f"Bearer {OTHER_TOKEN}"}
+    theirs = await client.post(f"{receipt['links']['self']}/cancel", headers=other)
+    missing = await client.post("/intents/01a218e5-41c4-72b7-aa5f-385392265a1c/cancel")
+    assert theirs.status_code == missing.status_code == 404
+    assert UUID(receipt["intent_id"]) not in BACKENDS.cancel_flags
+
+
+async def test_cancel_of_an_ended_intent_is_409(seed_intent: dict) -> None:
+    backends = MemoryBackends()
+    backends.tokens = {TOKEN: SEED_STRATEGY}
+    backends.deny_codes = ["NO_ROUTE"]
+    transport = httpx.ASGITransport(app=create_app(Settings(), backends))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c:
+        denied = (await c.post("/intents", json=seed_intent)).json()
+        response = await c.post(f"{denied['links']['self']}/cancel")
+    assert response.status_code == 409
+    assert response.json()["reason_codes"] == ["INTENT_FINAL"]
+    assert not backends.cancel_flags

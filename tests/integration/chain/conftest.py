@@ -19,7 +19,9 @@ from platform_core.chain.devnet import AnvilProcess, load_deployment, start_anvi
 from platform_core.chain.journal import Journal
 from platform_core.chain.sender import SenderPolicy, TransactionSender
 from platform_core.chain.signer import Signer
+from platform_core.config import Settings
 from platform_core.market.uniswap_v3 import UniswapV3Adapter, UniswapV3Addresses
+from platform_core.streaming.event_stream import EventStream
 from tests.integration.conftest import free_port
 
 CHAIN_ID = 42161
@@ -91,3 +93,16 @@ def make_sender(
 @pytest.fixture
 def sender(client: ChainClient, journal: Journal) -> TransactionSender:
     return make_sender(client, journal, 1)
+
+
+@pytest.fixture
+async def stream(isolated_settings: Settings) -> AsyncIterator[EventStream]:
+    events = await EventStream.connect(
+        isolated_settings.nats_url,
+        stream=isolated_settings.stream_name,
+        subject_prefix=isolated_settings.subject_prefix,
+    )
+    try:
+        yield events
+    finally:
+        await events.close()

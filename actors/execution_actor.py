@@ -1,0 +1,109 @@
+"""`ExecutionActor`: one per (venue, wallet). It alone signs for its wallet, so nonces never
+race between processes; it runs each hand-off through the `ExecutionOrchestrator` and, on
+every start, reconciles its journal with the chain and resumes the plans left open."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from uuid import UUID
+
+import ray
+
+from actors import metrics
+from actors.background import BackgroundStart
+from actors.wiring import venue_adapter
+from platform_core import logs
+from platform_core.chain.journal import Journal
+from platform_core.chain.sender import SenderPolicy, TransactionSender
+from platform_core.chain.signer import Signer
+from platform_core.config import Settings
+from platform_core.execution.cancels import CancelRequests
+from platform_core.execution.orchestrator import ExecutionOrchestrator, ExecutionResult
+from platform_core.execution.runner import ExecutionRunner, handoffs_from_log
+from platform_core.intent.processor import Handoff
+from platform_core.state.event_store import EventStore
+from platform_core.streaming.event_stream import EventStream
+
+log = logging.getLogger(__name__)
+
+
+def journal_path(settings: Settings, venue: str, wallet: str) -> Any:
+    """One journal per (venue, wallet): its steps, its nonces."""
+    base = settings.journal_path
+    return base.with_name(f"{base.stem}-{venue}-{wallet.lower()}{base.suffix}")
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
+class ExecutionActor:
+    def __init__(self, venue: str, wallet: str, overrides: dict[str, Any] | None = None) -> None:
+        logs.configure(actor=f"executor:{venue}:{wallet.lower()}")
+        self._settings = Settings(**(overrides or {}))
+        self.venue = venue
+        self.wallet = wallet
+        self._stop = asyncio.Event()
+        self._runner: ExecutionRunner | None = None
+        self.resumed = 0
+        self._start = BackgroundStart(self._run())
+
+    async def _run(self) -> None:
+        s = self._settings
+        signer = Signer(s.load_signing_key())
+        if signer.address.lower() != self.wallet.lower():
+            raise ValueError(f"the signing key is for {signer.address}, not {self.wallet}")
+        adapter = venue_adapter(s, self.venue)
+        journal = Journal(journal_path(s, self.venue, self.wallet))
+        store = await EventStore.connect(s.postgres_dsn)
+        cancels = CancelRequests.from_url(s.redis_url, prefix=s.redis_key_prefix)
+        stream = await EventStream.connect(
+            s.nats_url, stream=s.stream_name, subject_prefix=s.subject_prefix
+        )
+        sender = TransactionSender(
+            adapter.client, signer, journal, chain_id=adapter.chain_id,
+            policy=SenderPolicy.from_settings(s),
+        )  # fmt: skip
+        orchestrator = ExecutionOrchestrator(adapter, sender, stream, wallet=signer.address)
+        self._runner = ExecutionRunner(orchestrator, cancels, on_result=self._observe)
+        try:
+            handoffs = handoffs_from_log(
+                await store.open_plans(), s.strategy_wallets, venue=self.venue, wallet=self.wallet
+            )
+            self.resumed = await self._runner.recover(handoffs)
+            log.info("executor: resumed %d open plans", self.resumed)
+            self._start.started.set()
+            await self._stop.wait()
+        finally:
+            await self._runner.stop()
+            await stream.close()
+            await cancels.close()
+            await store.close()
+            journal.close()
+            await adapter.client.close()
+
+    @staticmethod
+    def _observe(handoff: Handoff, result: ExecutionResult) -> None:
+        metrics.observe_execution(handoff, result)
+
+    async def ready(self, timeout_s: float = 120.0) -> bool:
+        return await self._start.ready(timeout_s)
+
+    async def submit(self, handoff: Handoff) -> bool:
+        """Start the hand-off's plan; False when it runs here already."""
+        await self._start.wait_started()
+        assert self._runner is not None
+        return self._runner.start(handoff)
+
+    async def wait(self, intent_id: UUID) -> str | None:
+        """Until the intent's run ends here; its status (None if it never ran here)."""
+        assert self._runner is not None
+        result = await self._runner.wait(intent_id)
+        return None if result is None else result.status.value
+
+    async def stats(self) -> dict[str, Any]:
+        running = [] if self._runner is None else sorted(map(str, self._runner.running))
+        return {"running": running, "resumed": self.resumed}
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.wait_for(asyncio.shield(self._start.task), timeout=30)

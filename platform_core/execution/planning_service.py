@@ -1,0 +1,88 @@
+"""`PlanningService`: decomposition and routing on an engine a market watcher keeps fresh.
+
+What the `ExecutionPlanner` actor serves. Every request first brings the engine to the
+chain's head (one `eth_blockNumber` when nothing moved), so a plan never routes through
+pool states older than the last block. Refusals come back as a `PlanResult` with a code,
+not as exceptions, so they cross the actor boundary as plain data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from platform_core.execution.planner import ExecutionPlanner, PlanningError
+from platform_core.intent.decomposer import SLICE_INTERVAL_MS, DecompositionError, Portfolio
+from platform_core.intent.decomposer import decompose as decompose_intent
+from platform_core.market.watcher import MarketWatcher
+from platform_core.types.events import ChildOrder
+from platform_core.types.intent import Intent
+from platform_core.types.plan import ExecutionPlan
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    orders: tuple[ChildOrder, ...] = ()
+    plan: ExecutionPlan | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    block: int | None = None  # the block whose pool states the plan was routed on
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None
+
+
+def plan_now(
+    planner: ExecutionPlanner,
+    intent: Intent,
+    portfolio: Portfolio,
+    now: datetime,
+    *,
+    slice_interval_ms: int = SLICE_INTERVAL_MS,
+) -> PlanResult:
+    """Decompose and route at `now`; a refusal is a result with its code."""
+    try:
+        orders = decompose_intent(
+            intent,
+            portfolio,
+            now,
+            sizer=planner.sizer(intent),
+            slice_interval_ms=slice_interval_ms,
+        )
+        plan = planner.plan(intent, orders, now)
+    except (DecompositionError, PlanningError) as exc:
+        return PlanResult(error_code=exc.code, error_message=exc.message)
+    return PlanResult(tuple(orders), plan)
+
+
+class PlanningService:
+    def __init__(
+        self,
+        planner: ExecutionPlanner,
+        watcher: MarketWatcher,
+        *,
+        slice_interval_ms: int = SLICE_INTERVAL_MS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.planner = planner
+        self.watcher = watcher
+        self.slice_interval_ms = slice_interval_ms
+        self.clock = clock
+
+    async def plan(self, intent: Intent, portfolio: Portfolio) -> PlanResult:
+        refreshed = await self.watcher.refresh()
+        # The route search is Rust with the GIL released: a thread keeps the loop serving.
+        result = await asyncio.to_thread(
+            plan_now,
+            self.planner,
+            intent,
+            portfolio,
+            self.clock(),
+            slice_interval_ms=self.slice_interval_ms,
+        )
+        return PlanResult(
+            result.orders, result.plan, result.error_code, result.error_message, refreshed.block
+        )

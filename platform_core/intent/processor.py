@@ -1,0 +1,231 @@
+"""`IntentProcessor`: stage 3 of the lifecycle, from an accepted intent to a plan handed to
+its execution actor.
+
+For each `IntentSubmitted` (sequence 0): resume from the log if the intent was processed
+before; stop it if a cancel came first; read the strategy's portfolio from the chain; have
+the planner decompose and route it; publish `IntentDecomposed` (1) and `PlanCreated` (2);
+return the `Handoff` for the execution actor of its (venue, wallet). An intent that cannot
+be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1).
+
+A batch is worked in priority order, highest score first (arrival order among equals), at
+most `concurrency` at a time: when more intents wait than can run, the urgent ones go first.
+
+Event ids derive from the intent, type and sequence, so a processor that crashed after
+publishing and processes the same intent again publishes nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from platform_core.execution.planner import plan_events
+from platform_core.execution.planning_service import PlanResult
+from platform_core.execution.step_gate import intent_deadline
+from platform_core.intent.decomposer import Portfolio
+from platform_core.intent.queue import PriorityWorkQueue
+from platform_core.types.events import (
+    DomainEvent,
+    EventEnvelope,
+    IntentCancelled,
+    IntentExpired,
+    IntentFailed,
+    IntentSubmitted,
+    PlanCreated,
+)
+from platform_core.types.ids import deterministic_id
+from platform_core.types.intent import Intent
+from platform_core.types.plan import ExecutionPlan
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRIORITY = 5  # an IntentSubmitted without a score waits in the middle
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A planned intent, ready for the execution actor of (`venue`, `wallet`)."""
+
+    intent: Intent
+    plan: ExecutionPlan
+    plan_created: EventEnvelope  # its sequence + 1 is where execution events start
+    wallet: str
+    venue: str
+    priority: int
+    submitted_at: datetime
+
+
+class Publisher(Protocol):
+    async def publish(self, envelope: EventEnvelope) -> Any: ...
+
+
+class Planner(Protocol):
+    async def plan(self, intent: Intent, portfolio: Portfolio) -> PlanResult: ...
+
+
+class IntentLog(Protocol):
+    async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]: ...
+
+
+class CancelFlags(Protocol):
+    async def requested(self, intent_ids: Sequence[UUID]) -> set[UUID]: ...
+
+
+# Balances of the given tokens held by a wallet: token address -> base units.
+BalanceReader = Callable[[str, Sequence[str]], Awaitable[Portfolio]]
+
+
+def terminal_envelope(
+    submitted: EventEnvelope, event: DomainEvent, sequence: int, cause: UUID
+) -> EventEnvelope:
+    return EventEnvelope.wrap(
+        event,
+        intent_id=submitted.intent_id,
+        strategy_id=submitted.strategy_id,
+        sequence=sequence,
+        causation_id=cause,
+        event_id=deterministic_id(submitted.intent_id, event.event_type(), sequence),
+    )
+
+
+class IntentProcessor:
+    def __init__(
+        self,
+        planner: Planner,
+        publisher: Publisher,
+        intent_log: IntentLog,
+        cancels: CancelFlags,
+        balances: BalanceReader,
+        wallets: Mapping[UUID, str],
+        *,
+        venue: str = "uniswap_v3",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.planner = planner
+        self.publisher = publisher
+        self.intent_log = intent_log
+        self.cancels = cancels
+        self.balances = balances
+        self.wallets = wallets
+        self.venue = venue
+        self.clock = clock
+
+    async def process_batch(
+        self,
+        batch: Sequence[EventEnvelope],
+        on_handoff: Callable[[Handoff], Awaitable[None]],
+        *,
+        concurrency: int = 4,
+    ) -> None:
+        """Process `batch` highest priority first, `concurrency` at a time; raises the first
+        error (after the rest finished) so the batch is redelivered."""
+        queue: PriorityWorkQueue[EventEnvelope] = PriorityWorkQueue(max(len(batch), 1))
+        for envelope in batch:
+            queue.put(envelope, _priority(envelope))
+        errors: list[BaseException] = []
+
+        async def worker() -> None:
+            while True:
+                try:
+                    envelope = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                try:
+                    handoff = await self.process(envelope)
+                    if handoff is not None:
+                        await on_handoff(handoff)
+                except Exception as exc:
+                    log.warning("intent %s: processing failed: %r", envelope.intent_id, exc,
+                                extra={"intent_id": str(envelope.intent_id)})  # fmt: skip
+                    errors.append(exc)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(batch))))))
+        if errors:
+            raise errors[0]
+
+    async def process(self, submitted: EventEnvelope) -> Handoff | None:
+        """The intent's hand-off, or None when it ended here (or had ended before)."""
+        event = submitted.event()
+        if not isinstance(event, IntentSubmitted):
+            return None  # the consumer filters on IntentSubmitted; anything else is not ours
+        intent = event.intent
+        wallet = self.wallets.get(intent.strategy_id)
+        history = await self.intent_log.intent_events(intent.id)
+        if any(is_final(e) for e in history):
+            return None
+        planned = next((e for e in history if e.event_type == PlanCreated.event_type()), None)
+        if planned is not None and wallet is not None:  # processed before: resume
+            plan_event = planned.event()
+            assert isinstance(plan_event, PlanCreated)
+            return self._handoff(intent, plan_event.plan, planned, wallet, event, submitted)
+
+        async def end(ending: DomainEvent) -> None:
+            envelope = terminal_envelope(submitted, ending, 1, submitted.event_id)
+            await self.publisher.publish(envelope)
+            log.info("intent %s: %s before planning", intent.id, envelope.event_type,
+                     extra={"intent_id": str(intent.id)})  # fmt: skip
+
+        if intent.id in await self.cancels.requested([intent.id]):
+            await end(IntentCancelled(steps_cancelled=0))
+            return None
+        if wallet is None:
+            await end(
+                IntentFailed(reason=f"NO_WALLET: no wallet for strategy {intent.strategy_id}")
+            )
+            return None
+        deadline = intent_deadline(intent)
+        if self.clock() >= deadline:
+            await end(IntentExpired(deadline=deadline, steps_completed=0))
+            return None
+        portfolio = await self.balances(wallet, [a.asset.address for a in intent.assets])
+        result = await self.planner.plan(intent, portfolio)
+        if not result.ok:
+            if result.error_code == "WINDOW_ELAPSED":
+                await end(IntentExpired(deadline=deadline, steps_completed=0))
+            else:
+                await end(IntentFailed(reason=f"{result.error_code}: {result.error_message}"))
+            return None
+        assert result.plan is not None
+        decomposed, created = plan_events(
+            intent, result.orders, result.plan, 1, causation_id=submitted.event_id
+        )
+        await self.publisher.publish(decomposed)
+        await self.publisher.publish(created)
+        log.info("intent %s: planned %d steps at block %s", intent.id, len(result.plan.steps),
+                 result.block, extra={"intent_id": str(intent.id)})  # fmt: skip
+        return self._handoff(intent, result.plan, created, wallet, event, submitted)
+
+    def _handoff(
+        self,
+        intent: Intent,
+        plan: ExecutionPlan,
+        plan_created: EventEnvelope,
+        wallet: str,
+        event: IntentSubmitted,
+        submitted: EventEnvelope,
+    ) -> Handoff:
+        return Handoff(
+            intent=intent,
+            plan=plan,
+            plan_created=plan_created,
+            wallet=wallet,
+            venue=self.venue,
+            priority=event.priority or DEFAULT_PRIORITY,
+            submitted_at=submitted.occurred_at,
+        )
+
+
+def is_final(envelope: EventEnvelope) -> bool:
+    status = envelope.event().status_after
+    return status is not None and status.is_terminal
+
+
+def _priority(envelope: EventEnvelope) -> int:
+    event = envelope.event()
+    priority = getattr(event, "priority", None)
+    return priority if isinstance(priority, int) else DEFAULT_PRIORITY

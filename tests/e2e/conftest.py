@@ -1,0 +1,142 @@
+"""One platform for the end-to-end tier: `sep up` on ports of its own, with its own devnet,
+Ray cluster, Serve application and actors, over the shared NATS, Redis and PostgreSQL under
+names of its own. The seed strategy trades from devnet wallet 1, whose (public, devnet-only)
+key the execution actor signs with. PASSIVE slices are 5 s apart so windows stay short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+from tests.integration.conftest import drop_test_resources, free_port, isolated_names
+
+SEP = [sys.executable, "-m", "platform_core.cli"]
+SEED_STRATEGY = "a1b2c3d4-e5f6-7890-1234-567890abcdef"
+WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # devnet wallet 1
+DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's, public
+SLICE_INTERVAL_MS = 5_000
+FINAL = {"completed", "failed", "expired", "cancelled", "denied"}
+
+Account.enable_unaudited_hdwallet_features()
+
+
+def auth(env: dict[str, str]) -> dict[str, str]:
+    return {"authorization": f"Bearer {env['TEST_API_KEY']}"}
+
+
+def _tail(path: Path) -> str:
+    return path.read_text()[-3000:] if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    run_dir = tmp_path_factory.mktemp("run")
+    tag = uuid.uuid4().hex[:10]
+    key = Account.from_mnemonic(DEV_MNEMONIC, account_path="m/44'/60'/0'/0/1").key.to_0x_hex()
+    env = {
+        **os.environ,
+        **{f"SEP_{k.upper()}": v for k, v in isolated_names(tag).items()},
+        "SEP_RUN_DIR": str(run_dir),
+        "SEP_JOURNAL_PATH": str(run_dir / "journal.sqlite"),
+        "SEP_API_PORT": str(free_port()),
+        "SEP_RAY_GCS_PORT": str(free_port()),
+        "SEP_RAY_DASHBOARD_PORT": str(free_port()),
+        "SEP_RAY_CLIENT_PORT": str(free_port()),
+        "SEP_RAY_DASHBOARD_AGENT_PORT": str(free_port()),
+        # `sep up` starts the devnet on this free port.
+        "SEP_CHAINS": json.dumps(
+            {"42161": {"name": "arbitrum", "rpc_url": f"http://127.0.0.1:{free_port()}"}}
+        ),
+        "SEP_STRATEGY_WALLETS": json.dumps({SEED_STRATEGY: WALLET}),
+        "SEP_SIGNING_KEY": key,
+        "SEP_PASSIVE_SLICE_INTERVAL_MS": str(SLICE_INTERVAL_MS),
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    up = subprocess.run([*SEP, "up"], env=env, capture_output=True, text=True, timeout=600)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr + _tail(run_dir / "ray-head.log")
+        assert "ray: started a head node" in up.stdout
+        assert "chain: started the devnet" in up.stdout
+        assert f"executor:uniswap_v3:{WALLET.lower()} ready" in up.stdout, up.stdout
+        keys = subprocess.run(
+            [*SEP, "keys", "create", "--strategy", SEED_STRATEGY], env=env, capture_output=True,
+            text=True, timeout=60, check=True,
+        )  # fmt: skip
+        token = next(line.split()[-1] for line in keys.stdout.splitlines() if "api key" in line)
+        env["TEST_API_KEY"] = token
+        yield f"http://127.0.0.1:{env['SEP_API_PORT']}", env
+    finally:
+        subprocess.run([*SEP, "down"], env=env, capture_output=True, text=True, timeout=180)
+        drop_test_resources(tag)
+
+
+def rpc_url(env: dict[str, str]) -> str:
+    return json.loads(env["SEP_CHAINS"])["42161"]["rpc_url"]
+
+
+def rpc(env: dict[str, str], method: str, params: list[Any]) -> Any:
+    answer = httpx.post(
+        rpc_url(env), json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+        timeout=30,
+    ).json()  # fmt: skip
+    if "error" in answer:
+        raise RuntimeError(f"{method}: {answer['error']}")
+    return answer["result"]
+
+
+def erc20_balance(env: dict[str, str], token: str, owner: str = WALLET) -> int:
+    data = "0x70a08231" + owner.lower().removeprefix("0x").rjust(64, "0")
+    return int(rpc(env, "eth_call", [{"to": token, "data": data}, "latest"]), 16)
+
+
+def nonce(env: dict[str, str], owner: str = WALLET) -> int:
+    return int(rpc(env, "eth_getTransactionCount", [owner, "latest"]), 16)
+
+
+def wait_for_status(
+    base: str, env: dict[str, str], intent_id: str, wanted: set[str], timeout_s: float = 180
+) -> dict[str, Any]:
+    """The intent's view once its status is in `wanted` (or final: then the test sees it)."""
+    deadline = time.monotonic() + timeout_s
+    view: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{base}/intents/{intent_id}", headers=auth(env), timeout=10)
+        if answer.status_code == 200:
+            view = answer.json()
+            if view["status"] in wanted | FINAL:
+                return view
+        time.sleep(0.5)
+    raise AssertionError(f"intent {intent_id} still {view.get('status')} after {timeout_s} s")
+
+
+def events_of(base: str, env: dict[str, str], intent_id: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{base}/intents/{intent_id}/events", headers=auth(env), timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["events"]
+
+
+def wait_for_event(
+    base: str, env: dict[str, str], intent_id: str, event_type: str, timeout_s: float = 120
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{base}/intents/{intent_id}/events", headers=auth(env), timeout=10)
+        if answer.status_code == 200:
+            events = answer.json()["events"]
+            if any(e["event_type"] == event_type for e in events):
+                return events
+        time.sleep(0.25)
+    raise AssertionError(f"no {event_type} for intent {intent_id} within {timeout_s} s")

@@ -1,0 +1,165 @@
+"""`IntentProcessor` on in-memory parts: priority order under contention, the endings
+before planning (cancel, expiry, no route), the events of a plan, and resuming from the log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from platform_core.execution.planning_service import PlanResult
+from platform_core.intent.processor import Handoff, IntentProcessor
+from platform_core.types import (
+    EventEnvelope,
+    ExecutionPlan,
+    Intent,
+    IntentSubmission,
+    IntentSubmitted,
+)
+from platform_core.types.events import ChildOrder
+from tests.unit.test_events_and_plans import _step
+
+SEED_STRATEGY = UUID("a1b2c3d4-e5f6-7890-1234-567890abcdef")
+WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+class Log:
+    """Publisher and intent log in one: what was published is what the log holds."""
+
+    def __init__(self) -> None:
+        self.events: list[EventEnvelope] = []
+
+    async def publish(self, envelope: EventEnvelope) -> None:
+        if all(e.event_id != envelope.event_id for e in self.events):
+            self.events.append(envelope)
+
+    async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]:
+        return sorted(
+            (e for e in self.events if e.intent_id == intent_id), key=lambda e: e.sequence
+        )
+
+
+class Planner:
+    def __init__(self, error: tuple[str, str] | None = None) -> None:
+        self.calls: list[UUID] = []
+        self.error = error
+
+    async def plan(self, intent: Intent, portfolio: dict[str, int]) -> PlanResult:
+        self.calls.append(intent.id)
+        if self.error is not None:
+            return PlanResult(error_code=self.error[0], error_message=self.error[1])
+        step = _step()
+        order = ChildOrder(index=0, token_in=step.token_in, token_out=step.token_out,
+                           amount_in=step.amount_in)  # fmt: skip
+        return PlanResult(
+            (order,),
+            ExecutionPlan(intent_id=intent.id, created_at=datetime.now(UTC), steps=[step]),
+            block=7,
+        )
+
+
+class Cancels:
+    def __init__(self, flagged: set[UUID] | None = None) -> None:
+        self.flagged = flagged or set()
+
+    async def requested(self, intent_ids: Sequence[UUID]) -> set[UUID]:
+        return self.flagged & set(intent_ids)
+
+
+async def balances(wallet: str, tokens: Sequence[str]) -> dict[str, int]:
+    return dict.fromkeys(tokens, 10**24)
+
+
+def submitted(
+    seed_intent: dict, priority: int, created_at: datetime | None = None
+) -> EventEnvelope:
+    intent = Intent.from_submission(
+        IntentSubmission.model_validate(seed_intent), created_at=created_at or datetime.now(UTC)
+    )
+    return EventEnvelope.wrap(
+        IntentSubmitted(intent=intent, priority=priority),
+        intent_id=intent.id, strategy_id=intent.strategy_id, sequence=0,
+    )  # fmt: skip
+
+
+def processor(log: Log, planner: Planner, cancels: Cancels | None = None) -> IntentProcessor:
+    return IntentProcessor(
+        planner, log, log, cancels or Cancels(), balances, {SEED_STRATEGY: WALLET}
+    )
+
+
+async def test_a_batch_is_worked_highest_priority_first(seed_intent: dict) -> None:
+    log, planner = Log(), Planner()
+    batch = [submitted(seed_intent, p) for p in (2, 9, 5, 9, 1)]
+    handed: list[Handoff] = []
+
+    async def hand_off(handoff: Handoff) -> None:
+        handed.append(handoff)
+
+    # One worker: more intents wait than can run, so the order is the queue's.
+    await processor(log, planner).process_batch(batch, hand_off, concurrency=1)
+    expected = [batch[i].intent_id for i in (1, 3, 2, 0, 4)]  # 9, 9 (arrival order), 5, 2, 1
+    assert planner.calls == expected
+    assert [h.intent.id for h in handed] == expected
+
+
+async def test_a_planned_intent_publishes_decomposed_then_plan_and_is_handed_off(
+    seed_intent: dict,
+) -> None:
+    log = Log()
+    first = submitted(seed_intent, 6)
+    handoff = await processor(log, Planner()).process(first)
+    assert handoff is not None and handoff.wallet == WALLET and handoff.priority == 6
+    events = await log.intent_events(first.intent_id)
+    assert [(e.event_type, e.sequence) for e in events] == [
+        ("IntentDecomposed", 1),
+        ("PlanCreated", 2),
+    ]
+    assert events[0].causation_id == first.event_id
+    assert events[1].causation_id == events[0].event_id
+    assert handoff.plan_created == events[1]
+
+
+async def test_a_processed_intent_resumes_from_the_log_without_planning_again(
+    seed_intent: dict,
+) -> None:
+    log, planner = Log(), Planner()
+    first = submitted(seed_intent, 5)
+    await log.publish(first)
+    one = await processor(log, planner).process(first)
+    again = await processor(log, planner).process(first)  # a redelivery after a crash
+    assert planner.calls == [first.intent_id]
+    assert one is not None and again is not None and again.plan == one.plan
+    assert len(log.events) == 3  # nothing published twice
+
+
+async def test_cancel_before_planning_ends_the_intent(seed_intent: dict) -> None:
+    log, planner = Log(), Planner()
+    first = submitted(seed_intent, 5)
+    result = await processor(log, planner, Cancels({first.intent_id})).process(first)
+    assert result is None and planner.calls == []
+    [ended] = await log.intent_events(first.intent_id)
+    assert ended.event_type == "IntentCancelled" and ended.sequence == 1
+    # Once ended, a redelivery does nothing at all.
+    assert await processor(log, planner).process(first) is None
+    assert len(log.events) == 1
+
+
+async def test_an_intent_past_its_window_expires_unplanned(seed_intent: dict) -> None:
+    log, planner = Log(), Planner()
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    first = submitted(seed_intent, 5, created_at=long_ago)
+    assert await processor(log, planner).process(first) is None
+    [ended] = await log.intent_events(first.intent_id)
+    assert ended.event_type == "IntentExpired" and planner.calls == []
+
+
+async def test_a_plan_refused_by_the_planner_fails_the_intent_with_its_code(
+    seed_intent: dict,
+) -> None:
+    log = Log()
+    first = submitted(seed_intent, 5)
+    assert await processor(log, Planner(("NO_ROUTE", "pools moved"))).process(first) is None
+    [ended] = await log.intent_events(first.intent_id)
+    assert ended.event_type == "IntentFailed"
+    assert ended.payload["reason"] == "NO_ROUTE: pools moved"
