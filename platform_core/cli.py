@@ -146,6 +146,7 @@ def platform_up(settings: Settings) -> int:
                 f"--dashboard-port={settings.ray_dashboard_port}",
                 f"--ray-client-server-port={settings.ray_client_port}",
                 f"--dashboard-agent-listen-port={settings.ray_dashboard_agent_port}",
+                f"--metrics-export-port={settings.ray_metrics_export_port}",
                 "--disable-usage-stats",
             ],
             _run_dir() / "ray-head.log",

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     ray_dashboard_port: int = Field(default=8265, ge=1, le=65535)
     ray_client_port: int = Field(default=10001, ge=1, le=65535)
     ray_dashboard_agent_port: int = Field(default=52365, ge=1, le=65535)
+    # Where the node's metrics agent serves Prometheus text (the platform's `sep_*` metrics).
+    ray_metrics_export_port: int = Field(default=8090, ge=1, le=65535)
 
     # Names that let tests and dev runs share services without touching each other.
     stream_name: str = "SEP_EVENTS"

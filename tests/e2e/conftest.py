@@ -55,6 +55,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         "SEP_RAY_DASHBOARD_PORT": str(free_port()),
         "SEP_RAY_CLIENT_PORT": str(free_port()),
         "SEP_RAY_DASHBOARD_AGENT_PORT": str(free_port()),
+        "SEP_RAY_METRICS_EXPORT_PORT": str(free_port()),
         # `sep up` starts the devnet on this free port.
         "SEP_CHAINS": json.dumps(
             {"42161": {"name": "arbitrum", "rpc_url": f"http://127.0.0.1:{free_port()}"}}

@@ -252,3 +252,29 @@ def test_denied_intents_are_422_with_their_code_and_send_nothing(
     assert _types(events_of(base, env, body["intent_id"])) == ["IntentDenied"]
     time.sleep(1.0)  # a processor acting on a denial would have sent by now
     assert nonce(env) == nonce_before
+
+
+def test_metrics_reach_the_cluster_exporter(platform: tuple[str, dict]) -> None:
+    """The counters and histograms of the runs above, as Prometheus scrapes them."""
+    _, env = platform
+    url = f"http://127.0.0.1:{env['SEP_RAY_METRICS_EXPORT_PORT']}/metrics"
+    wanted = (
+        "sep_intents_total{",
+        'status="completed"',
+        'status="denied"',
+        "sep_stage_seconds_bucket{",
+        'stage="broadcast"',
+        "sep_route_quality_bps_bucket{",
+    )
+    deadline = time.monotonic() + 90
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = httpx.get(url, timeout=10).text
+        except httpx.HTTPError:
+            text = ""
+        if all(w in text for w in wanted):
+            break
+        time.sleep(2)
+    missing = [w for w in wanted if w not in text]
+    assert not missing, f"not exported: {missing}"
