@@ -5,8 +5,8 @@ metrics agent to Prometheus and Grafana).
   which sees every event once it is durable).
 - `sep_stage_seconds{stage}`: latency per stage: `plan` (submit to PlanCreated),
   `broadcast` (submit to the first transaction out), `final` (submit to the verdict).
-- `sep_route_quality_bps`: per confirmed step, what the receipt shows against the plan's
-  quote, in basis points (0: as quoted; negative: less than quoted).
+- `sep_route_fill_pct`: per confirmed step, what the receipt shows as a percentage of the
+  plan's quote (100: as quoted; below: less than quoted).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from platform_core.types.events import (
 )
 
 _SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900]
-_BPS = [-500, -100, -50, -20, -10, -5, -1, 0, 1, 5, 10, 50]
+# Ray's histograms take positive boundaries only: the fill is a percentage, not a delta.
+_FILL_PCT = [90, 95, 98, 99, 99.5, 99.8, 99.9, 99.99, 100, 100.01, 100.1, 101, 105]
 
 
 @cache
@@ -43,10 +44,10 @@ def stage_seconds() -> Histogram:
 
 
 @cache
-def route_quality_bps() -> Histogram:
+def route_fill_pct() -> Histogram:
     return Histogram(
-        "sep_route_quality_bps", "Received against quoted output per step, in bps",
-        boundaries=_BPS, tag_keys=("venue",),
+        "sep_route_fill_pct", "Output received per step, as a percentage of the quote",
+        boundaries=_FILL_PCT, tag_keys=("venue",),
     )  # fmt: skip
 
 
@@ -75,6 +76,5 @@ def observe_execution(handoff: Handoff, result: ExecutionResult) -> None:
     for envelope in result.events:
         event = envelope.event()
         if isinstance(event, ExecutionStepConfirmed) and expected.get(event.step_id):
-            quoted = expected[event.step_id]
-            bps = (event.amount_out - quoted) / quoted * 10_000
-            route_quality_bps().observe(bps, tags={"venue": handoff.venue})
+            fill = event.amount_out / expected[event.step_id] * 100
+            route_fill_pct().observe(fill, tags={"venue": handoff.venue})

@@ -156,7 +156,11 @@ class ExecutionRunner:
                 log.info("intent %s: %s after %d confirmed steps", intent_id, result.status,
                          result.steps_confirmed, extra=extra)  # fmt: skip
                 if self.on_result is not None:
-                    self.on_result(handoff, result)
+                    try:
+                        self.on_result(handoff, result)
+                    except Exception as exc:  # a metrics hook must not end the bookkeeping
+                        log.warning("intent %s: result hook failed: %r", intent_id, exc,
+                                    extra=extra)  # fmt: skip
                 return
             log.error("intent %s: no verdict after %d runs; left open for the next recovery",
                       intent_id, MAX_RUNS, extra=extra)  # fmt: skip

@@ -195,10 +195,28 @@ class IntentProcessor:
             intent, result.orders, result.plan, 1, causation_id=submitted.event_id
         )
         await self.publisher.publish(decomposed)
-        await self.publisher.publish(created)
+        if await self.publisher.publish(created) is True:
+            # The stream already held this PlanCreated: an earlier run planned the intent
+            # and then died. Its plan is the one on record, so it is the one to execute.
+            recorded = await self._recorded_plan(intent.id)
+            plan_event = recorded.event()
+            assert isinstance(plan_event, PlanCreated)
+            return self._handoff(intent, plan_event.plan, recorded, wallet, event, submitted)
         log.info("intent %s: planned %d steps at block %s", intent.id, len(result.plan.steps),
                  result.block, extra={"intent_id": str(intent.id)})  # fmt: skip
         return self._handoff(intent, result.plan, created, wallet, event, submitted)
+
+    async def _recorded_plan(self, intent_id: UUID, wait_s: float = 15.0) -> EventEnvelope:
+        """The intent's PlanCreated as the log records it (the coordinator may still be
+        writing it); raises when it does not appear, so the intent is retried later."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            for envelope in await self.intent_log.intent_events(intent_id):
+                if envelope.event_type == PlanCreated.event_type():
+                    return envelope
+            if asyncio.get_running_loop().time() >= deadline:
+                raise RuntimeError(f"intent {intent_id}: its earlier plan is not in the log yet")
+            await asyncio.sleep(0.2)
 
     def _handoff(
         self,

@@ -264,7 +264,7 @@ def test_metrics_reach_the_cluster_exporter(platform: tuple[str, dict]) -> None:
         'status="denied"',
         "sep_stage_seconds_bucket{",
         'stage="broadcast"',
-        "sep_route_quality_bps_bucket{",
+        "sep_route_fill_pct_bucket{",
     )
     deadline = time.monotonic() + 90
     text = ""

@@ -29,9 +29,12 @@ class Log:
     def __init__(self) -> None:
         self.events: list[EventEnvelope] = []
 
-    async def publish(self, envelope: EventEnvelope) -> None:
-        if all(e.event_id != envelope.event_id for e in self.events):
-            self.events.append(envelope)
+    async def publish(self, envelope: EventEnvelope) -> bool:
+        """True for a duplicate, as JetStream answers within its window."""
+        if any(e.event_id == envelope.event_id for e in self.events):
+            return True
+        self.events.append(envelope)
+        return False
 
     async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]:
         return sorted(
@@ -163,3 +166,35 @@ async def test_a_plan_refused_by_the_planner_fails_the_intent_with_its_code(
     [ended] = await log.intent_events(first.intent_id)
     assert ended.event_type == "IntentFailed"
     assert ended.payload["reason"] == "NO_ROUTE: pools moved"
+
+
+class LateLog(Log):
+    """The log as the coordinator shows it: empty on the first read, then caught up."""
+
+    def __init__(self, shared: Log) -> None:
+        super().__init__()
+        self.events = shared.events
+        self.reads = 0
+
+    async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]:
+        self.reads += 1
+        return [] if self.reads == 1 else await super().intent_events(intent_id)
+
+
+async def test_a_replan_after_a_crash_executes_the_plan_on_record(seed_intent: dict) -> None:
+    """The first run published its plan, then died before the log showed it to a second
+    run: the second plans again, finds its PlanCreated a duplicate, and hands off the plan
+    that was recorded, never its own."""
+    log, planner = Log(), Planner()
+    first = submitted(seed_intent, 5)
+    original = await processor(log, planner).process(first)
+    assert original is not None
+
+    late = LateLog(log)
+    resumed = await IntentProcessor(
+        planner, late, late, Cancels(), balances, {SEED_STRATEGY: WALLET}
+    ).process(first)
+    assert len(planner.calls) == 2  # it did plan again...
+    assert resumed is not None and resumed.plan == original.plan  # ...but runs the first plan
+    assert resumed.plan_created.event_id == original.plan_created.event_id
+    assert len(log.events) == 2  # and published nothing new
