@@ -177,13 +177,18 @@ def platform_up(settings: Settings) -> int:
         )
         return 1
     serve_bin = str(Path(sys.prefix) / "bin" / "serve")
-    deploy = subprocess.run(
-        [serve_bin, "deploy", str(_render_serve_config(settings)), "-a", dashboard],
-        env={**os.environ, **RAY_ENV},
-        text=True,
-        capture_output=True,
-        check=False,
-    )
+    config = str(_render_serve_config(settings))
+    for attempt in range(3):  # a dashboard that has just started can drop the first request
+        deploy = subprocess.run(
+            [serve_bin, "deploy", config, "-a", dashboard],
+            env={**os.environ, **RAY_ENV},
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if deploy.returncode == 0:
+            break
+        time.sleep(5.0 * (attempt + 1))
     if deploy.returncode != 0:
         print(f"serve: deploy failed:\n{deploy.stdout}{deploy.stderr}", file=sys.stderr)
         return 1
