@@ -7,10 +7,12 @@ What an intent pays
     DISPOSE pays its sized assets: the amount asked, exactly (a percentage is a share of
     the balance at execution time, so it is reserved as that share of `balance`).
     ACQUIRE pays the counter asset, an amount only a route can tell. The read model keeps
-    the intent, not its quote, so the amount is *estimated again* with the current pools
-    (`PaidEstimate`, normally the planner's exact-output sizer). It is an approximation:
-    prices have moved since acceptance, and a PROCESSING intent that has already swapped
-    part of its input is still counted in full (conservative: it over-reserves).
+    the intent, not its quote, so the amount is estimated with the pools as they are when
+    this gate first sees the intent (`PaidEstimate`, normally the planner's exact-output
+    sizer), and remembered while the intent stays open: a submission routes only the
+    intents it has not priced before, not every open one. It is an approximation: prices
+    move, and a PROCESSING intent that has already swapped part of its input is still
+    counted in full (conservative: it over-reserves).
 
 Where open intents come from
     The read model's views of the strategy (PENDING and PROCESSING, with their intent
@@ -100,6 +102,8 @@ class ReadModelReservations:
         self.limit = limit  # open intents per strategy looked at; the newest first
         # Accepted here, not yet in the read model: strategy -> intent id -> intent.
         self._held: dict[UUID, dict[str, Intent]] = {}
+        # ACQUIRE costs already estimated: strategy -> intent id -> cost (open intents only).
+        self._costs: dict[UUID, dict[UUID, int | None]] = {}
 
     def hold(self, intent: Intent) -> None:
         """The state coordinator projects `IntentSubmitted` a moment after it is published;
@@ -111,8 +115,28 @@ class ReadModelReservations:
         intents = open_intents(views) + self._still_held(strategy_id, views)
         # Estimates route on the engine (CPU work): off the event loop.
         return await asyncio.to_thread(
-            reserved_by, intents, token, balance=balance, estimate=self.estimate
+            reserved_by,
+            intents,
+            token,
+            balance=balance,
+            estimate=self._remembered(strategy_id, intents),
         )
+
+    def _remembered(self, strategy_id: UUID, intents: list[Intent]) -> PaidEstimate | None:
+        """`estimate`, computed once per open intent; closed intents are forgotten."""
+        if self.estimate is None:
+            return None
+        estimate = self.estimate
+        open_ids = {intent.id for intent in intents}
+        costs = {k: v for k, v in self._costs.get(strategy_id, {}).items() if k in open_ids}
+        self._costs[strategy_id] = costs
+
+        def remembered(intent: Intent) -> int | None:
+            if intent.id not in costs:
+                costs[intent.id] = estimate(intent)
+            return costs[intent.id]
+
+        return remembered
 
     def _still_held(self, strategy_id: UUID, views: list[IntentView]) -> list[Intent]:
         """Held intents the read model does not show yet. Shown ones are dropped, and so are

@@ -221,14 +221,27 @@ def start_postgres(dsn: str, run_dir: Path) -> Started:
     return Started("postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}", stop, [port])
 
 
-def stop(entry: Started, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
+# A stop command may wait on others (Serve drains a deleted app's replicas for 30 s).
+STOP_COMMAND_TIMEOUT_S = 120.0
+
+
+def stop(entry: Started, timeout_s: float = 30.0) -> bool:
+    """Stop what `entry` started; False when its stop command did not finish in time (what
+    it stops lives inside something stopped after it, such as the Ray head)."""
     if entry.stop:
-        subprocess.run(entry.stop, check=False, stdout=subprocess.DEVNULL, timeout=timeout_s)
+        try:
+            subprocess.run(
+                entry.stop, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=max(timeout_s, STOP_COMMAND_TIMEOUT_S),
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return False
     elif entry.pid is not None:
-        _signal_group(entry.pid, deadline)
+        _signal_group(entry.pid, time.monotonic() + timeout_s)
+    deadline = time.monotonic() + timeout_s
     while any(map(_listening, entry.ports)) and time.monotonic() < deadline:
         time.sleep(0.2)
+    return True
 
 
 def _signal_group(pid: int, deadline: float) -> None:

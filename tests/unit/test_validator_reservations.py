@@ -125,3 +125,27 @@ async def test_held_intents_past_their_window_are_dropped() -> None:
     )
     reservations.hold(old)
     assert await reservations.reserved(old.strategy_id, USDC) == 0
+
+
+async def test_each_open_acquire_is_priced_once_not_on_every_submission() -> None:
+    read_model = Views()
+    priced: list[Any] = []
+
+    def counting_cost(of: Intent) -> int:
+        priced.append(of.id)
+        return usdc_cost(of)
+
+    reservations = ReadModelReservations(read_model, estimate=counting_cost)  # type: ignore[arg-type]
+    first, second = intent("acquire", amount="1"), intent("acquire", amount="2")
+    read_model.views = [view(first, IntentStatus.PENDING)]
+    for _ in range(3):
+        assert await reservations.reserved(first.strategy_id, USDC) == 3_000 * 10**6
+    read_model.views.append(view(second, IntentStatus.PROCESSING))
+    assert await reservations.reserved(first.strategy_id, USDC) == 9_000 * 10**6
+    assert priced == [first.id, second.id]
+    # A closed intent is forgotten; were it open again it would be priced again.
+    read_model.views = [view(second, IntentStatus.PROCESSING)]
+    assert await reservations.reserved(first.strategy_id, USDC) == 6_000 * 10**6
+    read_model.views = [view(first, IntentStatus.PENDING), view(second, IntentStatus.PENDING)]
+    await reservations.reserved(first.strategy_id, USDC)
+    assert priced == [first.id, second.id, first.id]

