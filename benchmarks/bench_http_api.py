@@ -45,12 +45,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from benchmarks.report import percentile, print_table
-from tests.integration.conftest import drop_test_resources, free_port, isolated_names
+from tests.integration.conftest import drop_test_resources, free_port
+from tests.platform_env import SEED_STRATEGY, isolated_platform_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED_INTENT = REPO_ROOT / "tests" / "fixtures" / "seed_intent.json"
-SEED_STRATEGY = "a1b2c3d4-e5f6-7890-1234-567890abcdef"
-WALLET_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # devnet only, public key
 DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's, public
 SEP = [sys.executable, "-m", "platform_core.cli"]
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -196,19 +195,7 @@ def _platform(label: str, extra_env: dict[str, str]) -> Iterator[Platform]:
     env = {
         **inherited,
         **RAY_ENV,
-        **{f"SEP_{k.upper()}": v for k, v in isolated_names(tag).items()},
-        "SEP_RUN_DIR": str(run_dir),
-        "SEP_JOURNAL_PATH": str(run_dir / "journal.sqlite"),
-        "SEP_API_PORT": str(free_port()),
-        "SEP_RAY_GCS_PORT": str(free_port()),
-        "SEP_RAY_DASHBOARD_PORT": str(free_port()),
-        "SEP_RAY_CLIENT_PORT": str(free_port()),
-        "SEP_RAY_DASHBOARD_AGENT_PORT": str(free_port()),
-        "SEP_RAY_METRICS_EXPORT_PORT": str(free_port()),
-        "SEP_CHAINS": json.dumps(
-            {"42161": {"name": "arbitrum", "rpc_url": f"http://127.0.0.1:{free_port()}"}}
-        ),
-        "SEP_STRATEGY_WALLETS": json.dumps({SEED_STRATEGY: WALLET_1}),
+        **isolated_platform_env(tag, run_dir),
         # What is measured is the API, not the per-strategy rate limiter.
         "SEP_RATE_LIMIT_PER_S": "100000",
         "SEP_RATE_LIMIT_BURST": "100000",

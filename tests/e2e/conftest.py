@@ -20,11 +20,11 @@ import httpx
 import pytest
 from eth_account import Account
 
-from tests.integration.conftest import drop_test_resources, free_port, isolated_names
+from tests.integration.conftest import drop_test_resources
+from tests.platform_env import SEED_STRATEGY, isolated_platform_env
+from tests.platform_env import WALLET_1 as WALLET
 
 SEP = [sys.executable, "-m", "platform_core.cli"]
-SEED_STRATEGY = "a1b2c3d4-e5f6-7890-1234-567890abcdef"
-WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # devnet wallet 1
 DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's, public
 SLICE_INTERVAL_MS = 5_000
 FINAL = {"completed", "failed", "expired", "cancelled", "denied"}
@@ -47,24 +47,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
     key = Account.from_mnemonic(DEV_MNEMONIC, account_path="m/44'/60'/0'/0/1").key.to_0x_hex()
     env = {
         **os.environ,
-        **{f"SEP_{k.upper()}": v for k, v in isolated_names(tag).items()},
-        "SEP_RUN_DIR": str(run_dir),
-        "SEP_JOURNAL_PATH": str(run_dir / "journal.sqlite"),
-        "SEP_API_PORT": str(free_port()),
-        "SEP_RAY_GCS_PORT": str(free_port()),
-        "SEP_RAY_DASHBOARD_PORT": str(free_port()),
-        "SEP_RAY_CLIENT_PORT": str(free_port()),
-        "SEP_RAY_DASHBOARD_AGENT_PORT": str(free_port()),
-        "SEP_RAY_METRICS_EXPORT_PORT": str(free_port()),
-        # `sep up` starts the devnet on this free port.
-        "SEP_CHAINS": json.dumps(
-            {"42161": {"name": "arbitrum", "rpc_url": f"http://127.0.0.1:{free_port()}"}}
-        ),
-        "SEP_STRATEGY_WALLETS": json.dumps({SEED_STRATEGY: WALLET}),
+        **isolated_platform_env(tag, run_dir),
         "SEP_SIGNING_KEY": key,
         "SEP_PASSIVE_SLICE_INTERVAL_MS": str(SLICE_INTERVAL_MS),
-        "RAY_AUTH_MODE": "disabled",
-        "RAY_USAGE_STATS_ENABLED": "0",
     }
     up = subprocess.run([*SEP, "up"], env=env, capture_output=True, text=True, timeout=600)
     try:
