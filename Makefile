@@ -14,7 +14,7 @@ export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 export PYO3_PYTHON := $(PY)
 
-.PHONY: install up down demo check test test-rust test-python lint bench model devnet devnet-down devnet-rebuild clean
+.PHONY: install constraints up down demo check test test-rust test-python lint bench model devnet devnet-down devnet-rebuild clean
 
 install: $(STAMP) devnet/node_modules/.package-lock.json
 
@@ -23,10 +23,18 @@ $(VENV)/bin/python:
 	$(VENV)/bin/pip install -q --upgrade pip
 
 # The editable install compiles rust/ in release mode (maturin) and installs every
-# dependency; it re-runs when the Rust sources or the project metadata change.
-$(STAMP): $(VENV)/bin/python pyproject.toml $(RUST_SOURCES)
-	$(VENV)/bin/pip install -q -e '.[dev,bench,services]'
+# dependency at the version constraints.txt pins; it re-runs when the Rust sources, the
+# project metadata or the pins change.
+$(STAMP): $(VENV)/bin/python pyproject.toml constraints.txt $(RUST_SOURCES)
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev,bench,services]'
 	touch $@
+
+# Re-pin every installed version (after changing dependencies in pyproject.toml).
+constraints:
+	$(VENV)/bin/pip install -q -e '.[dev,bench,services]'
+	{ echo "# Every dependency at the version the project is tested with: written by"; \
+	  echo "# \`make constraints\`, read by \`make install\` (pip -c)."; \
+	  $(VENV)/bin/pip freeze --exclude-editable; } > constraints.txt
 
 devnet/node_modules/.package-lock.json: devnet/package.json devnet/package-lock.json
 	npm ci --prefix devnet --no-audit --no-fund --loglevel=error
