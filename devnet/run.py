@@ -19,6 +19,8 @@ from platform_core.chain.devnet import (
     load_deployment,
     start_anvil,
 )
+from platform_core.chain.journal import archive_journals
+from platform_core.config import Settings
 from platform_core.services.launcher import RunRecord, Started, stop
 
 NAME = "devnet"
@@ -66,6 +68,10 @@ def up(port: int) -> int:
             return 0
         record.remove(NAME)  # a stale record: that anvil is gone
     anvil = start_anvil(run_dir() / "devnet", port=port)
+    moved = archive_journals(Settings().journal_path)
+    if moved:
+        print(f"devnet: a fresh chain; {len(moved)} journal files of the previous one moved to "
+              f"{moved[0].parent}")  # fmt: skip
     record.add(
         Started(NAME, anvil.pid, f"anvil on 127.0.0.1:{port}, log {anvil.log_path}", ports=[port])
     )

@@ -300,3 +300,20 @@ def _record(row: tuple[Any, ...], attempts: list[tuple[Any, ...]]) -> StepRecord
             for h, raw, kind, n, mf, mp in attempts
         ),
     )
+
+
+def archive_journals(journal_path: Path) -> list[Path]:
+    """Move every journal beside `journal_path` (the per-wallet ones, with their WAL files)
+    into `stale-journals/<time>/` next to them; return the files moved.
+
+    For a chain started afresh (the devnet from its saved state): its journals describe
+    transactions the new chain never saw, and re-signing the same payload at the same nonce
+    gives the same hash, which the journal rightly refuses to record twice.
+    """
+    folder = journal_path.parent
+    found = sorted(folder.glob(f"{journal_path.stem}*{journal_path.suffix}*"))
+    if not found:
+        return []
+    target = folder / "stale-journals" / time.strftime("%Y%m%dT%H%M%S")
+    target.mkdir(parents=True, exist_ok=True)
+    return [path.rename(target / path.name) for path in found if path.is_file()]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from platform_core.chain.errors import JournalError
-from platform_core.chain.journal import Attempt, AttemptKind, Journal, StepState
+from platform_core.chain.journal import Attempt, AttemptKind, Journal, StepState, archive_journals
 
 SENDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 ROUTER = "0x2279B7A0a67DB372996a5FaB50D91eAA73d2eBe6"
@@ -86,3 +86,15 @@ def test_same_key_with_different_content_is_refused(tmp_path: Path) -> None:
         journal.prepare(
             "step-1", chain_id=42161, sender=SENDER, to=ROUTER, value=1, data=b"", max_fee_ceiling=1
         )
+
+
+def test_journals_of_a_previous_chain_are_archived_not_reused(tmp_path: Path) -> None:
+    base = tmp_path / "journal.sqlite"
+    wallet = tmp_path / "journal-uniswap_v3-0xabc.sqlite"
+    Journal(wallet).close()
+    (tmp_path / "other.sqlite").write_bytes(b"")
+    moved = archive_journals(base)
+    assert moved and all(p.parent.parent == tmp_path / "stale-journals" for p in moved)
+    assert wallet.name in {p.name for p in moved}
+    assert not wallet.exists() and (tmp_path / "other.sqlite").exists()
+    assert archive_journals(base) == []  # nothing left to move
