@@ -39,11 +39,9 @@ constraints:
 devnet/node_modules/.package-lock.json: devnet/package.json devnet/package-lock.json
 	npm ci --prefix devnet --no-audit --no-fund --loglevel=error
 
-# On the devnet, unless the environment says otherwise: the example's strategy trades from
-# devnet wallet 1, and the execution actor signs with its key. Both are anvil's public test
-# account (mnemonic `test test ... junk`): never use them on a real chain.
-DEVNET_STRATEGY_WALLETS := {"a1b2c3d4-e5f6-7890-1234-567890abcdef": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}
-DEVNET_SIGNING_KEY := 0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
+# On the devnet, unless the environment says otherwise: devnet/devnet.env's wallet and key
+# (anvil's public test account 1; never for a real chain).
+include devnet/devnet.env
 up demo: export SEP_STRATEGY_WALLETS ?= $(DEVNET_STRATEGY_WALLETS)
 up demo: export SEP_SIGNING_KEY ?= $(DEVNET_SIGNING_KEY)
 

@@ -23,9 +23,9 @@ class BackgroundStart:
             {waiter, self.task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
         waiter.cancel()
-        if self.task in done and not self.started.is_set():
+        if self.task in done:  # the work runs for the actor's life: done means stopped
             self.task.result()  # re-raises the failure
-            raise RuntimeError("the actor's work stopped before it was ready")
+            raise RuntimeError("the actor's work has stopped")
         return self.started.is_set()
 
     async def wait_started(self) -> None:

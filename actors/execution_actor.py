@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +30,7 @@ from platform_core.streaming.event_stream import EventStream
 log = logging.getLogger(__name__)
 
 
-def journal_path(settings: Settings, venue: str, wallet: str) -> Any:
+def journal_path(settings: Settings, venue: str, wallet: str) -> Path:
     """One journal per (venue, wallet): its steps, its nonces."""
     base = settings.journal_path
     return base.with_name(f"{base.stem}-{venue}-{wallet.lower()}{base.suffix}")

@@ -15,6 +15,7 @@ from typing import Any
 import ray
 
 from actors import metrics
+from actors.background import BackgroundStart
 from platform_core import logs
 from platform_core.config import Settings
 from platform_core.state.coordinator import StateCoordinator
@@ -26,7 +27,6 @@ from platform_core.types import EventEnvelope
 log = logging.getLogger(__name__)
 
 ACTOR_NAME = "state-coordinator"
-NAMESPACE = "sep"  # actors.wiring.NAMESPACE
 DURABLE = "state-coordinator"
 
 
@@ -38,22 +38,11 @@ class StateCoordinatorActor:
         self._consumer = ConsumerSettings(durable=DURABLE, ack_wait_s=ack_wait_s)
         self._stop = asyncio.Event()
         self._coordinator: StateCoordinator | None = None
-        self._ready = asyncio.Event()
-        # An async actor's constructor runs on its event loop: consuming starts here, so a
-        # restarted incarnation resumes by itself, with no caller having to poke it.
-        self._task: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._run())
+        self._start = BackgroundStart(self._run())
 
     async def ready(self, timeout_s: float = 60.0) -> bool:
         """Wait until connected and consuming; raise what stopped it, if anything did."""
-        waiter = asyncio.ensure_future(self._ready.wait())
-        done, _ = await asyncio.wait(
-            {waiter, self._task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        waiter.cancel()
-        if self._task in done:
-            self._task.result()  # re-raises the failure
-            raise RuntimeError("the coordinator stopped")
-        return self._ready.is_set()
+        return await self._start.ready(timeout_s)
 
     async def _run(self) -> None:
         s = self._settings
@@ -63,7 +52,7 @@ class StateCoordinatorActor:
             s.nats_url, stream=s.stream_name, subject_prefix=s.subject_prefix
         )
         self._coordinator = StateCoordinator(store, read_model)
-        self._ready.set()
+        self._start.started.set()
         try:
             await stream.consume(self._consumer, self._handle, store, self._stop)
         finally:
@@ -77,13 +66,13 @@ class StateCoordinatorActor:
         metrics.count_statuses(batch)  # after the write: a retried batch is not counted twice
 
     async def stats(self) -> dict[str, float]:
-        if self._task.done():
-            self._task.result()
+        if self._start.task.done():
+            self._start.task.result()
         return self._coordinator.stats.snapshot() if self._coordinator else {}
 
     async def stop(self) -> None:
         self._stop.set()
-        await asyncio.wait_for(self._task, timeout=30)
+        await asyncio.wait_for(self._start.task, timeout=30)
 
     def pid(self) -> int:
         import os

@@ -21,9 +21,9 @@ import httpx
 from platform_core.api.keys import ApiKeys
 from platform_core.config import PROJECT_ROOT, Settings, get_settings
 from platform_core.state.event_store import EventStore
+from platform_core.types import IntentStatus
 
 SEED_EXAMPLE = PROJECT_ROOT / "tests" / "fixtures" / "seed_intent.json"
-FINAL = {"completed", "failed", "expired", "cancelled", "denied"}
 
 
 async def issue_key(settings: Settings, strategy_id: UUID) -> str:
@@ -80,7 +80,7 @@ def follow(base: str, headers: dict[str, str], intent_id: str, timeout_s: float)
             view = client.get(f"/intents/{intent_id}")
             if view.status_code == 200:
                 status = view.json()["status"]
-                if status in FINAL and seen and answer.status_code == 200:
+                if IntentStatus(status).is_terminal and seen and answer.status_code == 200:
                     return status
             time.sleep(0.3)
     return status

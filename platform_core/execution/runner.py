@@ -18,21 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
 from uuid import UUID
 
 from platform_core.execution.orchestrator import ExecutionOrchestrator, ExecutionResult
-from platform_core.intent.processor import DEFAULT_PRIORITY, Handoff
+from platform_core.intent.processor import DEFAULT_PRIORITY, CancelFlags, Handoff
 from platform_core.types.events import EventEnvelope, IntentSubmitted, PlanCreated
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 MAX_RUNS = 20
-
-
-class CancelFlags(Protocol):
-    async def requested(self, intent_ids: Sequence[UUID]) -> set[UUID]: ...
 
 
 ResultHook = Callable[[Handoff, ExecutionResult], None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import ray
 
 from platform_core.config import Settings
 from platform_core.services import launcher
@@ -37,6 +39,19 @@ def isolated_names(tag: str) -> dict[str, str]:
 
 def drop_test_resources(tag: str) -> None:
     asyncio.run(_drop_test_resources(Settings(**isolated_names(tag)), tag))
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    """A local Ray cluster of the module's own, in the platform's actor namespace."""
+    from actors.wiring import NAMESPACE
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False, namespace=NAMESPACE)  # fmt: skip
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture

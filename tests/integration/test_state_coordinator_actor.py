@@ -4,10 +4,7 @@ Ray, and nothing is lost or stored twice."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 
-import pytest
 import ray
 
 from actors.state_coordinator import StateCoordinatorActor
@@ -17,16 +14,6 @@ from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import EventStream
 from platform_core.types import IntentStatus
 from tests.integration.event_factory import many_lifecycles
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)  # fmt: skip
-    yield
-    ray.shutdown()
 
 
 def _overrides(settings: Settings) -> dict[str, str]:

@@ -5,17 +5,14 @@ starts (more than it can run at once) are planned highest priority first."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import ray
 
 from actors.execution_planner import ExecutionPlannerActor
 from actors.intent_processor import IntentProcessorActor
-from actors.wiring import NAMESPACE, PLANNER_NAME
+from actors.wiring import PLANNER_NAME
 from platform_core.chain.devnet import AnvilProcess
 from platform_core.config import Settings
 from platform_core.streaming.event_stream import EventStream
@@ -24,16 +21,6 @@ from tests.integration.chain.test_orchestrator_devnet import stream_contents
 
 WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 PRIORITIES = (3, 8, 1, 10, 5, 8)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False, namespace=NAMESPACE)  # fmt: skip
-    yield
-    ray.shutdown()
 
 
 def overrides(settings: Settings, anvil: AnvilProcess, seed_strategy: str) -> dict[str, Any]:
