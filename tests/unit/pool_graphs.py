@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from math import isqrt
-from pathlib import Path
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -18,6 +17,7 @@ from platform_core.execution import PoolRegistry
 from platform_core.types.intent import Intent
 from platform_rust import ExecutionEngine
 from tests import uniswap_v3_reference as v3_math
+from tests.data_files import MAINNET_POOLS_SNAPSHOT as SNAPSHOT
 
 WETH = to_checksum_address("0x82af49447d8a07e3bd95bd0d56f35241523fbab1")
 USDC = to_checksum_address("0xaf88d065e77c8cc2239327c5edb3a432268e5831")
@@ -28,8 +28,6 @@ DECIMALS = {WETH: 18, USDC: 6, DAI: 18, WBTC: 8, LONELY: 18}
 SYMBOLS = {WETH: "WETH", USDC: "USDC", DAI: "DAI", WBTC: "WBTC", LONELY: "DEAD"}
 TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
 CREATED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = REPO_ROOT.parent / "shared" / "data" / "mainnet_pools_snapshot.json"
 
 
 def whole(token: str, amount: float | int) -> int:

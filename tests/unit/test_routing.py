@@ -5,16 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from platform_rust import ExecutionEngine, NoRouteError, Route
+from tests.data_files import MAINNET_POOLS_SNAPSHOT as SNAPSHOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = REPO_ROOT.parent / "shared" / "data" / "mainnet_pools_snapshot.json"
 FEE_PIPS = {"Lowest": 100, "Low": 500, "Medium": 3000, "High": 10000}
 USDC, WETH = 10**6, 10**18
 
@@ -44,8 +42,6 @@ def load_snapshot(engine: ExecutionEngine) -> list[str]:
 
 @pytest.fixture(scope="module")
 def mainnet() -> ExecutionEngine:
-    if not SNAPSHOT.exists():
-        pytest.skip(f"snapshot not present at {SNAPSHOT}")
     engine = ExecutionEngine()
     assert len(load_snapshot(engine)) == engine.pool_count() == 19
     return engine
