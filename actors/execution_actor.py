@@ -1,12 +1,13 @@
 """`ExecutionActor`: one per (venue, wallet). It alone signs for its wallet, so nonces never
 race between processes; it runs each hand-off through the `ExecutionOrchestrator` and, on
-every start, reconciles its journal with the chain and resumes the plans left open."""
+every start, checks its journal against the chain (a journal that does not match is logged
+as an error, and the plans it would run end FAILED with JOURNAL_CHAIN_MISMATCH), reconciles
+it and resumes the plans left open."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from actors import metrics
 from actors.background import BackgroundStart
 from actors.wiring import venue_adapter
 from platform_core import logs
-from platform_core.chain.journal import Journal
+from platform_core.chain.journal import Journal, wallet_journal_path
 from platform_core.chain.sender import SenderPolicy, TransactionSender
 from platform_core.chain.signer import Signer
 from platform_core.config import Settings
@@ -28,12 +29,6 @@ from platform_core.state.event_store import EventStore
 from platform_core.streaming.event_stream import EventStream
 
 log = logging.getLogger(__name__)
-
-
-def journal_path(settings: Settings, venue: str, wallet: str) -> Path:
-    """One journal per (venue, wallet): its steps, its nonces."""
-    base = settings.journal_path
-    return base.with_name(f"{base.stem}-{venue}-{wallet.lower()}{base.suffix}")
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
@@ -54,7 +49,7 @@ class ExecutionActor:
         if signer.address.lower() != self.wallet.lower():
             raise ValueError(f"the signing key is for {signer.address}, not {self.wallet}")
         adapter = venue_adapter(s, self.venue)
-        journal = Journal(journal_path(s, self.venue, self.wallet))
+        journal = Journal(wallet_journal_path(s.journal_path, self.venue, self.wallet))
         store = await EventStore.connect(s.postgres_dsn)
         cancels = CancelRequests.from_url(s.redis_url, prefix=s.redis_key_prefix)
         stream = await EventStream.connect(

@@ -1,6 +1,8 @@
 """`sep`: the operator's command line (check services, bring the platform up and down).
 
-sep check            each service: reachable, version, JetStream, TimescaleDB
+sep check            each service: reachable, version, JetStream, TimescaleDB; and each
+                     wallet's journal against the chain (non-zero exit on a mismatch)
+sep journals archive move the journals to stale-journals/ (with the platform stopped)
 sep services up      start the services that are not running (from packages)
 sep up / sep down    services + local Ray cluster + the Serve application
 """
@@ -14,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
@@ -22,7 +25,7 @@ import yaml
 
 from platform_core.config import Settings, get_settings
 from platform_core.services import launcher
-from platform_core.services.checks import ServiceStatus, check_all, check_chain
+from platform_core.services.checks import ServiceStatus, check_all, check_chain, check_journals
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVE_APP = "sep"  # the application name in serve_apps/serve_config.yaml
@@ -44,7 +47,7 @@ def _print_status(statuses: list[ServiceStatus]) -> None:
 
 
 def cmd_check(settings: Settings, as_json: bool) -> int:
-    statuses = asyncio.run(check_all(settings))
+    statuses = asyncio.run(check_all(settings)) + asyncio.run(check_journals(settings))
     if as_json:
         print(json.dumps([s.__dict__ for s in statuses], indent=2))
     else:
@@ -52,7 +55,20 @@ def cmd_check(settings: Settings, as_json: bool) -> int:
     return 0 if all(s.ok for s in statuses if s.required) else 1
 
 
-_STARTERS = {
+def cmd_archive_journals(settings: Settings) -> int:
+    """Move every journal beside `SEP_JOURNAL_PATH` to `stale-journals/<time>/`."""
+    from platform_core.chain.journal import archive_journals
+
+    moved = archive_journals(settings.journal_path)
+    if not moved:
+        print(f"journals: none beside {settings.journal_path}")
+    else:
+        print(f"journals: {len(moved)} files moved to {moved[0].parent}")
+    return 0
+
+
+# Each service: how to start it (URL, run directory) and where the settings say it is.
+_STARTERS: dict[str, tuple[Callable[[str, Path], launcher.Started], Callable[[Settings], str]]] = {
     "nats": (launcher.start_nats, lambda s: s.nats_url),
     "redis": (launcher.start_redis, lambda s: s.redis_url),
     "postgres": (launcher.start_postgres, lambda s: s.postgres_dsn),
@@ -291,7 +307,7 @@ def _uuid(text: str) -> UUID:
         raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
 
 
-async def _keys(settings: Settings, action: str, value: object) -> int:
+async def _keys(settings: Settings, action: str, value: UUID | str) -> int:
     from platform_core.api.keys import ApiKeys
     from platform_core.state.event_store import EventStore
 
@@ -304,6 +320,7 @@ async def _keys(settings: Settings, action: str, value: object) -> int:
             print(f"key id:   {issued.key_id}\nstrategy: {issued.strategy_id}")
             print(f"api key:  {issued.token}\n(shown once: only its hash is stored)")
             return 0
+        assert isinstance(value, str)
         if await keys.revoke(value):
             print(f"revoked {value}")
             return 0
@@ -326,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         "--strategy", required=True, type=_uuid, help="the strategy's id (a UUID)"
     )
     keys_sub.add_parser("revoke").add_argument("key_id")
+    journals = sub.add_parser("journals", help="the execution journals")
+    journals.add_argument("action", choices=["archive"])
     sub.add_parser("up", help="services, Ray and the Serve application")
     sub.add_parser("down", help="stop what `up` started, and only that")
     args = parser.parse_args(argv)
@@ -339,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "up"
             else services_down({"nats", "redis", "postgres"})
         )
+    if args.command == "journals":
+        return cmd_archive_journals(settings)
     if args.command == "keys":
         value = args.strategy if args.action == "create" else args.key_id
         return asyncio.run(_keys(settings, args.action, value))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
+from eth_typing import Hash32
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -17,6 +18,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.types import BlockIdentifier, FilterParams, TxParams
 
 from platform_core.chain.abi import revert_reason
 from platform_core.chain.errors import (
@@ -75,14 +77,14 @@ class ChainClient:
     async def block_number(self) -> int:
         return int(await self._guard(self.w3.eth.block_number))
 
-    async def get_block(self, block: int | str = "latest") -> dict[str, Any]:
+    async def get_block(self, block: BlockIdentifier = "latest") -> dict[str, Any]:
         return dict(await self._guard(self.w3.eth.get_block(block)))
 
-    async def nonce(self, address: str, block: str = "pending") -> int:
+    async def nonce(self, address: str, block: BlockIdentifier = "pending") -> int:
         address = to_checksum_address(address)
         return int(await self._guard(self.w3.eth.get_transaction_count(address, block)))
 
-    async def balance(self, address: str, block: int | str = "latest") -> int:
+    async def balance(self, address: str, block: BlockIdentifier = "latest") -> int:
         return int(await self._guard(self.w3.eth.get_balance(to_checksum_address(address), block)))
 
     async def fees(self, *, ceiling: int | None) -> Fees:
@@ -93,23 +95,23 @@ class ChainClient:
         tip = int(await self._guard(self.w3.eth.max_priority_fee))
         return fees_from_node(int(block["baseFeePerGas"]), tip, ceiling=ceiling)
 
-    async def call(self, tx: dict[str, Any], block: int | str = "latest") -> bytes:
+    async def call(self, tx: dict[str, Any], block: BlockIdentifier = "latest") -> bytes:
         """`eth_call`; a revert raises `SimulationReverted` with the decoded reason."""
         try:
-            return bytes(await self._guard(self.w3.eth.call(tx, block)))
+            return bytes(await self._guard(self.w3.eth.call(cast(TxParams, tx), block)))
         except ContractLogicError as exc:
             data = _hex_bytes(exc.data)
             raise SimulationReverted(revert_reason(data), data) from None
 
     async def estimate_gas(self, tx: dict[str, Any]) -> int:
         try:
-            return int(await self._guard(self.w3.eth.estimate_gas(tx)))
+            return int(await self._guard(self.w3.eth.estimate_gas(cast(TxParams, tx))))
         except ContractLogicError as exc:
             data = _hex_bytes(exc.data)
             raise SimulationReverted(revert_reason(data), data) from None
 
     async def batch_call(
-        self, calls: Sequence[tuple[str, bytes]], block: int | str = "latest"
+        self, calls: Sequence[tuple[str, bytes]], block: BlockIdentifier = "latest"
     ) -> list[bytes]:
         """Many `eth_call`s in one JSON-RPC batch (one HTTP round trip)."""
         if not calls:
@@ -133,15 +135,64 @@ class ChainClient:
 
     async def receipt(self, tx_hash: bytes) -> dict[str, Any] | None:
         try:
-            return dict(await self._guard(self.w3.eth.get_transaction_receipt(tx_hash)))
+            return dict(await self._guard(self.w3.eth.get_transaction_receipt(Hash32(tx_hash))))
         except TransactionNotFound:
             return None
 
     async def transaction(self, tx_hash: bytes) -> dict[str, Any] | None:
         try:
-            return dict(await self._guard(self.w3.eth.get_transaction(tx_hash)))
+            return dict(await self._guard(self.w3.eth.get_transaction(Hash32(tx_hash))))
         except TransactionNotFound:
             return None
 
+    async def mined_transaction_at(self, address: str, nonce: int) -> bytes | None:
+        """The hash of the mined transaction `address` sent with `nonce`; None when the node
+        shows none (not mined, or not visible yet). The node is asked directly
+        (`eth_getTransactionBySenderAndNonce`: anvil, reth); when that fails (no such
+        method, or no state for a block it looks at) the blocks are searched here."""
+        address = to_checksum_address(address)
+        try:
+            found = await self.rpc("eth_getTransactionBySenderAndNonce", [address, hex(nonce)])
+        except Web3RPCError:
+            return await self._search_by_nonce(address, nonce)
+        if not found or found.get("blockNumber") is None:
+            return None
+        return bytes(HexBytes(found["hash"]))
+
+    async def _search_by_nonce(self, address: str, nonce: int) -> bytes | None:
+        """Find the first block by whose end `address` had passed `nonce` (galloping back
+        from the head, then bisecting) and the transaction in it; None when there is none.
+        Blocks whose state the node no longer keeps count as before it."""
+        high = await self.block_number()  # invariant: passed by the end of `high`
+        if not await self._passed(address, nonce, high):
+            return None
+        low, distance = -1, 1  # invariant: not passed by the end of `low` (-1: genesis)
+        while high > 0:
+            probe = max(high - distance, 0)
+            if not await self._passed(address, nonce, probe):
+                low = probe
+                break
+            high, distance = probe, distance * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            if await self._passed(address, nonce, middle):
+                high = middle
+            else:
+                low = middle
+        block = await self._guard(self.w3.eth.get_block(high, full_transactions=True))
+        for tx in block["transactions"]:
+            if tx["from"].lower() == address.lower() and int(tx["nonce"]) == nonce:
+                return bytes(tx["hash"])
+        return None
+
+    async def _passed(self, address: str, nonce: int, block: int) -> bool:
+        """Whether `address` had sent more than `nonce` transactions by the end of `block`;
+        False where the node keeps no state for that block."""
+        try:
+            return await self.nonce(address, block) > nonce
+        except Web3RPCError:
+            return False
+
     async def get_logs(self, filter_params: dict[str, Any]) -> list[dict[str, Any]]:
-        return [dict(log) for log in await self._guard(self.w3.eth.get_logs(filter_params))]
+        logs = await self._guard(self.w3.eth.get_logs(cast(FilterParams, filter_params)))
+        return [dict(log) for log in logs]

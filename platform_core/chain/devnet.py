@@ -41,7 +41,8 @@ class AnvilProcess:
 
 
 def load_deployment(path: Path = DEPLOYMENT_FILE) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    deployment: dict[str, Any] = json.loads(path.read_text())
+    return deployment
 
 
 def unpack_state(work_dir: Path, state_file: Path = STATE_FILE) -> Path:

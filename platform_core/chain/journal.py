@@ -5,6 +5,12 @@ and their hash (`signed`), and only then the broadcast. After a crash the journa
 exact bytes, so recovery re-sends them instead of signing anew: the nonce and the hash stay
 the same and the chain can include the transaction at most once.
 
+The journal knows its chain: `bind` records the chain id and the genesis hash on first use
+and refuses another chain; each mined step keeps its block number and hash, so a check
+against the chain (`platform_core.chain.journal_check`) can tell when the chain no longer
+holds what was journalled (a reset devnet, a restored journal). Such a journal raises
+`JournalChainMismatch`, as does re-signing bytes it already holds.
+
 Writes are committed with `synchronous=FULL` before the call returns. Calls are blocking
 (SQLite is local and fast); async callers wrap them in `asyncio.to_thread`.
 """
@@ -20,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from platform_core.chain.errors import JournalError
+from platform_core.chain.errors import JournalChainMismatch, JournalError
 
 
 class StepState(StrEnum):
@@ -36,6 +42,8 @@ class StepState(StrEnum):
 
 
 OPEN_STATES = (StepState.SIGNED, StepState.SUBMITTED, StepState.UNKNOWN)
+# Final states in which one of the step's own transactions was mined (`final_tx_hash`).
+MINED_STATES = (StepState.CONFIRMED, StepState.REVERTED, StepState.DROPPED)
 FINAL_STATES = (
     StepState.CONFIRMED,
     StepState.REVERTED,
@@ -77,6 +85,20 @@ class StepRecord:
     final_tx_hash: bytes | None
     meta: dict[str, Any]
     attempts: tuple[Attempt, ...]
+    block_number: int | None = None  # where `final_tx_hash` was mined
+    block_hash: bytes | None = None
+
+
+@dataclass(frozen=True)
+class MinedStep:
+    """A step whose own transaction the chain included, as the journal recorded it."""
+
+    step_key: str
+    sender: str
+    nonce: int
+    tx_hash: bytes
+    block_number: int | None  # None in journals written before blocks were recorded
+    block_hash: bytes | None
 
 
 _SCHEMA = """
@@ -95,7 +117,9 @@ CREATE TABLE IF NOT EXISTS steps (
     final_tx_hash BLOB,
     meta TEXT NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    block_number INTEGER,
+    block_hash BLOB
 );
 CREATE TABLE IF NOT EXISTS attempts (
     tx_hash BLOB PRIMARY KEY,
@@ -108,7 +132,26 @@ CREATE TABLE IF NOT EXISTS attempts (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS steps_by_state ON steps(state);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+_STEP_COLUMNS = (
+    "step_key, chain_id, sender, to_address, value, data, gas_limit, max_fee_ceiling, nonce,"
+    " state, detail, final_tx_hash, meta, block_number, block_hash"
+)
+_ADDED_COLUMNS = {"block_number": "INTEGER", "block_hash": "BLOB"}  # to older journals
+
+REMEDY = (
+    "stop the platform (`make down`), then archive the journal (`.venv/bin/sep journals"
+    " archive` moves it to stale-journals/ beside it) or point SEP_JOURNAL_PATH elsewhere"
+)
+
+
+def chain_mismatch(path: Path, what: str) -> JournalChainMismatch:
+    """The error for a journal that does not match its chain: what differs, what to do."""
+    return JournalChainMismatch(f"journal {path} does not match the chain: {what}; {REMEDY}")
 
 
 class Journal:
@@ -121,10 +164,50 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")  # fsync on every commit
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE steps ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def chain(self) -> tuple[int, bytes] | None:
+        """The (chain id, genesis hash) this journal is bound to; None before `bind`."""
+        with self._lock:
+            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if "chain_id" not in meta:
+            return None
+        return int(meta["chain_id"]), bytes.fromhex(meta["genesis_hash"])
+
+    def bind(self, chain_id: int, genesis_hash: bytes, *, record: bool = True) -> None:
+        """Tie the journal to a chain: the first bind records the chain id and genesis hash
+        (unless `record` is False: a read-only check); a journal bound to another chain
+        raises `JournalChainMismatch`."""
+        if record:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                        [
+                            ("chain_id", str(chain_id)),
+                            ("genesis_hash", genesis_hash.hex()),
+                            ("bound_at", str(time.time())),
+                        ],
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        bound = self.chain()
+        if bound is not None and bound != (chain_id, genesis_hash):
+            raise chain_mismatch(
+                self.path,
+                f"it was written for chain {bound[0]} with genesis block 0x{bound[1].hex()},"
+                f" the node is chain {chain_id} with genesis block 0x{genesis_hash.hex()}",
+            )
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         with self._lock:
@@ -209,24 +292,42 @@ class Journal:
                 ).rowcount
                 if updated != 1:
                     raise JournalError(f"no prepared step {step_key!r}")
-                self._db.execute(
-                    "INSERT INTO attempts (tx_hash, step_key, kind, raw, nonce, max_fee_per_gas,"
-                    " max_priority_fee_per_gas, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        attempt.tx_hash,
-                        step_key,
-                        attempt.kind.value,
-                        attempt.raw,
-                        attempt.nonce,
-                        str(attempt.max_fee_per_gas),
-                        str(attempt.max_priority_fee_per_gas),
-                        time.time(),
-                    ),
-                )
+                self._insert_attempt(step_key, attempt)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _insert_attempt(self, step_key: str, attempt: Attempt) -> None:
+        """Insert an attempt (inside the caller's transaction). Bytes the journal already
+        holds mean a nonce it recorded as used was handed out again: the chain forgot it."""
+        try:
+            self._db.execute(
+                "INSERT INTO attempts (tx_hash, step_key, kind, raw, nonce, max_fee_per_gas,"
+                " max_priority_fee_per_gas, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.tx_hash,
+                    step_key,
+                    attempt.kind.value,
+                    attempt.raw,
+                    attempt.nonce,
+                    str(attempt.max_fee_per_gas),
+                    str(attempt.max_priority_fee_per_gas),
+                    time.time(),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            row = self._db.execute(
+                "SELECT step_key FROM attempts WHERE tx_hash = ?", (attempt.tx_hash,)
+            ).fetchone()
+            if row is None:
+                raise
+            raise chain_mismatch(
+                self.path,
+                f"step {step_key!r} signed transaction 0x{attempt.tx_hash.hex()} at nonce"
+                f" {attempt.nonce}, which the journal already holds for step {row[0]!r}: that"
+                " nonce was used before, and the chain no longer shows it (was it reset?)",
+            ) from None
 
     def set_state(
         self,
@@ -235,18 +336,25 @@ class Journal:
         *,
         detail: str | None = None,
         final_tx_hash: bytes | None = None,
+        block_number: int | None = None,
+        block_hash: bytes | None = None,
     ) -> None:
+        """Move a step to `state`; a mined one also records its transaction and block."""
         count = self._write(
             "UPDATE steps SET state = ?, detail = COALESCE(?, detail),"
-            " final_tx_hash = COALESCE(?, final_tx_hash), updated_at = ? WHERE step_key = ?",
-            (state.value, detail, final_tx_hash, time.time(), step_key),
+            " final_tx_hash = COALESCE(?, final_tx_hash),"
+            " block_number = COALESCE(?, block_number), block_hash = COALESCE(?, block_hash),"
+            " updated_at = ? WHERE step_key = ?",
+            (state.value, detail, final_tx_hash, block_number, block_hash, time.time(), step_key),
         )
         if count != 1:
             raise JournalError(f"no step {step_key!r}")
 
     def get(self, step_key: str) -> StepRecord:
         with self._lock:
-            row = self._db.execute("SELECT * FROM steps WHERE step_key = ?", (step_key,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {_STEP_COLUMNS} FROM steps WHERE step_key = ?", (step_key,)
+            ).fetchone()
             if row is None:
                 raise JournalError(f"no step {step_key!r}")
             attempts = self._db.execute(
@@ -270,10 +378,46 @@ class Journal:
         records = [self.get(key) for key in keys]
         return [r for r in records if chain_id is None or r.chain_id == chain_id]
 
+    def senders(self) -> list[str]:
+        """Every wallet that signed a step in this journal."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT sender FROM steps").fetchall()
+        return sorted({r[0] for r in rows}, key=str.lower)
+
+    def latest_mined(self) -> MinedStep | None:
+        """The mined step in the highest block (None before any was recorded with one)."""
+        return self._mined("block_number IS NOT NULL", (), "block_number DESC, nonce DESC")
+
+    def highest_mined(self, sender: str) -> MinedStep | None:
+        """`sender`'s mined step with the highest nonce: the chain's account nonce for
+        `sender` must be above it."""
+        return self._mined("lower(sender) = lower(?)", (sender,), "nonce DESC")
+
+    def _mined(self, where: str, params: tuple[Any, ...], order: str) -> MinedStep | None:
+        marks = ",".join("?" * len(MINED_STATES))
+        with self._lock:
+            row = self._db.execute(
+                "SELECT step_key, sender, nonce, final_tx_hash, block_number, block_hash"
+                f" FROM steps WHERE state IN ({marks}) AND final_tx_hash IS NOT NULL"
+                f" AND nonce IS NOT NULL AND {where} ORDER BY {order} LIMIT 1",
+                (*(s.value for s in MINED_STATES), *params),
+            ).fetchone()
+        if row is None:
+            return None
+        key, sender, nonce, tx_hash, number, block_hash = row
+        return MinedStep(
+            key,
+            sender,
+            nonce,
+            bytes(tx_hash),
+            number,
+            None if block_hash is None else bytes(block_hash),
+        )
+
 
 def _record(row: tuple[Any, ...], attempts: list[tuple[Any, ...]]) -> StepRecord:
     (key, chain_id, sender, to, value, data, gas_limit, ceiling, nonce, state, detail,
-     final_hash, meta, _created, _updated) = row  # fmt: skip
+     final_hash, meta, block_number, block_hash) = row  # fmt: skip
     return StepRecord(
         step_key=key,
         chain_id=chain_id,
@@ -299,7 +443,20 @@ def _record(row: tuple[Any, ...], attempts: list[tuple[Any, ...]]) -> StepRecord
             )
             for h, raw, kind, n, mf, mp in attempts
         ),
+        block_number=block_number,
+        block_hash=bytes(block_hash) if block_hash is not None else None,
     )
+
+
+def wallet_journal_path(base: Path, venue: str, wallet: str) -> Path:
+    """One journal per (venue, wallet), beside `base` (`SEP_JOURNAL_PATH`):
+    `<stem>-<venue>-<wallet><suffix>`."""
+    return base.with_name(f"{base.stem}-{venue}-{wallet.lower()}{base.suffix}")
+
+
+def wallet_journals(base: Path) -> list[Path]:
+    """The per-wallet journals that exist beside `base` (their WAL files aside)."""
+    return sorted(p for p in base.parent.glob(f"{base.stem}-*{base.suffix}") if p.is_file())
 
 
 def archive_journals(journal_path: Path) -> list[Path]:

@@ -47,6 +47,3 @@ class NonceManager:
                 self._next[key] = nonce
             else:
                 self._next.pop(key, None)  # the next reserve() reads the chain
-
-    def peek(self, wallet: str) -> int | None:
-        return self._next.get(wallet.lower())

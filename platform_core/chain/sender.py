@@ -7,6 +7,12 @@ A revert in pre-flight stops the step before a nonce is taken: nothing is broadc
 timeout or a transport error leaves the step "unknown"; `reconcile` settles it from the chain
 (receipts of every attempt, the account nonce) and re-sends the journalled bytes when the
 chain has not seen them. Stuck transactions are sped up or cancelled at the same nonce.
+
+A step is "replaced" only when the chain shows another transaction (by hash) at its nonce;
+a receipt that is late while the nonce has moved is waited for, never taken for a
+replacement. Before anything is signed or re-sent, the journal is checked against the chain
+(`journal_check`): a journal of another chain, or one whose mined steps the chain no longer
+holds (a reset), raises `JournalChainMismatch`, and from then on nothing is signed.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from platform_core.chain.decode import IntendedTx, check_matches, decode_signed
 from platform_core.chain.errors import (
     BroadcastRejected,
     FeeCeilingExceeded,
+    JournalChainMismatch,
     JournalError,
     NonceError,
     SimulationReverted,
@@ -37,6 +44,7 @@ from platform_core.chain.journal import (
     StepRecord,
     StepState,
 )
+from platform_core.chain.journal_check import check_history, check_journal
 from platform_core.chain.nonces import NonceManager
 from platform_core.chain.signer import Signer
 from platform_core.config import Settings
@@ -73,6 +81,7 @@ class SenderPolicy:
     receipt_timeout_s: float = 60.0
     poll_interval_s: float = 0.1
     gas_margin_pct: int = 20  # headroom over estimateGas: state can move before inclusion
+    chain_check_settle_s: float = 5.0  # how long a journal/chain difference must persist
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SenderPolicy:
@@ -101,10 +110,42 @@ class TransactionSender:
         self.chain_id = chain_id
         self.policy = policy
         self.nonces = nonces or NonceManager(lambda a: client.nonce(a, "pending"))
+        self._bound = False  # the journal was bound to this chain (chain id, genesis)
+        self._mismatch: JournalChainMismatch | None = None  # found once: for good
 
     @property
     def address(self) -> str:
         return self.signer.address
+
+    async def check_chain(self) -> None:
+        """Raise `JournalChainMismatch` when the journal belongs to another chain or the
+        chain no longer holds the steps it recorded as mined. The first call binds the
+        journal to the chain; once a mismatch is found, every later call raises it."""
+        if self._mismatch is None:
+            settle, poll = self.policy.chain_check_settle_s, self.policy.poll_interval_s
+            try:
+                if self._bound:
+                    await check_history(
+                        self.journal,
+                        self.client,
+                        senders=[self.address],
+                        settle_s=settle,
+                        poll_s=poll,
+                    )
+                else:
+                    await check_journal(
+                        self.journal,
+                        self.client,
+                        senders=[self.address],
+                        settle_s=settle,
+                        poll_s=poll,
+                    )
+                    self._bound = True
+            except JournalChainMismatch as exc:
+                log.error("journal %s: %s", self.journal.path, exc)
+                self._mismatch = exc
+        if self._mismatch is not None:
+            raise JournalChainMismatch(str(self._mismatch))
 
     # -- the whole path -------------------------------------------------------------------
 
@@ -154,8 +195,9 @@ class TransactionSender:
             # A second original signature would take a second nonce: a double spend.
             raise JournalError(f"step {step_key!r} is {record.state}: it is signed only once")
         try:
+            await self.check_chain()
             fees = await self.client.fees(ceiling=self.policy.fee_ceiling_wei)
-        except FeeCeilingExceeded as exc:
+        except (JournalChainMismatch, FeeCeilingExceeded) as exc:
             await self._set(step_key, StepState.REFUSED, str(exc))
             raise
         nonce = await self.nonces.reserve(self.address)
@@ -271,13 +313,35 @@ class TransactionSender:
                 state = StepState.DROPPED
             else:
                 state = StepState.CONFIRMED if receipt["status"] == 1 else StepState.REVERTED
-            await self._set(step_key, state, None, attempt.tx_hash)
+            await asyncio.to_thread(
+                self.journal.set_state, step_key, state, final_tx_hash=attempt.tx_hash,
+                block_number=int(receipt["blockNumber"]), block_hash=bytes(receipt["blockHash"]),
+            )  # fmt: skip
             return StepOutcome(step_key, state, attempt.tx_hash, receipt)
-        if mined_nonce > record.nonce:
-            detail = f"nonce {record.nonce} was used by a transaction this step did not sign"
-            await self._set(step_key, StepState.REPLACED, detail)
-            return StepOutcome(step_key, StepState.REPLACED, None, None, detail)
-        return None
+        if mined_nonce <= record.nonce:
+            return None
+        taker = await self._nonce_taker(record)
+        if taker is None:  # ours (its receipt is late), or the node cannot tell yet
+            return None
+        detail = (
+            f"nonce {record.nonce} was used by transaction 0x{taker.hex()}, which this step"
+            " did not sign"
+        )
+        await self._set(step_key, StepState.REPLACED, detail)
+        return StepOutcome(step_key, StepState.REPLACED, None, None, detail)
+
+    async def _nonce_taker(self, record: StepRecord) -> bytes | None:
+        """The hash of the mined transaction at the step's nonce when it is none of the
+        step's own attempts; None when one of them is in a block (its receipt will come)
+        or the node does not show the transaction that took the nonce (yet)."""
+        assert record.nonce is not None
+        ours = {attempt.tx_hash for attempt in record.attempts}
+        for tx_hash in ours:
+            tx = await self.client.transaction(tx_hash)
+            if tx is not None and tx.get("blockNumber") is not None:
+                return None
+        taker = await self.client.mined_transaction_at(self.address, record.nonce)
+        return None if taker is None or taker in ours else taker
 
     async def reconcile(self, step_key: str) -> StepOutcome:
         """Settle a step from the chain; when the chain has not seen it, re-send the last
@@ -292,6 +356,7 @@ class TransactionSender:
             return outcome
         latest = record.attempts[-1]
         if await self.client.transaction(latest.tx_hash) is None:
+            await self.check_chain()  # never re-send onto a chain the journal does not match
             log.info("step %s: re-sending journalled tx 0x%s", step_key, latest.tx_hash.hex())
             try:
                 await self.broadcast(step_key, latest)
@@ -300,8 +365,10 @@ class TransactionSender:
         return await self.wait(step_key)
 
     async def recover(self) -> list[StepOutcome]:
-        """On start-up: reconcile every open step of this wallet on this chain, in nonce
+        """On start-up: check the journal against the chain (`JournalChainMismatch` when it
+        does not match), reconcile every open step of this wallet on this chain, in nonce
         order, then re-read the nonce counter from the chain."""
+        await self.check_chain()
         steps = await asyncio.to_thread(self.journal.open_steps, self.chain_id)
         outcomes = []
         for record in steps:
@@ -332,6 +399,7 @@ class TransactionSender:
             ceiling=record.max_fee_ceiling,
         )
         gas_limit = record.gas_limit or 0
+        await self.check_chain()
         attempt = self._sign(record, record.nonce, gas_limit, fees, kind)
         await asyncio.to_thread(self.journal.record_signed, step_key, attempt, gas_limit)
         await self.broadcast(step_key, attempt)

@@ -10,7 +10,9 @@ Re-running `execute` for the same plan is safe: step keys derive from the plan, 
 journal hands back what was already signed (never signing twice), and event ids derive
 from the plan and step, so the re-published events are deduplicated downstream. An
 outcome the chain has not decided yet is reconciled, never reported as a failure; if it
-stays undecided the run raises `ExecutionUndecided` and leaves the intent open.
+stays undecided the run raises `ExecutionUndecided` and leaves the intent open. An error no
+retry can mend (a `PlatformError` with `retryable=False`, such as a journal that does not
+match the chain) ends the intent: `ExecutionStepFailed` and `IntentFailed` with its code.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from uuid import UUID
 
 from platform_core.chain.errors import (
     BroadcastRejected,
@@ -32,9 +33,11 @@ from platform_core.chain.errors import (
 )
 from platform_core.chain.journal import StepRecord, StepState
 from platform_core.chain.sender import StepOutcome, TransactionSender, TxRequest
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.event_chain import EventChain
 from platform_core.execution.receipts import summarize_receipt
 from platform_core.execution.step_gate import Gate, decide, step_deadline
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.market.adapter import VenueAdapter, order_from_step
 from platform_core.types.events import (
     EventEnvelope,
@@ -60,9 +63,12 @@ class EventPublisher(Protocol):
     async def publish(self, envelope: EventEnvelope) -> Any: ...
 
 
-class ExecutionUndecided(RuntimeError):
+class ExecutionUndecided(PlatformError, RuntimeError):
     """The chain has not decided a step after every reconcile round: the intent stays open
     and a later run (or `TransactionSender.recover`) settles it."""
+
+    code = ErrorCode.EXECUTION_UNDECIDED
+    retryable = True
 
 
 def utc_now() -> datetime:
@@ -85,6 +91,12 @@ class _StepFailure:
     reason: str
     reverted: bool = False
     block_number: int | None = None  # where it reverted
+    code: ErrorCode | None = None  # of the error that ended it, when one did
+
+    def describe(self, prefix: str = "") -> str:
+        """The reason after `prefix`, led by the error code when there is one."""
+        text = f"{prefix}{self.reason}"
+        return text if self.code is None else f"{self.code}: {text}"
 
 
 def step_key(plan: ExecutionPlan, step: ExecutionStep) -> str:
@@ -123,19 +135,15 @@ class ExecutionOrchestrator:
         intent: Intent,
         plan: ExecutionPlan,
         *,
-        sequence_start: int,
+        after: EventEnvelope,
         cancelled: asyncio.Event | None = None,
-        causation_id: UUID | None = None,
     ) -> ExecutionResult:
+        """Run `plan`; its events follow `after` (the plan's `PlanCreated`) in the intent's
+        sequence, so every run of the same plan appends at the same sequences."""
         if plan.intent_id != intent.id:
             raise ValueError("the plan belongs to another intent")
         events = EventChain(
-            intent_id=intent.id,
-            strategy_id=intent.strategy_id,
-            plan_id=plan.plan_id,
-            sequence_start=sequence_start,
-            causation_id=causation_id,
-            clock=self.clock,
+            IntentAggregate.after(intent, after), plan_id=plan.plan_id, clock=self.clock
         )
         done = amount_in = amount_out = 0  # confirmed steps and what they moved
 
@@ -161,7 +169,12 @@ class ExecutionOrchestrator:
                     return await finish(
                         IntentStatus.CANCELLED, IntentCancelled(steps_cancelled=cancelled_steps)
                     )
-            outcome = await self._run_step(events, plan, step, key)
+            try:
+                outcome = await self._run_step(events, plan, step, key)
+            except PlatformError as exc:
+                if exc.retryable:
+                    raise
+                outcome = _StepFailure(None, str(exc), code=exc.code)
             if isinstance(outcome, _StepFailure):
                 await self._publish(
                     events,
@@ -169,7 +182,7 @@ class ExecutionOrchestrator:
                         plan_id=plan.plan_id,
                         step_id=step.step_id,
                         tx_hash=None if outcome.tx_hash is None else _hex(outcome.tx_hash),
-                        reason=outcome.reason,
+                        reason=outcome.describe(),
                         reverted=outcome.reverted,
                     ),
                     step.index,
@@ -181,7 +194,8 @@ class ExecutionOrchestrator:
                         IntentStatus.EXPIRED, IntentExpired(deadline=deadline, steps_completed=done)
                     )
                 return await finish(
-                    IntentStatus.FAILED, IntentFailed(reason=f"step {step.index}: {outcome.reason}")
+                    IntentStatus.FAILED,
+                    IntentFailed(reason=outcome.describe(f"step {step.index}: ")),
                 )
             amount_in += outcome.amount_in
             amount_out += outcome.amount_out
@@ -358,7 +372,7 @@ class ExecutionOrchestrator:
     async def _publish(
         self, events: EventChain, event: Any, step_index: int | None = None
     ) -> EventEnvelope:
-        envelope = events.wrap(event, step_index)
+        envelope = events.append(event, step_index)
         await self.publisher.publish(envelope)
         log.info("intent %s: %s seq %d", envelope.intent_id, envelope.event_type, envelope.sequence)
         return envelope

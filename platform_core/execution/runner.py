@@ -6,11 +6,15 @@ cancel stops the child orders not yet sent. An intent runs at most once at a tim
 
 A run that ends without a verdict (the chain did not decide a step, the RPC failed) is
 retried with backoff: re-running a plan is safe (the journal never signs a step twice and
-event ids repeat), and past the deadline the re-run ends the intent EXPIRED.
+event ids repeat), and past the deadline the re-run ends the intent EXPIRED. An error no
+retry can mend (a `PlatformError` with `retryable=False`) is not retried: raised in a step,
+the orchestrator has already made it the intent's verdict (`IntentFailed` with its code).
 
-On start, `recover` reconciles the journal with the chain (every open step, then the nonce)
-and resumes every plan the event log holds without a final event: what happened while the
-actor was down is published with the same ids a live run would have used.
+On start, `recover` checks the journal against the chain, reconciles it (every open step,
+then the nonce) and resumes every plan the event log holds without a final event: what
+happened while the actor was down is published with the same ids a live run would have
+used. A journal that does not match the chain is logged as an error and nothing of it is
+re-sent; the resumed plans then end with that error as their verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from uuid import UUID
 
+from platform_core.errors import PlatformError
 from platform_core.execution.orchestrator import ExecutionOrchestrator, ExecutionResult
 from platform_core.intent.processor import DEFAULT_PRIORITY, CancelFlags, Handoff
 from platform_core.types.events import EventEnvelope, IntentSubmitted, PlanCreated
@@ -106,8 +111,15 @@ class ExecutionRunner:
         return True
 
     async def recover(self, handoffs: Iterable[Handoff]) -> int:
-        """Settle the journal's open steps with the chain, then resume the given plans."""
-        outcomes = await self.orchestrator.sender.recover()
+        """Check the journal against the chain and settle its open steps, then resume the
+        given plans."""
+        try:
+            outcomes = await self.orchestrator.sender.recover()
+        except PlatformError as exc:
+            if exc.retryable:
+                raise
+            log.error("recovery: %s: %s", exc.code, exc)
+            outcomes = []
         if outcomes:
             log.info("recovery: %d journalled steps reconciled", len(outcomes))
         return sum(self.start(handoff) for handoff in handoffs)
@@ -137,11 +149,14 @@ class ExecutionRunner:
                     result = await self.orchestrator.execute(
                         handoff.intent,
                         handoff.plan,
-                        sequence_start=handoff.plan_created.sequence + 1,
+                        after=handoff.plan_created,
                         cancelled=cancelled,
-                        causation_id=handoff.plan_created.event_id,
                     )
                 except Exception as exc:  # undecided, or the chain unreachable: run it again
+                    if isinstance(exc, PlatformError) and not exc.retryable:
+                        log.error("intent %s: run %d ended on %s: %s; it is not run again",
+                                  intent_id, attempt + 1, exc.code, exc, extra=extra)  # fmt: skip
+                        return
                     delay = self.retry_delays_s[min(attempt, len(self.retry_delays_s) - 1)]
                     log.warning("intent %s: run %d ended without a verdict (%r); again in %.0f s",
                                 intent_id, attempt + 1, exc, delay, extra=extra)  # fmt: skip

@@ -1,14 +1,21 @@
-"""Health checks for each backing service: reachable, version, and the features we need."""
+"""Health checks for each backing service (reachable, version, and the features we need)
+and for each wallet's execution journal (does it match the configured chain?)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from platform_core.config import Settings
 
+if TYPE_CHECKING:
+    from platform_core.chain.client import ChainClient
+
 CHECK_TIMEOUT_S = 3.0
+JOURNAL_SETTLE_S = 1.0  # how long a journal/chain difference must persist to be reported
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,44 @@ async def check_all(settings: Settings) -> list[ServiceStatus]:
             check_chain(chain.rpc_url, chain_id),
         )
     )
+
+
+async def check_journals(settings: Settings) -> list[ServiceStatus]:
+    """One status per wallet journal beside `SEP_JOURNAL_PATH`, checked (read-only) against
+    the configured chain: one that does not match fails (the execution actor would sign
+    nothing with it); one that cannot be checked (the chain is down) is reported only."""
+    from platform_core.chain.client import ChainClient
+    from platform_core.chain.journal import wallet_journals
+
+    paths = wallet_journals(settings.journal_path)
+    if not paths:
+        return []
+    chain = next(iter(settings.chains.values()))
+    client = ChainClient(chain.rpc_url, timeout_s=CHECK_TIMEOUT_S)
+    try:
+        return [await _check_journal(path, client) for path in paths]
+    finally:
+        await client.close()
+
+
+async def _check_journal(path: Path, client: ChainClient) -> ServiceStatus:
+    from platform_core.chain.errors import JournalChainMismatch
+    from platform_core.chain.journal import Journal
+    from platform_core.chain.journal_check import check_journal
+
+    journal = Journal(path)
+    try:
+        await check_journal(journal, client, record=False, settle_s=JOURNAL_SETTLE_S)
+        bound = journal.chain()
+    except JournalChainMismatch as exc:
+        return ServiceStatus("journal", str(path), True, error=str(exc))
+    except Exception as exc:
+        error = f"not checked against {client.rpc_url}: {_describe(exc)}"
+        return ServiceStatus("journal", str(path), False, error=error, required=False)
+    finally:
+        journal.close()
+    details = {"chain_id": str(bound[0]) if bound else "not bound yet"}
+    return ServiceStatus("journal", str(path), True, details=details)
 
 
 def _describe(exc: BaseException) -> str:
