@@ -14,7 +14,7 @@ export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 export PYO3_PYTHON := $(PY)
 
-.PHONY: install constraints up down demo check test test-rust test-python lint bench model devnet devnet-down devnet-rebuild clean
+.PHONY: install constraints up down demo check test test-rust test-python lint bench burst model devnet devnet-down devnet-rebuild clean
 
 install: $(STAMP) devnet/node_modules/.package-lock.json
 
@@ -67,12 +67,22 @@ test-python:
 	$(VENV)/bin/sep services up
 	$(PY) -m pytest
 
+# Ruff; mypy (strict for platform_core/, actors/, serve_apps/: see pyproject.toml); stubtest,
+# which proves platform_rust's stub matches the extension the stamp just built; clippy.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest platform_rust._platform_rust
+	cd rust && cargo clippy --all-targets --quiet -- -D warnings
 
 bench: install
 	$(PY) -m benchmarks
+
+# 500 small intents through the whole platform (its own devnet and ports), each followed to
+# its verdict; prints the count per final status (SEP_BENCH_BURST_INTENTS, _IN_FLIGHT).
+burst: install
+	$(PY) -m benchmarks burst
 
 # Retrain the prioritiser from its seeded script and rewrite models/priority.onnx.
 model: $(STAMP)

@@ -17,10 +17,12 @@ from actors.background import BackgroundStart
 from actors.wiring import NAMESPACE, PLANNER_NAME, executor_name, venue_adapter
 from platform_core import logs
 from platform_core.config import Settings
+from platform_core.errors import ErrorCode
 from platform_core.execution.cancels import CancelRequests
 from platform_core.execution.planning_service import PlanResult
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.decomposer import Portfolio
-from platform_core.intent.processor import Handoff, IntentProcessor, terminal_envelope
+from platform_core.intent.processor import Handoff, IntentProcessor
 from platform_core.state.event_store import EventStore
 from platform_core.streaming.event_stream import ConsumerSettings, EventStream
 from platform_core.types.events import EventEnvelope, IntentFailed, IntentSubmitted
@@ -40,7 +42,8 @@ class _RemotePlanner:
     async def plan(self, intent: Intent, portfolio: Portfolio) -> PlanResult:
         if self._handle is None:
             self._handle = ray.get_actor(PLANNER_NAME, namespace=NAMESPACE)
-        return await self._handle.plan.remote(intent, dict(portfolio))
+        result: PlanResult = await self._handle.plan.remote(intent, dict(portfolio))
+        return result
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
@@ -107,10 +110,11 @@ class IntentProcessorActor:
         except ValueError:
             # No actor signs for this wallet: the plan cannot run; say so, once.
             assert self._stream is not None
-            failed = IntentFailed(reason=f"NO_EXECUTOR: no execution actor signs for {name}")
-            created = handoff.plan_created
-            envelope = terminal_envelope(created, failed, created.sequence + 1, created.event_id)
-            await self._stream.publish(envelope)
+            failed = IntentFailed(
+                reason=f"{ErrorCode.NO_EXECUTOR}: no execution actor signs for {name}"
+            )
+            events = IntentAggregate.after(handoff.intent, handoff.plan_created)
+            await self._stream.publish(events.append(failed))
             log.error("intent %s: %s", handoff.intent.id, failed.reason,
                       extra={"intent_id": str(handoff.intent.id)})  # fmt: skip
             return

@@ -9,6 +9,7 @@ ones instead of starting more.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("address", help="the cluster's GCS address, host:port")
     args = parser.parse_args(argv)
-    ray.init(address=args.address, namespace=NAMESPACE, logging_level="ERROR",
+    ray.init(address=args.address, namespace=NAMESPACE, logging_level=logging.ERROR,
              log_to_driver=False)  # fmt: skip
     try:
         for line in start_actors(Settings()):

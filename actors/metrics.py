@@ -11,6 +11,7 @@ metrics agent to Prometheus and Grafana).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
 
@@ -51,7 +52,7 @@ def route_fill_pct() -> Histogram:
     )  # fmt: skip
 
 
-def count_statuses(envelopes: list[EventEnvelope]) -> None:
+def count_statuses(envelopes: Sequence[EventEnvelope]) -> None:
     for envelope in envelopes:
         status = envelope.event().status_after
         # Decomposed and PlanCreated both mean PROCESSING: count the intent once.

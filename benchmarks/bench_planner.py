@@ -63,8 +63,9 @@ def calls_per_sizing(sizer: CountingSizer, amount_out: int) -> int:
 
 
 def main() -> None:
-    engine = snapshot_graph()
-    planner = ExecutionPlanner(engine, chain_id=42161)
+    registry = snapshot_graph()
+    engine = registry.engine
+    planner = ExecutionPlanner(registry, chain_id=42161)
     v3 = {"allowed_venues": ["uniswap_v3"]}
     ours, baseline = CountingSizer(engine, **v3), DoublingSizer(engine, **v3)
     rows = []

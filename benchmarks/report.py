@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def time_per_call(fn: Callable[[], object], *, min_seconds: float = 1.0) -> list[float]:
@@ -36,3 +38,13 @@ def print_table(title: str, rows: list[tuple[str, float, float, str]]) -> None:
 def summary(samples: list[float]) -> tuple[float, float]:
     """(p50, p99) in microseconds."""
     return statistics.median(samples) * 1e6, percentile(samples, 0.99) * 1e6
+
+
+def write_json(name: str, figures: dict[str, object]) -> Path:
+    """Write a benchmark's figures to `.run/bench/<name>.json` (beside the checkout's other
+    run files) and return the path."""
+    folder = Path(__file__).resolve().parent.parent / ".run" / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(figures, indent=2, sort_keys=True, default=str) + "\n")
+    return path

@@ -79,7 +79,7 @@ def follow(base: str, headers: dict[str, str], intent_id: str, timeout_s: float)
                 seen = max(seen, len(events))
             view = client.get(f"/intents/{intent_id}")
             if view.status_code == 200:
-                status = view.json()["status"]
+                status = str(view.json()["status"])
                 if IntentStatus(status).is_terminal and seen and answer.status_code == 200:
                     return status
             time.sleep(0.3)

@@ -1,9 +1,28 @@
 """Type stub for the native module `platform_rust` (built from `rust/` by maturin)."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal, Required, TypedDict, overload
+from typing import Literal, Required, Self, TypedDict, final, overload, type_check_only
 
 from typing_extensions import Buffer
+
+# What the compiled module exports (pyo3 writes its `__all__` from what is registered).
+__all__ = [
+    "Authorization",
+    "BookLevel",
+    "ConsolidatedBook",
+    "Crossing",
+    "DecodedTransaction",
+    "ExecutionEngine",
+    "Hop",
+    "NoRouteError",
+    "Route",
+    "Split",
+    "__version__",
+    "aggregate_order_books",
+    "build_profile",
+    "decode_transaction",
+    "decode_transactions",
+]
 
 __version__: str
 
@@ -12,6 +31,7 @@ def build_profile() -> str:
 
 # ---------------------------------------------------------------- chain_monitor (decoding)
 
+@final
 class Authorization:
     """One EIP-7702 authorization tuple of a type-4 transaction (immutable)."""
 
@@ -32,6 +52,7 @@ class Authorization:
     def authority(self) -> str | None:
         """Checksummed signer when decoded with `recover_sender=True` and it recovers."""
 
+@final
 class DecodedTransaction:
     """A decoded signed transaction of any EIP-2718 type (immutable; fields built on access)."""
 
@@ -105,7 +126,11 @@ def decode_transactions(
     *,
     recover_sender: bool = False,
     errors: Literal["raise"] = "raise",
-) -> list[DecodedTransaction]: ...
+) -> list[DecodedTransaction]:
+    """Decodes many raw transactions with the GIL released. `errors="raise"`: the first bad
+    item raises ValueError("transaction {index}: ..."); `errors="return"`: its slot holds that
+    ValueError and the other items decode."""
+
 @overload
 def decode_transactions(
     raws: Iterable[Buffer],
@@ -113,33 +138,27 @@ def decode_transactions(
     recover_sender: bool = False,
     errors: Literal["return"],
 ) -> list[DecodedTransaction | ValueError]: ...
-def decode_transactions(
-    raws: Iterable[Buffer],
-    *,
-    recover_sender: bool = False,
-    errors: Literal["raise", "return"] = "raise",
-) -> list[DecodedTransaction] | list[DecodedTransaction | ValueError]:
-    """Decodes many raw transactions with the GIL released. `errors="raise"`: the first bad
-    item raises ValueError("transaction {index}: ..."); `errors="return"`: its slot holds that
-    ValueError and the other items decode."""
 
 # ---------------------------------------------------------------- market_data (order books)
 
-Level = tuple[float, float]
+# Stub-only names (absent at runtime): private aliases, and a TypedDict marked as such.
+_Level = tuple[float, float]
 """A `(price, size)` pair; any 2-item iterable of numbers is accepted (lists, numpy rows)."""
 
-LevelTuple = tuple[float, float, dict[str, float]]
+_LevelTuple = tuple[float, float, dict[str, float]]
 """`(price, size, {venue: size})`: one consolidated level in bulk form."""
 
+@type_check_only
 class VenueBookInput(TypedDict, total=False):
     """One venue's book as `aggregate_order_books` reads it. `venue` is required; a missing
     or None side is empty. An AMM pool's depth ladder (a list of `(price, size)`) fits either
     side as is. Books sharing a venue name are merged."""
 
     venue: Required[str]
-    bids: Iterable[Level] | None
-    asks: Iterable[Level] | None
+    bids: Iterable[_Level] | None
+    asks: Iterable[_Level] | None
 
+@final
 class BookLevel:
     """A consolidated price level (immutable)."""
 
@@ -152,6 +171,7 @@ class BookLevel:
     def venues(self) -> dict[str, float]:
         """`{venue: size}` for the venues quoting here, in venue order."""
 
+@final
 class Crossing:
     """A venue whose best bid is at or above a venue's best ask (possibly the same venue)."""
 
@@ -164,6 +184,7 @@ class Crossing:
     @property
     def ask_price(self) -> float: ...
 
+@final
 class ConsolidatedBook:
     """The merged view of several venues' books (immutable)."""
 
@@ -191,7 +212,7 @@ class ConsolidatedBook:
     @property
     def crossing_venues(self) -> list[str]:
         """Venues involved in any crossing, in venue order."""
-    def to_tuples(self) -> tuple[list[LevelTuple], list[LevelTuple]]:
+    def to_tuples(self) -> tuple[list[_LevelTuple], list[_LevelTuple]]:
         """`(bids, asks)` as `(price, size, {venue: size})` tuples, built in one call (the
         fast way to read a whole book)."""
 
@@ -219,6 +240,7 @@ def aggregate_order_books(
 class NoRouteError(ValueError):
     """No route connects the tokens within the hop limit, allowed venues and liquidity."""
 
+@final
 class Hop:
     """One pool traversal of a split."""
 
@@ -233,6 +255,7 @@ class Hop:
     @property
     def amount_out(self) -> int: ...
 
+@final
 class Split:
     """One path of a route and the share of the input it carries."""
 
@@ -249,6 +272,7 @@ class Split:
     def pool_path(self) -> list[str]:
         """Pool ids in order, as `ExecutionEngine.quote` takes them."""
 
+@final
 class Route:
     """Result of `ExecutionEngine.optimize_route`; all amounts exact integer simulations.
 
@@ -273,6 +297,7 @@ class Route:
     def amount_out_net(self) -> int:
         """`amount_out - gas_cost_out` (may be negative for dust trades)."""
 
+@final
 class ExecutionEngine:
     """In-memory liquidity graph (tokens = nodes, pools = edges) with exact Uniswap math.
 
@@ -282,7 +307,7 @@ class ExecutionEngine:
     Searches release the GIL; upserts from another thread wait for a running search.
     """
 
-    def __init__(self, *, gas_token: str | None = None) -> None: ...
+    def __new__(cls, *, gas_token: str | None = None) -> Self: ...
     def upsert_v2_pool(
         self,
         pool_id: str,
@@ -335,9 +360,9 @@ class ExecutionEngine:
         max_hops: int = 3,
         max_splits: int = 4,
         allowed_venues: Sequence[str] | None = None,
-        gas_price_wei: int | None = 0,
+        gas_price_wei: int | None = None,
     ) -> Route:
-        """Route maximising output (net of gas when `gas_price_wei` > 0).
+        """Route maximising output (net of gas when `gas_price_wei` > 0; None is 0).
 
         `max_hops` in 1..=4; `max_splits` >= 1 (1 = single path). Raises NoRouteError when
         no path connects the tokens, ValueError for unknown tokens or invalid arguments.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ray import serve
+from ray.serve import Deployment
 
 from platform_core.api.app import create_app
 
@@ -20,4 +23,6 @@ class IntentAPI:
     """Routes come from `create_app`; the class holds per-replica state as it grows."""
 
 
-entrypoint = IntentAPI.bind()
+# `serve.deployment` replaced the class with a `Deployment`; mypy does not apply class
+# decorators to the class's type, hence the cast.
+entrypoint = cast(Deployment, IntentAPI).bind()

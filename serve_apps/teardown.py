@@ -3,6 +3,7 @@ actors (used by `sep down` when the cluster itself was not ours to stop)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import ray
@@ -14,7 +15,7 @@ from platform_core.config import Settings
 
 
 def main(address: str, app_name: str) -> int:
-    ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False)
+    ray.init(address=address, namespace=NAMESPACE, logging_level=logging.ERROR, log_to_driver=False)
     try:
         serve.delete(app_name, _blocking=True)
         for name in actor_names(Settings()):

@@ -25,6 +25,7 @@ from platform_core.api.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, r
 from platform_core.api.limits import BodySizeLimit
 from platform_core.api.views import CancelReceipt, IntentEventsPage, IntentList, IntentStatusView
 from platform_core.config import Settings, get_settings
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.types import (
     EventEnvelope,
     IntentReceipt,
@@ -36,17 +37,23 @@ from platform_core.types.errors import describe_validation_errors
 log = logging.getLogger(__name__)
 
 _IDEMPOTENCY_KEY = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{MAX_KEY_LENGTH}}}$")
+_HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
-class ApiError(Exception):
+class ApiError(PlatformError):
     """A refusal with a status, a reason code and a message (never a 5xx for bad input)."""
 
+    code = ErrorCode.HTTP_ERROR
+
     def __init__(
-        self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status_code: int,
+        code: ErrorCode,
+        message: str,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.status_code = status_code
-        self.code = code
         self.headers = headers
 
 
@@ -66,7 +73,7 @@ def _error(
 
 def _messages(decision: Any) -> list[str]:
     """One message per reason code (the details read "CODE: message")."""
-    by_code = {}
+    by_code: dict[str, str] = {}
     for detail in decision.details:
         code, _, message = detail.partition(": ")
         by_code.setdefault(code, message)
@@ -97,20 +104,20 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
         detail = [{"field": None, "code": code, "message": str(exc.detail)}]
         return _error(exc.status_code, code.lower(), detail)
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
-        detail = [{"field": None, "code": "SERVICE_UNAVAILABLE", "message": str(exc)}]
+        detail = [{"field": None, "code": exc.code, "message": str(exc)}]
         return _error(503, "service_unavailable", detail, {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Log the type only: exception text may echo request data.
         log.error("unhandled error in request: %s", type(exc).__name__)
-        detail = [{"field": None, "code": "INTERNAL", "message": "internal error"}]
+        detail = [{"field": None, "code": ErrorCode.INTERNAL, "message": "internal error"}]
         return _error(500, "internal", detail)
 
     async def strategy(
@@ -124,16 +131,16 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
             scheme, _, value = authorization.partition(" ")
             token = value.strip() if scheme.lower() == "bearer" else None
         if not token:
-            raise ApiError(401, "MISSING_API_KEY", "send Authorization: Bearer <api key>",
+            raise ApiError(401, ErrorCode.MISSING_API_KEY, "send Authorization: Bearer <api key>",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
         strategy_id = await services.authenticate(token)
         if strategy_id is None:
-            raise ApiError(401, "INVALID_API_KEY", "unknown or revoked API key",
+            raise ApiError(401, ErrorCode.INVALID_API_KEY, "unknown or revoked API key",
                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
         decision = await services.take_rate_limit(strategy_id)
         if not decision.allowed:
             retry = max(1, round(decision.retry_after_s + 0.5))
-            raise ApiError(429, "RATE_LIMITED", f"rate limit reached; retry in {retry} s",
+            raise ApiError(429, ErrorCode.RATE_LIMITED, f"rate limit reached; retry in {retry} s",
                            {"Retry-After": str(retry)})  # fmt: skip
         return strategy_id
 
@@ -174,10 +181,12 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> IntentReceipt | JSONResponse:
         if submission.strategy_id != strategy_id:
-            raise ApiError(403, "STRATEGY_MISMATCH", "strategy_id is not the key's strategy")
+            raise ApiError(
+                403, ErrorCode.STRATEGY_MISMATCH, "strategy_id is not the key's strategy"
+            )
         if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
             allowed = f"1 to {MAX_KEY_LENGTH} of A-Z a-z 0-9 . _ : -"
-            raise ApiError(422, "IDEMPOTENCY_KEY_INVALID", f"Idempotency-Key: {allowed}")
+            raise ApiError(422, ErrorCode.IDEMPOTENCY_KEY_INVALID, f"Idempotency-Key: {allowed}")
         body_hash = request_hash(submission.model_dump_json(by_alias=True).encode())
         # One submission per strategy at a time in this replica: a retry under the same key
         # finds the first one's claim instead of passing the gate (and reserving) again.
@@ -200,7 +209,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
                     status_code, body = claim.status_code, claim.body
                     envelope = EventEnvelope.from_bytes(claim.envelope)
             except IdempotencyConflict as exc:
-                raise ApiError(422, "IDEMPOTENCY_KEY_REUSED", str(exc)) from None
+                raise ApiError(422, exc.code, str(exc)) from None
             await services.publish(envelope)
             return JSONResponse(status_code=status_code, content=body)
 
@@ -278,7 +287,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
         view, _ = await owned_view(intent_id, strategy_id)
         if view.status.is_terminal:
             ended = f"intent {intent_id} is {view.status.value}: nothing left to cancel"
-            raise ApiError(409, "INTENT_FINAL", ended)
+            raise ApiError(409, ErrorCode.INTENT_FINAL, ended)
         first = await services.request_cancel(intent_id)
         path = f"/intents/{intent_id}"
         return CancelReceipt(

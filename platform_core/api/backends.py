@@ -20,6 +20,7 @@ from platform_core.api.rate_limit import Decision, RateLimiter
 from platform_core.chain.devnet import load_deployment
 from platform_core.chain.errors import TransportError
 from platform_core.config import Settings
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.cancels import CancelRequests
 from platform_core.intent.manager import IntentManager, UsdToken, routed_usd_quote
 from platform_core.intent.prioritizer import OnnxPrioritizer
@@ -32,7 +33,12 @@ from platform_core.streaming.event_stream import EventStream
 from platform_core.types import EventEnvelope, Intent, IntentStatus, IntentSubmission
 
 
-class ServiceUnavailable(RuntimeError):
+class ServiceUnavailable(PlatformError, RuntimeError):
+    """A service a request needs (NATS, PostgreSQL, Redis, the chain) is down: 503."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    retryable = True
+
     def __init__(self, service: str, cause: BaseException) -> None:
         super().__init__(f"{service} is unavailable: {type(cause).__name__}")
         self.service = service
@@ -45,7 +51,7 @@ class GateDecision:
     envelope: EventEnvelope  # IntentSubmitted or IntentDenied, sequence 0
     intent: Intent
     priority: int | None
-    reason_codes: list[str]
+    reason_codes: list[ErrorCode]
     details: list[str]
 
     @property

@@ -19,6 +19,8 @@ from uuid import UUID
 
 import asyncpg
 
+from platform_core.errors import ErrorCode, PlatformError
+
 MAX_KEY_LENGTH = 200
 
 
@@ -30,8 +32,10 @@ class Claim:
     first: bool  # this request made the claim
 
 
-class IdempotencyConflict(ValueError):
+class IdempotencyConflict(PlatformError, ValueError):
     """The key was used before with a different request body."""
+
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
 def request_hash(body: bytes) -> bytes:

@@ -75,4 +75,5 @@ class ApiKeys:
             )
         if row is None or not hmac.compare_digest(bytes(row["secret_hash"]), _hash(secret)):
             return None
-        return row["strategy_id"]
+        strategy_id: UUID = row["strategy_id"]  # asyncpg decodes a uuid column to UUID
+        return strategy_id

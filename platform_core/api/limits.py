@@ -10,6 +10,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from platform_core.errors import ErrorCode
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -18,13 +20,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _too_large_body(limit: int) -> bytes:
+    code = ErrorCode.BODY_TOO_LARGE
     return json.dumps(
         {
-            "error": "body_too_large",
-            "reason_codes": ["BODY_TOO_LARGE"],
-            "detail": [
-                {"field": None, "code": "BODY_TOO_LARGE", "message": f"body over {limit} bytes"}
-            ],
+            "error": code.lower(),
+            "reason_codes": [code],
+            "detail": [{"field": None, "code": code, "message": f"body over {limit} bytes"}],
         }
     ).encode()
 

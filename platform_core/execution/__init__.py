@@ -1,5 +1,6 @@
 """Planning: route child orders through the Rust engine into an `ExecutionPlan`."""
 
+from platform_core.errors import PlanningError
 from platform_core.execution.input_sizing import (
     ExactOutputSizer,
     InsufficientLiquidityError,
@@ -11,7 +12,7 @@ from platform_core.execution.orchestrator import (
     ExecutionResult,
     ExecutionUndecided,
 )
-from platform_core.execution.planner import ExecutionPlanner, PlanningError, plan_events
+from platform_core.execution.planner import ExecutionPlanner, plan_events
 from platform_core.execution.pool_registry import PoolMeta, PoolRegistry
 
 __all__ = [

@@ -1,6 +1,7 @@
-"""The envelopes one execution publishes: consecutive sequences, each caused by the one
-before, and ids derived from what the event is about (never random), so that a re-run after
-a crash publishes byte-for-byte the same ids and every deduplicating store keeps one copy."""
+"""The envelopes one execution publishes, appended through the intent's `IntentAggregate`
+(so consecutive sequences, each caused by the one before), with ids derived from what the
+event is about (never random), so that a re-run after a crash publishes byte-for-byte the
+same ids and every deduplicating store keeps one copy."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.types.events import DomainEvent, EventEnvelope
 from platform_core.types.ids import deterministic_id
 
@@ -23,41 +25,26 @@ def execution_event_id(
 
 
 class EventChain:
-    """Wraps events for one intent's execution; not thread-safe (one per `execute`)."""
+    """One execution's appends to the intent's aggregate, stamped by `clock`; not
+    thread-safe (one per `execute`)."""
 
     def __init__(
-        self,
-        *,
-        intent_id: UUID,
-        strategy_id: UUID,
-        plan_id: UUID,
-        sequence_start: int,
-        causation_id: UUID | None,
-        clock: Callable[[], datetime],
+        self, events: IntentAggregate, *, plan_id: UUID, clock: Callable[[], datetime]
     ) -> None:
-        if sequence_start < 0:
-            raise ValueError("sequence_start must be >= 0")
-        self.intent_id = intent_id
-        self.strategy_id = strategy_id
+        self.events = events
         self.plan_id = plan_id
-        self.next_sequence = sequence_start
-        self.last_event_id = causation_id
         self._clock = clock
-        self.envelopes: list[EventEnvelope] = []
 
-    def wrap(self, event: DomainEvent, step_index: int | None = None) -> EventEnvelope:
-        envelope = EventEnvelope.wrap(
-            event,
-            intent_id=self.intent_id,
-            strategy_id=self.strategy_id,
-            sequence=self.next_sequence,
-            causation_id=self.last_event_id,
-            event_id=execution_event_id(
-                self.intent_id, self.plan_id, event.event_type(), step_index
-            ),
-            occurred_at=self._clock(),
+    @property
+    def envelopes(self) -> tuple[EventEnvelope, ...]:
+        return self.events.appended
+
+    @property
+    def next_sequence(self) -> int:
+        return self.events.next_sequence
+
+    def append(self, event: DomainEvent, step_index: int | None = None) -> EventEnvelope:
+        event_id = execution_event_id(
+            self.events.intent.id, self.plan_id, event.event_type(), step_index
         )
-        self.next_sequence += 1
-        self.last_event_id = envelope.event_id
-        self.envelopes.append(envelope)
-        return envelope
+        return self.events.append(event, event_id=event_id, occurred_at=self._clock())

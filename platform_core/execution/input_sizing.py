@@ -12,48 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from math import isqrt
-from typing import Protocol
 
-from platform_rust import NoRouteError
+from platform_core.errors import ErrorCode, PlatformError
+from platform_rust import ExecutionEngine, NoRouteError
 
-# Bisection stops once the bracket is this narrow relative to the input (1 ppm), or after
-# MAX_BISECTIONS steps: beyond that the overpayment is below any fee or price tick.
+# Bisection stops once the bracket is this narrow relative to the input (1 ppm): beyond that
+# the overpayment is below any fee or price tick.
 RELATIVE_TOLERANCE = 10**6
-MAX_BISECTIONS = 40
 MAX_BRACKET_STEPS = 16
 
 
-class RouteOutput(Protocol):
-    @property
-    def amount_out(self) -> int: ...
-
-
-class ExactInputRouter(Protocol):
-    """The part of `platform_rust.ExecutionEngine` the search calls."""
-
-    def optimize_route(
-        self,
-        token_in: str,
-        token_out: str,
-        amount_in: int,
-        *,
-        max_hops: int = ...,
-        max_splits: int = ...,
-        allowed_venues: Sequence[str] | None = ...,
-        gas_price_wei: int | None = ...,
-    ) -> RouteOutput: ...
-
-
-class InsufficientLiquidityError(ValueError):
+class InsufficientLiquidityError(PlatformError, ValueError):
     """No input amount makes the reachable pools yield the wanted output."""
 
-    code = "INSUFFICIENT_LIQUIDITY"
+    code = ErrorCode.INSUFFICIENT_LIQUIDITY
 
 
-class NoPathError(ValueError):
+class NoPathError(PlatformError, ValueError):
     """No amount of any size finds a path between the tokens."""
 
-    code = "NO_ROUTE"
+    code = ErrorCode.NO_ROUTE
 
 
 class ExactOutputSizer:
@@ -61,7 +39,7 @@ class ExactOutputSizer:
 
     def __init__(
         self,
-        engine: ExactInputRouter,
+        engine: ExecutionEngine,
         *,
         max_hops: int = 3,
         max_splits: int = 4,
@@ -71,18 +49,22 @@ class ExactOutputSizer:
         # Route exactly as the planner will, so that planning the input found here picks
         # the same route and the same output.
         self._engine = engine
-        self._route_args = {
-            "max_hops": max_hops,
-            "max_splits": max_splits,
-            "allowed_venues": list(allowed_venues) if allowed_venues is not None else None,
-            "gas_price_wei": gas_price_wei,
-        }
+        self._max_hops = max_hops
+        self._max_splits = max_splits
+        self._allowed_venues = list(allowed_venues) if allowed_venues is not None else None
+        self._gas_price_wei = gas_price_wei
 
     def output_for(self, token_in: str, token_out: str, amount_in: int) -> int | None:
         """The routed output of `amount_in`, or None when the pools cannot take it."""
         try:
             return self._engine.optimize_route(
-                token_in, token_out, amount_in, **self._route_args
+                token_in,
+                token_out,
+                amount_in,
+                max_hops=self._max_hops,
+                max_splits=self._max_splits,
+                allowed_venues=self._allowed_venues,
+                gas_price_wei=self._gas_price_wei,
             ).amount_out
         except NoRouteError:  # also: no path can absorb this much
             return None

@@ -14,83 +14,31 @@ loads them): steps carry those ids as they are.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import Protocol
-from uuid import UUID
+from datetime import datetime
 
+from platform_core.errors import ErrorCode, PlanningError
 from platform_core.execution.input_sizing import ExactOutputSizer
+from platform_core.execution.pool_registry import PoolRegistry
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.market.adapter import min_amount_out
 from platform_core.types.events import ChildOrder, EventEnvelope, IntentDecomposed, PlanCreated
-from platform_core.types.ids import deterministic_id
 from platform_core.types.intent import Intent
 from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop
-from platform_rust import NoRouteError
+from platform_rust import ExecutionEngine, NoRouteError, Route, Split
 
 FeeLookup = Callable[[str], int | None]
-
-
-class PlanningError(ValueError):
-    """No plan can be made; `code` says why (stable, upper case)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class HopLike(Protocol):
-    @property
-    def pool_id(self) -> str: ...
-    @property
-    def token_in(self) -> str: ...
-    @property
-    def token_out(self) -> str: ...
-    @property
-    def amount_in(self) -> int: ...
-    @property
-    def amount_out(self) -> int: ...
-
-
-class SplitLike(Protocol):
-    @property
-    def amount_in(self) -> int: ...
-    @property
-    def amount_out(self) -> int: ...
-    @property
-    def hops(self) -> Sequence[HopLike]: ...
-
-
-class RouteLike(Protocol):
-    @property
-    def amount_out(self) -> int: ...
-    @property
-    def splits(self) -> Sequence[SplitLike]: ...
-
-
-class RoutingEngine(Protocol):
-    def optimize_route(
-        self,
-        token_in: str,
-        token_out: str,
-        amount_in: int,
-        *,
-        max_hops: int = ...,
-        max_splits: int = ...,
-        allowed_venues: Sequence[str] | None = ...,
-        gas_price_wei: int | None = ...,
-    ) -> RouteLike: ...
 
 
 class ExecutionPlanner:
     """Routes child orders on one venue of one chain.
 
-    `fee_lookup` gives a pool's fee tier by id (Uniswap V3 paths need it); by default the
-    engine's own `fee_pips`, which a `PoolRegistry` provides.
+    `engine` is the Rust engine, or a `PoolRegistry` holding it. `fee_lookup` gives a pool's
+    fee tier by id (Uniswap V3 paths need it); by default the registry's `fee_pips`.
     """
 
     def __init__(
         self,
-        engine: RoutingEngine,
+        engine: ExecutionEngine | PoolRegistry,
         *,
         venue: str = "uniswap_v3",
         chain_id: int,
@@ -99,11 +47,13 @@ class ExecutionPlanner:
         gas_price_wei: int = 0,
         fee_lookup: FeeLookup | None = None,
     ) -> None:
-        if fee_lookup is None:
-            fee_lookup = getattr(engine, "fee_pips", None)
+        if isinstance(engine, PoolRegistry):
             if fee_lookup is None:
-                raise TypeError("give fee_lookup, or an engine that knows fees (PoolRegistry)")
-        self.engine = engine
+                fee_lookup = engine.fee_pips
+            engine = engine.engine
+        if fee_lookup is None:
+            raise TypeError("give fee_lookup, or a PoolRegistry (which knows the fees)")
+        self.engine: ExecutionEngine = engine
         self.venue = venue
         self.chain_id = chain_id
         self.max_hops = max_hops
@@ -116,7 +66,7 @@ class ExecutionPlanner:
         A step is one transaction on one venue, so routes never mix venues."""
         if not intent.constraints.venue_allowed(self.venue):
             raise PlanningError(
-                "VENUE_NOT_ALLOWED", f"the intent's venue constraints exclude {self.venue}"
+                ErrorCode.VENUE_NOT_ALLOWED, f"the intent's venue constraints exclude {self.venue}"
             )
         return [self.venue]
 
@@ -134,10 +84,10 @@ class ExecutionPlanner:
         self, intent: Intent, child_orders: Sequence[ChildOrder], now: datetime
     ) -> ExecutionPlan:
         if not child_orders:
-            raise PlanningError("NO_CHILD_ORDERS", "nothing to plan")
-        deadline = intent.created_at + timedelta(milliseconds=intent.constraints.time_window_ms)
+            raise PlanningError(ErrorCode.NO_CHILD_ORDERS, "nothing to plan")
+        deadline = intent.deadline
         if deadline <= now:
-            raise PlanningError("WINDOW_ELAPSED", f"the time window ended at {deadline}")
+            raise PlanningError(ErrorCode.WINDOW_ELAPSED, f"the time window ended at {deadline}")
         venues = self.allowed_venues(intent)
         steps: list[ExecutionStep] = []
         for order in child_orders:
@@ -145,7 +95,7 @@ class ExecutionPlanner:
                 steps.append(self._step(len(steps), order, split, intent, deadline))
         return ExecutionPlan(intent_id=intent.id, created_at=now, steps=steps)
 
-    def _route(self, order: ChildOrder, venues: list[str]) -> RouteLike:
+    def _route(self, order: ChildOrder, venues: list[str]) -> Route:
         try:
             return self.engine.optimize_route(
                 order.token_in,
@@ -158,18 +108,18 @@ class ExecutionPlanner:
             )
         except NoRouteError as exc:
             raise PlanningError(
-                "NO_ROUTE",
+                ErrorCode.NO_ROUTE,
                 f"child order {order.index}: {order.token_in} -> {order.token_out}"
                 f" for {order.amount_in}: {exc}",
             ) from exc
         except ValueError as exc:  # unknown token, or no pool can absorb the input
-            raise PlanningError("NO_ROUTE", f"child order {order.index}: {exc}") from exc
+            raise PlanningError(ErrorCode.NO_ROUTE, f"child order {order.index}: {exc}") from exc
 
     def _step(
         self,
         index: int,
         order: ChildOrder,
-        split: SplitLike,
+        split: Split,
         intent: Intent,
         deadline: datetime,
     ) -> ExecutionStep:
@@ -177,7 +127,9 @@ class ExecutionPlanner:
         for hop in split.hops:
             fee = self._fee_of(hop.pool_id)
             if fee is None:
-                raise PlanningError("UNKNOWN_POOL", f"no fee tier known for pool {hop.pool_id}")
+                raise PlanningError(
+                    ErrorCode.UNKNOWN_POOL, f"no fee tier known for pool {hop.pool_id}"
+                )
             hops.append(
                 RouteHop(
                     pool_id=hop.pool_id,
@@ -204,35 +156,16 @@ class ExecutionPlanner:
 
 
 def plan_events(
-    intent: Intent,
-    child_orders: Sequence[ChildOrder],
-    plan: ExecutionPlan,
-    sequence_start: int,
-    *,
-    causation_id: UUID | None = None,
+    events: IntentAggregate, child_orders: Sequence[ChildOrder], plan: ExecutionPlan
 ) -> tuple[EventEnvelope, EventEnvelope]:
-    """`IntentDecomposed` at `sequence_start` (caused by `causation_id`, normally the
-    `IntentSubmitted` event) and `PlanCreated` right after it, caused by the first.
+    """`IntentDecomposed` then `PlanCreated`, appended to the intent's `events` (after its
+    `IntentSubmitted`), both at the plan's time.
 
-    Event ids derive from the intent, event type and sequence, so a retried planning
+    Their ids derive from the intent, event type and sequence, so a retried planning
     publishes the same ids and every deduplicating store keeps one copy.
     """
-    decomposed = EventEnvelope.wrap(
-        IntentDecomposed(child_orders=list(child_orders)),
-        intent_id=intent.id,
-        strategy_id=intent.strategy_id,
-        sequence=sequence_start,
-        causation_id=causation_id,
-        event_id=deterministic_id(intent.id, IntentDecomposed.event_type(), sequence_start),
-        occurred_at=plan.created_at,
+    decomposed = events.append(
+        IntentDecomposed(child_orders=list(child_orders)), occurred_at=plan.created_at
     )
-    created = EventEnvelope.wrap(
-        PlanCreated(plan=plan),
-        intent_id=intent.id,
-        strategy_id=intent.strategy_id,
-        sequence=sequence_start + 1,
-        causation_id=decomposed.event_id,
-        event_id=deterministic_id(intent.id, PlanCreated.event_type(), sequence_start + 1),
-        occurred_at=plan.created_at,
-    )
+    created = events.append(PlanCreated(plan=plan), occurred_at=plan.created_at)
     return decomposed, created

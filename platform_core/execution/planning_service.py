@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from platform_core.execution.planner import ExecutionPlanner, PlanningError
-from platform_core.intent.decomposer import SLICE_INTERVAL_MS, DecompositionError, Portfolio
+from platform_core.errors import ErrorCode, PlanningError
+from platform_core.execution.planner import ExecutionPlanner
+from platform_core.intent.decomposer import SLICE_INTERVAL_MS, Portfolio
 from platform_core.intent.decomposer import decompose as decompose_intent
 from platform_core.market.watcher import MarketWatcher
 from platform_core.types.events import ChildOrder
@@ -26,7 +27,7 @@ from platform_core.types.plan import ExecutionPlan
 class PlanResult:
     orders: tuple[ChildOrder, ...] = ()
     plan: ExecutionPlan | None = None
-    error_code: str | None = None
+    error_code: ErrorCode | None = None
     error_message: str | None = None
     block: int | None = None  # the block whose pool states the plan was routed on
 
@@ -53,7 +54,7 @@ def plan_now(
             slice_interval_ms=slice_interval_ms,
         )
         plan = planner.plan(intent, orders, now)
-    except (DecompositionError, PlanningError) as exc:
+    except PlanningError as exc:
         return PlanResult(error_code=exc.code, error_message=exc.message)
     return PlanResult(tuple(orders), plan)
 

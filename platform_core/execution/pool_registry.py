@@ -1,15 +1,17 @@
-"""An `ExecutionEngine` that remembers what was upserted into it.
+"""An `ExecutionEngine` and what was upserted into it.
 
 The engine's routes name pools by id only, but a Uniswap V3 swap path needs each pool's
 fee tier. Upserting through this wrapper keeps a pool id -> (fee, venue) map beside the
-graph, so `sync_engine(adapter, PoolRegistry(engine))` fills both at once.
+graph, so `sync_engine(adapter, PoolRegistry(engine))` fills both at once. Routing and
+quoting go to the engine itself (`registry.engine`), as its stub describes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from platform_rust import ExecutionEngine
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,10 @@ class PoolMeta:
 
 
 class PoolRegistry:
-    """Forwards upserts and removals to `engine` and records each pool's metadata; every
-    other attribute (`optimize_route`, `quote`, ...) is the engine's own."""
+    """Forwards upserts and removals to `engine` and records each pool's metadata. Queries
+    (`optimize_route`, `quote`, ...) are made on `engine` directly."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: ExecutionEngine) -> None:
         self.engine = engine
         self._pools: dict[str, PoolMeta] = {}
 
@@ -73,7 +75,3 @@ class PoolRegistry:
     def fee_pips(self, pool_id: str) -> int | None:
         meta = self._pools.get(pool_id)
         return None if meta is None else meta.fee_pips
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for attributes not defined here: the engine's queries.
-        return getattr(self.engine, name)

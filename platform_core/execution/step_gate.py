@@ -4,7 +4,7 @@ start time and the cancel flag, so it is tested without waiting."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from platform_core.types.intent import Intent
@@ -24,13 +24,9 @@ class GateDecision:
     wait_s: float = 0.0  # with WAIT: until not_before, never past the deadline
 
 
-def intent_deadline(intent: Intent) -> datetime:
-    return intent.created_at + timedelta(milliseconds=intent.constraints.time_window_ms)
-
-
 def step_deadline(intent: Intent, step: ExecutionStep) -> datetime:
     """The earlier of the intent's window end and the step's own deadline."""
-    return min(intent_deadline(intent), step.deadline)
+    return min(intent.deadline, step.deadline)
 
 
 def decide(

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from platform_core.errors import ErrorCode, PlanningError, PlatformError
 from platform_core.types.events import ChildOrder
 from platform_core.types.intent import ExecutionStyle, Intent, IntentType
 
@@ -47,19 +48,10 @@ MAX_SLICES = 20
 FLOOR_SLACK_UNITS = 16
 
 
-class DecompositionError(ValueError):
-    """The intent cannot be turned into orders; `code` says why (stable, upper case)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
 class InputSizer(Protocol):
     """The least input of `token_in` whose route yields at least `amount_out` of
-    `token_out`; raises ValueError when no input does (its `code` attribute, if any, becomes
-    the DecompositionError's code, else NO_ROUTE)."""
+    `token_out`; raises ValueError when no input does (a `PlatformError`'s code becomes
+    the PlanningError's code, anything else NO_ROUTE)."""
 
     def __call__(self, token_in: str, token_out: str, amount_out: int) -> int: ...
 
@@ -78,8 +70,8 @@ class Leg:
 def resolve_legs(intent: Intent, portfolio: Portfolio) -> list[Leg]:
     counter = intent.counter_asset
     if counter is None:
-        raise DecompositionError(
-            "NO_COUNTER_ASSET",
+        raise PlanningError(
+            ErrorCode.NO_COUNTER_ASSET,
             "every asset is sized: name one asset without amount or percentage to trade against",
         )
     balances = {address.lower(): balance for address, balance in portfolio.items()}
@@ -89,8 +81,8 @@ def resolve_legs(intent: Intent, portfolio: Portfolio) -> list[Leg]:
         if spec.percentage is not None:
             held = balances.get(address.lower(), 0)
             if held <= 0:
-                raise DecompositionError(
-                    "PERCENTAGE_OF_NOTHING",
+                raise PlanningError(
+                    ErrorCode.PERCENTAGE_OF_NOTHING,
                     f"{spec.percentage} % of {spec.asset.symbol}, but the portfolio holds none",
                 )
             numerator, denominator = spec.percentage.as_integer_ratio()
@@ -98,8 +90,8 @@ def resolve_legs(intent: Intent, portfolio: Portfolio) -> list[Leg]:
         else:
             amount = spec.base_units()
         if amount <= 0:
-            raise DecompositionError(
-                "AMOUNT_TOO_SMALL", f"{spec.asset.symbol} amount rounds to zero base units"
+            raise PlanningError(
+                ErrorCode.AMOUNT_TOO_SMALL, f"{spec.asset.symbol} amount rounds to zero base units"
             )
         if intent.type is IntentType.ACQUIRE:
             legs.append(Leg(counter.asset.address, address, amount, exact_output=True))
@@ -153,13 +145,13 @@ def decompose(
     slice_interval_ms: int = SLICE_INTERVAL_MS,
 ) -> list[ChildOrder]:
     """The child orders that carry out `intent`, decided at `now` (see the module doc)."""
-    deadline = intent.created_at + timedelta(milliseconds=intent.constraints.time_window_ms)
+    deadline = intent.deadline
     remaining = deadline - now
     if remaining <= timedelta(0):
-        raise DecompositionError("WINDOW_ELAPSED", f"the time window ended at {deadline}")
+        raise PlanningError(ErrorCode.WINDOW_ELAPSED, f"the time window ended at {deadline}")
     legs = resolve_legs(intent, portfolio)
     if any(leg.exact_output for leg in legs) and sizer is None:
-        raise DecompositionError("QUOTE_UNAVAILABLE", "ACQUIRE needs a sizer to price its input")
+        raise PlanningError(ErrorCode.QUOTE_UNAVAILABLE, "ACQUIRE needs a sizer to price its input")
 
     schedule = start_times(
         intent.constraints.execution_style,
@@ -185,12 +177,13 @@ def decompose(
             try:
                 sized[key] = sizer(leg.token_in, leg.token_out, target)
             except ValueError as exc:  # no route at all, or none deep enough
-                code = getattr(exc, "code", "NO_ROUTE")
-                raise DecompositionError(code, str(exc)) from exc
+                if isinstance(exc, PlatformError):
+                    raise PlanningError(exc.code, exc.message) from exc
+                raise PlanningError(ErrorCode.NO_ROUTE, str(exc)) from exc
         return sized[key], target
 
     per_leg = [split_evenly(leg.amount, len(schedule)) for leg in legs]
-    orders = []
+    orders: list[ChildOrder] = []
     for slot, not_before in enumerate(schedule):
         for leg, amounts in zip(legs, per_leg, strict=True):
             amount_in, target = input_for(leg, amounts[slot])

@@ -11,11 +11,14 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.types import ExecutionStyle, Intent, IntentType, MLFeatures
 
 
-class FeatureError(ValueError):
+class FeatureError(PlatformError, ValueError):
     """A market value that cannot be real (negative liquidity, NaN volatility, ...)."""
+
+    code = ErrorCode.MARKET_DATA_INVALID
 
 
 @dataclass(frozen=True, slots=True)

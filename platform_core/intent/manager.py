@@ -1,10 +1,22 @@
-"""`IntentManager`: stage 2 of the lifecycle, the gate.
+"""`IntentManager`: the gate, the first stage of the lifecycle, run by the API before it
+answers `POST /intents`.
 
-A submission becomes an `Intent`, is validated against the world (`IntentValidator`),
-scored by the prioritiser when it passes, and answered by the first event of its life:
-`IntentSubmitted` (sequence 0, with its priority) or `IntentDenied` (sequence 0, with the
-reason codes). The event is published before the decision is returned, so a client is never
-told "accepted" about an intent the event stream does not hold.
+A submission becomes an `Intent` and is validated against the world (`IntentValidator`:
+the strategy's wallet, the window, the chain and its venues, each token's contract, the
+balance net of what open intents reserve, the approval, a route, the slippage). A refused
+intent gets `IntentDenied` with every reason code. An accepted one gets its `MLFeatures`
+(the routed legs' USD notional, the liquidity their price impact implies, the market
+signals; values no real market has deny it with `MARKET_DATA_INVALID`), a priority from 1
+to 10 from the ONNX model (`OnnxPrioritizer`), and `IntentSubmitted` with that priority;
+what it will pay is then held against the strategy's next submissions. Either event is the
+first of the intent's life, appended through its new `IntentAggregate` (sequence 0, no
+cause, a fresh time-ordered id).
+
+A strategy's submissions pass one at a time, so each sees what the one before reserved.
+The event goes to `publisher` before the decision is returned. The API gives a publisher
+that does nothing and publishes the decision's event itself once its idempotency claim is
+recorded (`platform_core/api/app.py`), so a client is never told "accepted" about an intent
+the event stream does not hold.
 """
 
 from __future__ import annotations
@@ -17,7 +29,9 @@ from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
 
+from platform_core.errors import ErrorCode
 from platform_core.execution.planner import ExecutionPlanner
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.features import FeatureError, MarketContext, build_features
 from platform_core.intent.validator import (
     IntentValidator,
@@ -26,6 +40,7 @@ from platform_core.intent.validator import (
     ValidationReport,
 )
 from platform_core.types.events import EventEnvelope, IntentDenied, IntentSubmitted
+from platform_core.types.ids import uuid7
 from platform_core.types.intent import Intent, IntentStatus, IntentSubmission, MLFeatures
 
 # When no leg touches a USD token and no route prices one, the notional is unknown; this
@@ -40,7 +55,8 @@ class EventPublisher(Protocol):
 
 
 class Scorer(Protocol):
-    """`OnnxPrioritizer` (sync) or a Serve handle's wrapper (async): features -> 1..10."""
+    """`OnnxPrioritizer` (sync), or any scorer that answers asynchronously: features ->
+    a priority from 1 to 10."""
 
     def score(self, features: MLFeatures) -> int | Awaitable[int]: ...
 
@@ -73,9 +89,10 @@ class UsdToken:
     quote: UsdQuote | None = None  # token, amount -> base units of this token
 
     def value(self, token: str, amount: int) -> float | None:
-        if token.lower() == self.address.lower():
-            units = amount
-        elif self.quote is None or (units := self.quote(token, amount)) is None:
+        units: int | None = amount
+        if token.lower() != self.address.lower():
+            units = None if self.quote is None else self.quote(token, amount)
+        if units is None:
             return None
         return float(Decimal(units).scaleb(-self.decimals))
 
@@ -101,7 +118,7 @@ class ManagerDecision:
     intent: Intent
     status: IntentStatus  # PENDING when accepted, DENIED when refused
     priority: int | None
-    reason_codes: list[str]
+    reason_codes: list[ErrorCode]
     report: ValidationReport
 
     @property
@@ -170,7 +187,7 @@ class IntentManager:
             context = market_context(report.legs, self.usd_tokens.get(intent.chain_id), signals)
         except FeatureError as exc:
             report = ValidationReport(
-                (*report.refusals, Refusal("MARKET_DATA_INVALID", str(exc))), report.wallet
+                (*report.refusals, Refusal(exc.code, exc.message)), report.wallet
             )
             return await self._deny(intent, report)
         features = build_features(intent, context)
@@ -178,11 +195,8 @@ class IntentManager:
         priority = self.scorer.score(features)
         if inspect.isawaitable(priority):
             priority = await priority
-        envelope = EventEnvelope.wrap(
-            IntentSubmitted(intent=intent, priority=int(priority)),
-            intent_id=intent.id,
-            strategy_id=intent.strategy_id,
-            sequence=0,
+        envelope = IntentAggregate.start(intent).append(
+            IntentSubmitted(intent=intent, priority=int(priority)), event_id=uuid7()
         )
         await self.publisher.publish(envelope)
         self.validator.reservations.hold(intent)
@@ -190,13 +204,10 @@ class IntentManager:
 
     async def _deny(self, intent: Intent, report: ValidationReport) -> ManagerDecision:
         codes = report.reason_codes
-        envelope = EventEnvelope.wrap(
-            IntentDenied(
-                reason_codes=codes, details=[f"{r.code}: {r.message}" for r in report.refusals]
-            ),
-            intent_id=intent.id,
-            strategy_id=intent.strategy_id,
-            sequence=0,
+        denied = IntentDenied(
+            reason_codes=[str(code) for code in codes],
+            details=[f"{r.code}: {r.message}" for r in report.refusals],
         )
+        envelope = IntentAggregate.start(intent).append(denied, event_id=uuid7())
         await self.publisher.publish(envelope)
         return ManagerDecision(envelope, intent, IntentStatus.DENIED, None, codes, report)

@@ -1,8 +1,8 @@
 """`OnnxPrioritizer`: the trained priority model (`models/priority.onnx`) behind a small API.
 
 The model regresses an urgency in [1, 10]; the platform wants an integer score, so the
-output is rounded half up and clipped. Scoring a batch is one `session.run`, which is what
-the Serve deployment's `@serve.batch` exists to exploit.
+output is rounded half up and clipped. Scoring a batch is one `session.run`, which costs
+little more than scoring one row (`benchmarks/bench_prioritizer.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import onnxruntime as ort
 from pydantic import ValidationError
 
 from platform_core.config import Settings
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.intent import MAX_SCORE, MIN_SCORE
 from platform_core.types import MLFeatures
 
@@ -24,8 +25,10 @@ FEATURE_NAMES: tuple[str, ...] = tuple(MLFeatures.feature_names())
 FeatureRow = MLFeatures | Sequence[float]
 
 
-class PriorityModelError(RuntimeError):
+class PriorityModelError(PlatformError, RuntimeError):
     """The model file is missing, unreadable, or not a model this code can feed."""
+
+    code = ErrorCode.PRIORITY_MODEL_INVALID
 
 
 def to_row(features: FeatureRow) -> np.ndarray:
@@ -117,7 +120,8 @@ class OnnxPrioritizer:
                 f"{self.model_path}: model features {recorded} do not match MLFeatures "
                 f"{list(FEATURE_NAMES)}; retrain with `make model`"
             )
-        return inputs[0].name
+        name: str = inputs[0].name
+        return name
 
     @property
     def thread_counts(self) -> tuple[int, int]:

@@ -5,13 +5,16 @@ For each `IntentSubmitted` (sequence 0): resume from the log if the intent was p
 before; stop it if a cancel came first; read the strategy's portfolio from the chain; have
 the planner decompose and route it; publish `IntentDecomposed` (1) and `PlanCreated` (2);
 return the `Handoff` for the execution actor of its (venue, wallet). An intent that cannot
-be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1).
+be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1). Every
+event is appended through the intent's `IntentAggregate`, continuing after the
+`IntentSubmitted` envelope.
 
 A batch is worked in priority order, highest score first (arrival order among equals), at
 most `concurrency` at a time: when more intents wait than can run, the urgent ones go first.
 
-Event ids derive from the intent, type and sequence, so a processor that crashed after
-publishing and processes the same intent again publishes nothing new.
+Event ids derive from the intent, type and sequence (the aggregate's default), so a
+processor that crashed after publishing and processes the same intent again publishes
+nothing new.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from platform_core.errors import ErrorCode
 from platform_core.execution.planner import plan_events
 from platform_core.execution.planning_service import PlanResult
-from platform_core.execution.step_gate import intent_deadline
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.decomposer import Portfolio
 from platform_core.intent.queue import PriorityWorkQueue
 from platform_core.types.events import (
@@ -38,7 +42,6 @@ from platform_core.types.events import (
     IntentSubmitted,
     PlanCreated,
 )
-from platform_core.types.ids import deterministic_id
 from platform_core.types.intent import Intent
 from platform_core.types.plan import ExecutionPlan
 
@@ -53,7 +56,7 @@ class Handoff:
 
     intent: Intent
     plan: ExecutionPlan
-    plan_created: EventEnvelope  # its sequence + 1 is where execution events start
+    plan_created: EventEnvelope  # execution's events follow it (`IntentAggregate.after`)
     wallet: str
     venue: str
     priority: int
@@ -78,19 +81,6 @@ class CancelFlags(Protocol):
 
 # Balances of the given tokens held by a wallet: token address -> base units.
 BalanceReader = Callable[[str, Sequence[str]], Awaitable[Portfolio]]
-
-
-def terminal_envelope(
-    submitted: EventEnvelope, event: DomainEvent, sequence: int, cause: UUID
-) -> EventEnvelope:
-    return EventEnvelope.wrap(
-        event,
-        intent_id=submitted.intent_id,
-        strategy_id=submitted.strategy_id,
-        sequence=sequence,
-        causation_id=cause,
-        event_id=deterministic_id(submitted.intent_id, event.event_type(), sequence),
-    )
 
 
 class IntentProcessor:
@@ -165,7 +155,7 @@ class IntentProcessor:
             return self._handoff(intent, plan_event.plan, planned, wallet, event, submitted)
 
         async def end(ending: DomainEvent) -> None:
-            envelope = terminal_envelope(submitted, ending, 1, submitted.event_id)
+            envelope = IntentAggregate.after(intent, submitted).append(ending)
             await self.publisher.publish(envelope)
             log.info("intent %s: %s before planning", intent.id, envelope.event_type,
                      extra={"intent_id": str(intent.id)})  # fmt: skip
@@ -175,25 +165,26 @@ class IntentProcessor:
             return None
         if wallet is None:
             await end(
-                IntentFailed(reason=f"NO_WALLET: no wallet for strategy {intent.strategy_id}")
+                IntentFailed(
+                    reason=f"{ErrorCode.NO_WALLET}: no wallet for strategy {intent.strategy_id}"
+                )
             )
             return None
-        deadline = intent_deadline(intent)
+        deadline = intent.deadline
         if self.clock() >= deadline:
             await end(IntentExpired(deadline=deadline, steps_completed=0))
             return None
         portfolio = await self.balances(wallet, [a.asset.address for a in intent.assets])
         result = await self.planner.plan(intent, portfolio)
         if not result.ok:
-            if result.error_code == "WINDOW_ELAPSED":
+            if result.error_code == ErrorCode.WINDOW_ELAPSED:
                 await end(IntentExpired(deadline=deadline, steps_completed=0))
             else:
                 await end(IntentFailed(reason=f"{result.error_code}: {result.error_message}"))
             return None
         assert result.plan is not None
-        decomposed, created = plan_events(
-            intent, result.orders, result.plan, 1, causation_id=submitted.event_id
-        )
+        events = IntentAggregate.after(intent, submitted)
+        decomposed, created = plan_events(events, result.orders, result.plan)
         await self.publisher.publish(decomposed)
         if await self.publisher.publish(created) is True:
             # The stream already held this PlanCreated: an earlier run planned the intent

@@ -13,13 +13,16 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.intent import MAX_SCORE, MIN_SCORE
 
 T = TypeVar("T")
 
 
-class QueueFullError(RuntimeError):
+class QueueFullError(PlatformError, RuntimeError):
     """The queue holds `maxsize` items already."""
+
+    code = ErrorCode.QUEUE_FULL
 
 
 @dataclass(order=True, frozen=True, slots=True)

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
-from platform_core.intent.decomposer import DecompositionError, InputSizer, decompose
+from platform_core.errors import PlanningError
+from platform_core.intent.decomposer import InputSizer, decompose
 from platform_core.state.projection import IntentView
 from platform_core.state.read_model import ReadModel
 from platform_core.types.intent import Intent, IntentStatus, IntentType
@@ -145,8 +146,7 @@ class ReadModelReservations:
         shown = {view.intent_id for view in views}
         now = datetime.now(UTC)
         for intent_id, intent in list(held.items()):
-            deadline = intent.created_at + timedelta(milliseconds=intent.constraints.time_window_ms)
-            if intent_id in shown or deadline <= now:
+            if intent_id in shown or intent.deadline <= now:
                 del held[intent_id]
         return list(held.values())
 
@@ -159,7 +159,7 @@ def sized_input_estimate(sizer_for: Callable[[Intent], InputSizer]) -> PaidEstim
     def estimate(intent: Intent) -> int | None:
         try:
             orders = decompose(intent, {}, intent.created_at, sizer=sizer_for(intent))
-        except (DecompositionError, ValueError):
+        except (PlanningError, ValueError):
             return None
         return sum(order.amount_in for order in orders)
 

@@ -31,14 +31,10 @@ from platform_core.chain.abi import Function
 from platform_core.chain.client import ChainClient
 from platform_core.chain.errors import SimulationReverted
 from platform_core.config import Settings
-from platform_core.execution.planner import ExecutionPlanner, PlanningError
+from platform_core.errors import ErrorCode, PlanningError
+from platform_core.execution.planner import ExecutionPlanner
 from platform_core.execution.pool_registry import PoolRegistry
-from platform_core.intent.decomposer import (
-    MIN_SLICES,
-    SLICE_INTERVAL_MS,
-    DecompositionError,
-    decompose,
-)
+from platform_core.intent.decomposer import MIN_SLICES, SLICE_INTERVAL_MS, decompose
 from platform_core.intent.reservations import Reservations, paid_amounts
 from platform_core.market import contracts as c
 from platform_core.market.uniswap_v3 import MAX_UINT256, UniswapV3Adapter, UniswapV3Addresses
@@ -48,12 +44,11 @@ from platform_core.types.plan import ExecutionPlan
 
 # Planner and decomposer codes as the gate reports them; any other code passes unchanged.
 _ROUTE_CODES = {
-    "NO_ROUTE": "NO_ROUTE",
-    "INSUFFICIENT_LIQUIDITY": "NO_ROUTE",
-    "UNKNOWN_POOL": "NO_ROUTE",
-    "QUOTE_UNAVAILABLE": "NO_ROUTE",
-    "VENUE_NOT_ALLOWED": "UNSUPPORTED_VENUE",
-    "PERCENTAGE_OF_NOTHING": "INSUFFICIENT_BALANCE",
+    ErrorCode.INSUFFICIENT_LIQUIDITY: ErrorCode.NO_ROUTE,
+    ErrorCode.UNKNOWN_POOL: ErrorCode.NO_ROUTE,
+    ErrorCode.QUOTE_UNAVAILABLE: ErrorCode.NO_ROUTE,
+    ErrorCode.VENUE_NOT_ALLOWED: ErrorCode.UNSUPPORTED_VENUE,
+    ErrorCode.PERCENTAGE_OF_NOTHING: ErrorCode.INSUFFICIENT_BALANCE,
 }
 # The rate without impact is read by quoting this fraction of the order along its route.
 _PROBE_FRACTION = 10_000
@@ -61,7 +56,7 @@ _PROBE_FRACTION = 10_000
 
 @dataclass(frozen=True)
 class Refusal:
-    code: str
+    code: ErrorCode
     message: str
 
 
@@ -138,7 +133,7 @@ class ValidationReport:
         return not self.refusals
 
     @property
-    def reason_codes(self) -> list[str]:
+    def reason_codes(self) -> list[ErrorCode]:
         """Each code once, in the order first found."""
         return list(dict.fromkeys(r.code for r in self.refusals))
 
@@ -158,21 +153,21 @@ def window_refusal(constraints: IntentConstraints, policy: GatePolicy) -> Refusa
     else:
         needed, why = policy.min_aggressive_window_ms, "AGGRESSIVE needs time to plan and mine"
     if window < needed:
-        return Refusal("WINDOW_TOO_SHORT", f"time_window_ms {window} < {needed}: {why}")
+        return Refusal(ErrorCode.WINDOW_TOO_SHORT, f"time_window_ms {window} < {needed}: {why}")
     return None
 
 
 def venue_refusals(constraints: IntentConstraints, supported: Sequence[str]) -> list[Refusal]:
     """UNSUPPORTED_VENUE for each allowed venue the chain lacks, and when no venue is left."""
     refusals = [
-        Refusal("UNSUPPORTED_VENUE", f"venue {venue!r} is not supported on this chain")
+        Refusal(ErrorCode.UNSUPPORTED_VENUE, f"venue {venue!r} is not supported on this chain")
         for venue in constraints.allowed_venues or ()
         if venue not in supported
     ]
     if not any(constraints.venue_allowed(venue) for venue in supported):
         refusals.append(
             Refusal(
-                "UNSUPPORTED_VENUE",
+                ErrorCode.UNSUPPORTED_VENUE,
                 f"the venue constraints leave no supported venue (supported: {list(supported)})",
             )
         )
@@ -181,19 +176,22 @@ def venue_refusals(constraints: IntentConstraints, supported: Sequence[str]) -> 
 
 def token_refusals(address: str, symbol: str, decimals: int, facts: TokenFacts) -> list[Refusal]:
     if not facts.has_code:
-        return [Refusal("TOKEN_NOT_FOUND", f"no contract at {address}")]
+        return [Refusal(ErrorCode.TOKEN_NOT_FOUND, f"no contract at {address}")]
     refusals = []
     if facts.decimals != decimals:
         found = "unreadable" if facts.decimals is None else facts.decimals
         refusals.append(
             Refusal(
-                "DECIMALS_MISMATCH", f"{address}: decimals() is {found}, intent says {decimals}"
+                ErrorCode.DECIMALS_MISMATCH,
+                f"{address}: decimals() is {found}, intent says {decimals}",
             )
         )
     if facts.symbol != symbol:
         found = "unreadable" if facts.symbol is None else repr(facts.symbol)
         refusals.append(
-            Refusal("SYMBOL_MISMATCH", f"{address}: symbol() is {found}, intent says {symbol!r}")
+            Refusal(
+                ErrorCode.SYMBOL_MISMATCH, f"{address}: symbol() is {found}, intent says {symbol!r}"
+            )
         )
     return refusals
 
@@ -204,13 +202,13 @@ def slippage_refusal(max_slippage: Decimal, legs: Sequence[RoutedLeg]) -> Refusa
     if worst is None or Decimal(repr(worst.cost)) <= max_slippage:
         return None
     return Refusal(
-        "SLIPPAGE_TOO_TIGHT",
+        ErrorCode.SLIPPAGE_TOO_TIGHT,
         f"max_slippage {max_slippage} is below the route's fees and price impact "
         f"({worst.cost:.4%}, fees {worst.fee:.4%}): it could never fill",
     )
 
 
-def route_error_refusal(exc: DecompositionError | PlanningError) -> Refusal:
+def route_error_refusal(exc: PlanningError) -> Refusal:
     code = _ROUTE_CODES.get(exc.code, exc.code)
     return Refusal(code, exc.message if code == exc.code else f"{exc.code}: {exc.message}")
 
@@ -237,7 +235,10 @@ class IntentValidator:
         wallet = self.wallets.get(intent.strategy_id)
         if wallet is None:
             refusals.append(
-                Refusal("UNKNOWN_STRATEGY_WALLET", f"no wallet for strategy {intent.strategy_id}")
+                Refusal(
+                    ErrorCode.UNKNOWN_STRATEGY_WALLET,
+                    f"no wallet for strategy {intent.strategy_id}",
+                )
             )
         window = window_refusal(intent.constraints, self.policy)
         if window is not None:
@@ -247,7 +248,9 @@ class IntentValidator:
         chain = self.settings.chains.get(intent.chain_id)
         if access is None or chain is None:
             message = f"the gate has no access to chain {intent.chain_id}"
-            return ValidationReport((*refusals, Refusal("UNSUPPORTED_CHAIN", message)), wallet)
+            return ValidationReport(
+                (*refusals, Refusal(ErrorCode.UNSUPPORTED_CHAIN, message)), wallet
+            )
         venue_problems = venue_refusals(intent.constraints, chain.venues)
         refusals += venue_problems
         token_problems = await self._token_refusals(access, intent)
@@ -264,7 +267,7 @@ class IntentValidator:
         if not venue_problems and not unsized:
             try:
                 plan, legs = await asyncio.to_thread(self._route, access.planner, intent, balances)
-            except (DecompositionError, PlanningError) as exc:
+            except PlanningError as exc:
                 refusals.append(route_error_refusal(exc))
             slippage = slippage_refusal(intent.constraints.max_slippage, legs)
             if slippage is not None:
@@ -343,7 +346,7 @@ class IntentValidator:
             if balance - reserved < amount:
                 refusals.append(
                     Refusal(
-                        "INSUFFICIENT_BALANCE",
+                        ErrorCode.INSUFFICIENT_BALANCE,
                         f"{asset.symbol}: needs {amount} base units, wallet holds {balance} of "
                         f"which open intents reserve {reserved}",
                     )
@@ -351,7 +354,7 @@ class IntentValidator:
             if not await approval_succeeds(access, asset.address, wallet):
                 refusals.append(
                     Refusal(
-                        "CANNOT_APPROVE",
+                        ErrorCode.CANNOT_APPROVE,
                         f"{asset.symbol}: approve to the router reverts for wallet {wallet}",
                     )
                 )
@@ -373,11 +376,11 @@ async def read_token_facts(access: ChainAccess, address: str) -> TokenFacts:
 
     async def read(function: Function) -> object | None:
         try:
-            return function.decode_output(
-                await client.call({"to": address, "data": function.encode()})
-            )[0]
+            raw = await client.call({"to": address, "data": function.encode()})
+            value: object = function.decode_output(raw)[0]
         except (SimulationReverted, DecodingError, ValueError):  # missing, or not ERC-20's
             return None
+        return value
 
     decimals, symbol = await asyncio.gather(read(c.DECIMALS), read(c.SYMBOL))
     return TokenFacts(
@@ -410,6 +413,7 @@ def _legs(planner: ExecutionPlanner, plan: ExecutionPlan) -> list[RoutedLeg]:
         first = next(s for s in plan.steps if (s.token_in, s.token_out) == (token_in, token_out))
         fee_kept = 1.0
         for hop in first.hops:
+            assert hop.fee_pips is not None, "the planner gives every hop its fee tier"
             fee_kept *= 1 - hop.fee_pips / 1_000_000
         # A small probe along the same pools pays the fees but moves no price: its rate,
         # fees taken back out, is the mid rate.

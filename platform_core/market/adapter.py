@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from platform_core.chain.sender import StepOutcome, TransactionSender, TxRequest
+from platform_core.chain.sender import TxRequest
 from platform_core.market.pool_state import PoolInfo, V3PoolState
 from platform_core.types.plan import ExecutionStep
 
@@ -23,15 +23,6 @@ class Route:
     def __post_init__(self) -> None:
         if len(self.tokens) < 2 or len(self.fees) != len(self.tokens) - 1:
             raise ValueError("a route needs n+1 tokens for n pools")
-
-
-@dataclass(frozen=True)
-class Quote:
-    venue: str
-    route: Route
-    amount_in: int
-    amount_out: int
-    gas_estimate: int
 
 
 @dataclass(frozen=True)
@@ -92,6 +83,9 @@ def deadline_from_window(time_window_ms: int, now: float | None = None) -> int:
 
 
 class VenueAdapter(ABC):
+    """A venue on one chain: its pools and their state (what the engine routes on), and the
+    transactions that carry out a swap (what the execution actor signs and sends)."""
+
     venue: str
     chain_id: int
 
@@ -102,27 +96,6 @@ class VenueAdapter(ABC):
     async def pool_state(self, pool: PoolInfo, block: int | None = None) -> V3PoolState: ...
 
     @abstractmethod
-    async def get_price(self, base: str, quote: str) -> Decimal:
-        """Mid price of one whole `base` token in whole `quote` tokens."""
-
-    @abstractmethod
-    async def get_quote(
-        self, token_in: str, token_out: str, amount_in: int, route: Route | None = None
-    ) -> Quote: ...
-
-    @abstractmethod
     async def build_swap_tx(self, order: SwapOrder, owner: str, step_key: str) -> list[TxRequest]:
         """The transactions that carry out `order` for `owner`, in order (an approval first
         when the allowance is short)."""
-
-    async def submit_order(
-        self, order: SwapOrder, sender: TransactionSender, step_key: str
-    ) -> list[StepOutcome]:
-        """Build and send each transaction in turn; stop at the first that does not confirm."""
-        outcomes = []
-        for request in await self.build_swap_tx(order, sender.address, step_key):
-            outcome = await sender.execute(request)
-            outcomes.append(outcome)
-            if outcome.state != "confirmed":
-                break
-        return outcomes

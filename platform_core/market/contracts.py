@@ -18,7 +18,6 @@ TRANSFER = Event("Transfer(address,address,uint256)", (True, True, False))
 POOL_CREATED = Event(
     "PoolCreated(address,address,uint24,int24,address)", (True, True, True, False, False)
 )
-GET_POOL = Function("getPool(address,address,uint24)", ("address",))
 SLOT0 = Function("slot0()", ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool"))
 LIQUIDITY = Function("liquidity()", ("uint128",))
 TICK_BITMAP = Function("tickBitmap(int16)", ("uint256",))
@@ -36,18 +35,10 @@ SWAP = Event(
 
 # Periphery
 POPULATED_TICKS = Function("getPopulatedTicksInWord(address,int16)", ("(int24,int128,uint128)[]",))
-QUOTE_EXACT_INPUT_SINGLE = Function(
-    "quoteExactInputSingle((address,address,uint256,uint24,uint160))",
-    ("uint256", "uint160", "uint32", "uint256"),
-)
-QUOTE_EXACT_INPUT = Function(
-    "quoteExactInput(bytes,uint256)", ("uint256", "uint160[]", "uint32[]", "uint256")
-)
 EXACT_INPUT_SINGLE = Function(
     "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
     ("uint256",),
 )
 EXACT_INPUT = Function("exactInput((bytes,address,uint256,uint256,uint256))", ("uint256",))
 UNWRAP_WETH9 = Function("unwrapWETH9(uint256,address)")
-REFUND_ETH = Function("refundETH()")
 MULTICALL = Function("multicall(bytes[])", ("bytes[]",))

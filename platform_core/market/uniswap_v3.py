@@ -1,19 +1,19 @@
-"""Uniswap V3: pools from the factory's logs, state through TickLens, quotes through
-QuoterV2, swaps through SwapRouter."""
+"""Uniswap V3: pools from the factory's logs, state through TickLens, swaps through
+SwapRouter."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from eth_utils import to_checksum_address
+from web3.types import BlockIdentifier
 
 from platform_core.chain.client import ChainClient
 from platform_core.chain.sender import TxRequest
 from platform_core.market import contracts as c
-from platform_core.market.adapter import Quote, Route, SwapOrder, VenueAdapter
+from platform_core.market.adapter import Route, SwapOrder, VenueAdapter
 from platform_core.market.pool_state import PoolInfo, V3PoolState
 
 MIN_TICK, MAX_TICK = -887272, 887272  # TickMath's bounds
@@ -32,7 +32,7 @@ class UniswapV3Addresses:
     deployed_at_block: int = 0
 
     @classmethod
-    def from_deployment(cls, deployment: dict[str, Any]) -> UniswapV3Addresses:
+    def from_deployment(cls, deployment: Mapping[str, Any]) -> UniswapV3Addresses:
         v3 = deployment["uniswap_v3"]
         return cls(
             factory=v3["factory"],
@@ -64,9 +64,8 @@ class UniswapV3Adapter(VenueAdapter):
         self.chain_id = chain_id
         self.addresses = addresses
         self._pools: list[PoolInfo] | None = None
-        self._decimals: dict[str, int] = {}
 
-    async def _call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+    async def _call(self, to: str, data: bytes, block: BlockIdentifier = "latest") -> bytes:
         return await self.client.call({"to": to, "data": data}, block)
 
     # -- pools ----------------------------------------------------------------------------
@@ -98,10 +97,6 @@ class UniswapV3Adapter(VenueAdapter):
     async def pools(self) -> list[PoolInfo]:
         return self._pools if self._pools is not None else await self.discover_pools()
 
-    async def pools_between(self, token_a: str, token_b: str) -> list[PoolInfo]:
-        pair = {token_a.lower(), token_b.lower()}
-        return [p for p in await self.pools() if {p.token0.lower(), p.token1.lower()} == pair]
-
     async def pool_state(
         self, pool: PoolInfo, block: int | None = None, *, full_scan: bool = False
     ) -> V3PoolState:
@@ -130,7 +125,7 @@ class UniswapV3Adapter(VenueAdapter):
                 "toBlock": block,
             }
         )
-        words = set()
+        words: set[int] = set()
         for log in logs:
             _sender, _owner, lower, upper, *_ = c.MINT.decode(log["topics"], log["data"])
             words.update(((lower // pool.tick_spacing) >> 8, (upper // pool.tick_spacing) >> 8))
@@ -162,76 +157,15 @@ class UniswapV3Adapter(VenueAdapter):
         ]
         return tuple(sorted(ticks))
 
-    # -- prices and quotes ----------------------------------------------------------------
-
-    async def decimals(self, token: str) -> int:
-        key = token.lower()
-        if key not in self._decimals:
-            (self._decimals[key],) = c.DECIMALS.decode_output(
-                await self._call(token, c.DECIMALS.encode())
-            )
-        return self._decimals[key]
-
-    async def get_price(self, base: str, quote: str) -> Decimal:
-        """Mid price from the pair's pool with the most active liquidity."""
-        pools = await self.pools_between(base, quote)
-        if not pools:
-            raise LookupError(f"no {self.venue} pool for {base}/{quote}")
-        states = []
-        for pool in pools:
-            slot0_raw, liquidity_raw = await self.client.batch_call(
-                [(pool.address, c.SLOT0.encode()), (pool.address, c.LIQUIDITY.encode())]
-            )
-            states.append(
-                (c.LIQUIDITY.decode_output(liquidity_raw)[0], c.SLOT0.decode_output(slot0_raw)[0])
-            )
-        best = max(range(len(pools)), key=lambda i: states[i][0])
-        pool, sqrt_price = pools[best], states[best][1]
-        raw = Decimal(sqrt_price) ** 2 / Decimal(2**192)  # token1 raw per token0 raw
-        dec0, dec1 = await self.decimals(pool.token0), await self.decimals(pool.token1)
-        human = raw * Decimal(10) ** (dec0 - dec1)  # whole token1 per whole token0
-        return human if _same(base, pool.token0) else 1 / human
-
-    async def get_quote(
-        self, token_in: str, token_out: str, amount_in: int, route: Route | None = None
-    ) -> Quote:
-        """QuoterV2's exact-input quote along `route`, or the best direct pool."""
-        if route is not None:
-            if not (_same(route.tokens[0], token_in) and _same(route.tokens[-1], token_out)):
-                raise ValueError("route does not lead from token_in to token_out")
-            return await self._quote_route(route, amount_in)
-        pools = await self.pools_between(token_in, token_out)
-        if not pools:
-            raise LookupError(f"no {self.venue} pool for {token_in}/{token_out}")
-        quotes = await asyncio.gather(
-            *(self._quote_route(Route((token_in, token_out), (p.fee_pips,)), amount_in)
-              for p in pools)
-        )  # fmt: skip
-        return max(quotes, key=lambda q: q.amount_out)
-
-    async def _quote_route(self, route: Route, amount_in: int) -> Quote:
-        if len(route.fees) == 1:
-            data = c.QUOTE_EXACT_INPUT_SINGLE.encode(
-                (route.tokens[0], route.tokens[1], amount_in, route.fees[0], 0)
-            )
-            out, _price, _crossed, gas = c.QUOTE_EXACT_INPUT_SINGLE.decode_output(
-                await self._call(self.addresses.quoter_v2, data)
-            )
-        else:
-            data = c.QUOTE_EXACT_INPUT.encode(encode_path(route), amount_in)
-            out, _prices, _crossed, gas = c.QUOTE_EXACT_INPUT.decode_output(
-                await self._call(self.addresses.quoter_v2, data)
-            )
-        return Quote(self.venue, route, amount_in, out, gas)
-
     # -- transactions ---------------------------------------------------------------------
 
     async def allowance(self, token: str, owner: str, spender: str) -> int:
         raw = await self._call(token, c.ALLOWANCE.encode(owner, spender))
-        return c.ALLOWANCE.decode_output(raw)[0]
+        return int(c.ALLOWANCE.decode_output(raw)[0])
 
     async def balance_of(self, token: str, owner: str) -> int:
-        return c.BALANCE_OF.decode_output(await self._call(token, c.BALANCE_OF.encode(owner)))[0]
+        raw = await self._call(token, c.BALANCE_OF.encode(owner))
+        return int(c.BALANCE_OF.decode_output(raw)[0])
 
     def swap_calldata(self, order: SwapOrder, recipient: str) -> bytes:
         route = order.route

@@ -38,7 +38,7 @@ class VenueManager:
         """The venues a deployment file (such as `devnet/deployment.json`) describes."""
         manager = cls()
         if "uniswap_v3" in deployment:
-            addresses = UniswapV3Addresses.from_deployment(deployment)  # type: ignore[arg-type]
+            addresses = UniswapV3Addresses.from_deployment(deployment)
             manager.register(UniswapV3Adapter(client, chain_id, addresses))
         return manager
 

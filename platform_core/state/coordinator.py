@@ -2,7 +2,9 @@
 
 Ordering is what makes it safe: the event log is written (synchronously committed) before
 Redis, and the stream acks only after both, so a crash at any point leads to redelivery,
-which both stores absorb idempotently.
+which both stores absorb idempotently. An event the log refuses because its sequence is
+taken (`SequenceTaken`: a stale writer) can never be stored: it is dead-lettered at once,
+with its code.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from platform_core.intent.aggregate import SequenceTaken
 from platform_core.state.event_store import EventStore
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import PermanentEventError
@@ -52,7 +55,10 @@ class StateCoordinator:
                 env.event()  # a payload this version cannot read is never stored
             except ValueError as exc:
                 raise PermanentEventError(f"event {env.event_id}: {exc}") from exc
-        new_ids = await self.store.append(envelopes)
+        try:
+            new_ids = await self.store.append(envelopes)
+        except SequenceTaken as exc:
+            raise PermanentEventError(f"{exc.code}: {exc}", code=exc.code) from exc
         changed = await self.read_model.apply(envelopes, source=self.store)
         now = datetime.now(UTC)
         self.stats.batches += 1

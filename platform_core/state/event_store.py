@@ -2,6 +2,9 @@
 
 `append` takes a batch of envelopes and writes them in one round trip; an event whose id
 is already stored is skipped, so redelivery and double publishing store it exactly once.
+Another event at an (intent, sequence) already stored comes from a stale writer: the
+plain table's unique index refuses it and `append` raises `SequenceTaken` (nothing of the
+batch is stored). A hypertable cannot hold that unique index and does not refuse it.
 Commits are synchronous: when `append` returns, the events are on disk.
 """
 
@@ -15,6 +18,7 @@ from uuid import UUID
 
 import asyncpg
 
+from platform_core.intent.aggregate import SequenceTaken
 from platform_core.types import EVENT_TYPES, EventEnvelope
 
 # The event types after which an intent is over (completed, failed, expired, ...).
@@ -24,6 +28,7 @@ FINAL_EVENT_TYPES = sorted(
     if cls.status_after is not None and cls.status_after.is_terminal
 )
 
+_SEQUENCE_INDEX = "events_intent_sequence"  # unique in the plain table (002_events_plain)
 _MIGRATION_LOCK = 0x5E9E7E17  # advisory lock id: one migrator at a time
 _LATER_MIGRATIONS = ("003_api",)  # applied in order after the event log's own
 
@@ -101,7 +106,12 @@ class EventStore:
                 column.append(value)
         sql = _INSERT_TIMESCALE if self.timescale else _INSERT_PLAIN
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(sql, *columns)
+            try:
+                rows = await conn.fetch(sql, *columns)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != _SEQUENCE_INDEX:
+                    raise
+                raise SequenceTaken(f"refused: {exc.detail or exc}") from exc
         return {row["event_id"] for row in rows}
 
     async def intent_events(

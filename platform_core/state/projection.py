@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.types import (
     EventEnvelope,
     ExecutionCompleted,
@@ -18,8 +20,10 @@ from platform_core.types import (
 )
 
 
-class OutOfOrder(ValueError):
+class OutOfOrder(PlatformError, ValueError):
     """The event does not follow the view's last applied sequence."""
+
+    code = ErrorCode.OUT_OF_ORDER
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class IntentView:
     error: str | None = None
     amount_in: int | None = None
     amount_out: int | None = None
-    intent: dict | None = field(default=None, compare=True)
+    intent: dict[str, Any] | None = field(default=None, compare=True)
 
     def to_hash(self) -> dict[str, str]:
         """Flat string fields for a Redis hash (every field, every time)."""

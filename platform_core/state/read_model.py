@@ -8,14 +8,17 @@ An event that arrives after a gap is caught up from the event log.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Protocol, cast
 from uuid import UUID
 
 import redis.asyncio as aioredis
 
 from platform_core.state.projection import IntentView, fold
 from platform_core.types import EventEnvelope, IntentStatus
+
+if TYPE_CHECKING:
+    from platform_core.state.event_store import StoredEvent
 
 # KEYS: intent hash, strategy index. ARGV: expected last_sequence ("" when new), index
 # score, intent id, then field/value pairs.
@@ -38,6 +41,9 @@ class EventSource(Protocol):
 
 
 class ReadModel:
+    """`client` decodes responses (`decode_responses=True`, as `from_url` makes it): hashes
+    and index members come back as `str`."""
+
     def __init__(self, client: aioredis.Redis, *, prefix: str = "") -> None:
         self._redis = client
         self._prefix = prefix
@@ -58,7 +64,7 @@ class ReadModel:
 
     async def get(self, intent_id: UUID | str) -> IntentView | None:
         data = await self._redis.hgetall(self.intent_key(intent_id))
-        return IntentView.from_hash(data) if data else None
+        return IntentView.from_hash(cast("dict[str, str]", data)) if data else None
 
     async def list_for_strategy(
         self, strategy_id: UUID | str, *, status: IntentStatus | None = None, limit: int = 100
@@ -68,7 +74,7 @@ class ReadModel:
         views: list[IntentView] = []
         start, page = 0, max(limit, 100)
         while len(views) < limit:
-            ids = await self._redis.zrevrange(key, start, start + page - 1)
+            ids = cast("list[str]", await self._redis.zrevrange(key, start, start + page - 1))
             if not ids:
                 break
             for view in await self._get_many(ids):
@@ -152,7 +158,7 @@ class ReadModel:
         raise RuntimeError(f"intent {intent_id}: read model kept changing under us")
 
     async def _write(
-        self, view: IntentView, *, expected: int | None, client: object = None
+        self, view: IntentView, *, expected: int | None, client: aioredis.Redis | None = None
     ) -> bool:
         fields = [item for pair in view.to_hash().items() for item in pair]
         score = view.created_at.timestamp()
@@ -191,7 +197,8 @@ class ReadModel:
             for view in views.values():
                 if view is None:
                     continue
-                pipe.hset(self.intent_key(view.intent_id), mapping=view.to_hash())
+                fields = [item for pair in view.to_hash().items() for item in pair]
+                pipe.hset(self.intent_key(view.intent_id), items=fields)
                 pipe.zadd(
                     self.strategy_key(view.strategy_id),
                     {view.intent_id: view.created_at.timestamp()},
@@ -205,4 +212,4 @@ def _last(view: IntentView | None) -> int | None:
 
 
 class ReplaySource(Protocol):
-    def replay(self): ...  # AsyncIterator[StoredEvent]
+    def replay(self) -> AsyncIterator[StoredEvent]: ...

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import nats
 from nats.aio.client import Client as NATS
@@ -24,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.types import EventEnvelope
 
 log = logging.getLogger(__name__)
@@ -31,25 +33,33 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[Sequence[EventEnvelope]], Awaitable[None]]
 
 
-class DeadLetterSink:
+class DeadLetterSink(Protocol):
     """Where poison messages go; the event store implements it with a table."""
 
     async def record_dead_letter(
         self, *, subject: str, message_id: str | None, deliveries: int, error: str, data: bytes
-    ) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    ) -> None: ...
 
 
-class PermanentEventError(ValueError):
+class PermanentEventError(PlatformError, ValueError):
     """The handler can never process this event: dead-letter it now, without retries."""
 
-
-class JetStreamUnavailable(RuntimeError):
-    pass
+    code = ErrorCode.EVENT_UNPROCESSABLE
 
 
-class PublishFailed(RuntimeError):
-    pass
+class JetStreamUnavailable(PlatformError, RuntimeError):
+    """The NATS server answers without JetStream (not started with `-js`)."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    retryable = True
+
+
+class PublishFailed(PlatformError, RuntimeError):
+    """The server did not acknowledge a publish after every attempt: the outcome is
+    unknown, and publishing the same event again is safe (deduplicated by its id)."""
+
+    code = ErrorCode.PUBLISH_FAILED
+    retryable = True
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,8 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
-    field_validator,
 )
 
-from platform_core.config import get_settings
 from platform_core.types.errors import rule_error
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -105,7 +103,10 @@ VenueName = Annotated[
 
 class Asset(BaseModel):
     """A token on a chain. The address is the identity; symbol and decimals are claims
-    that the validator checks against the chain."""
+    that the validator checks against the chain.
+
+    Whether the chain is configured is not this model's rule: an asset in a stored event
+    decodes whatever `SEP_CHAINS` says today. Intake checks it (`IntentSubmission`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,17 +114,6 @@ class Asset(BaseModel):
     address: Address
     decimals: int = Field(ge=0, le=36, strict=True)
     chain_id: int = Field(strict=True)
-
-    @field_validator("chain_id")
-    @classmethod
-    def _known_chain(cls, chain_id: int) -> int:
-        known = get_settings().known_chain_ids
-        if chain_id not in known:
-            raise rule_error(
-                "unknown_chain",
-                f"chain id {chain_id} is not configured (known: {sorted(known)})",
-            )
-        return chain_id
 
     @property
     def key(self) -> tuple[int, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from platform_core.config import get_settings
 from platform_core.types.common import (
     UINT256_MAX,
     Asset,
@@ -221,7 +222,10 @@ class MLFeatures(BaseModel):
 
 class IntentSubmission(BaseModel):
     """What a client may send: only these fields. Server-owned fields (id, status,
-    ml_features) are refused as unknown, so a client cannot assign them."""
+    ml_features) are refused as unknown, so a client cannot assign them.
+
+    Intake also checks what depends on today's configuration: the assets' chain must be
+    one of `SEP_CHAINS` (`UNKNOWN_CHAIN`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -229,6 +233,19 @@ class IntentSubmission(BaseModel):
     type: IntentType = Field(alias="intent_type")
     assets: list[AssetSpec] = Field(min_length=1, max_length=MAX_ASSETS)
     constraints: IntentConstraints
+
+    @field_validator("assets")
+    @classmethod
+    def _configured_chain(cls, assets: list[AssetSpec]) -> list[AssetSpec]:
+        known = get_settings().known_chain_ids
+        for index, spec in enumerate(assets):
+            if spec.asset.chain_id not in known:
+                raise rule_error(
+                    "unknown_chain",
+                    f"chain id {spec.asset.chain_id} is not configured (known: {sorted(known)})",
+                    field=f"{index}.asset.chain_id",
+                )
+        return assets
 
     @field_validator("assets")
     @classmethod
@@ -269,6 +286,20 @@ class Intent(IntentSubmission):
     status: IntentStatus = IntentStatus.PENDING
     ml_features: MLFeatures | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @field_validator("assets")
+    @classmethod
+    def _configured_chain(cls, assets: list[AssetSpec]) -> list[AssetSpec]:
+        """Not re-checked: an intent is the platform's record (its events carry it), made
+        from a submission that passed intake, and it decodes whatever the configuration is
+        now, so an old log replays after `SEP_CHAINS` changes."""
+        return assets
+
+    @property
+    def deadline(self) -> datetime:
+        """When the intent's time window ends: `time_window_ms` after `created_at`. Nothing
+        is sent past it; every stage reads it here."""
+        return self.created_at + timedelta(milliseconds=self.constraints.time_window_ms)
 
     @classmethod
     def from_submission(cls, submission: IntentSubmission, **server_fields: Any) -> Intent:

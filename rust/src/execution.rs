@@ -23,9 +23,6 @@ create_exception!(
     "No route connects the tokens (within the hop limit, venues and liquidity given)."
 );
 
-/// Default cap on the number of parallel paths a route is split across.
-const DEFAULT_MAX_SPLITS: usize = 4;
-const DEFAULT_MAX_HOPS: usize = 3;
 /// Token ids recognised as wrapped ether when no gas token is configured.
 const KNOWN_GAS_TOKENS: [&str; 2] = ["WETH", "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"];
 
@@ -59,12 +56,31 @@ fn int_arg<T: TryFrom<i128>>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> 
     T::try_from(v).map_err(|_| out_of_range())
 }
 
-fn opt_int_arg<T: TryFrom<i128>>(
-    obj: Option<&Bound<'_, PyAny>>,
-    what: &str,
-    default: T,
-) -> PyResult<T> {
-    obj.map_or(Ok(default), |o| int_arg(o, what))
+// `#[pyo3(from_py_with)]` extractors for the int arguments that have a default: the
+// signature then carries the default itself (so Python's `inspect.signature` and the stub
+// agree on it) while a value out of range is still a ValueError naming the argument.
+fn fee_pips_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    int_arg(obj, "fee_pips")
+}
+
+fn max_hops_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    int_arg(obj, "max_hops")
+}
+
+fn max_splits_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    int_arg(obj, "max_splits")
+}
+
+fn levels_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    int_arg(obj, "levels")
+}
+
+fn decimals_in_arg(obj: &Bound<'_, PyAny>) -> PyResult<u8> {
+    int_arg(obj, "decimals_in")
+}
+
+fn decimals_out_arg(obj: &Bound<'_, PyAny>) -> PyResult<u8> {
+    int_arg(obj, "decimals_out")
 }
 
 fn u256_to_py(py: Python<'_>, v: U256) -> PyResult<Py<PyAny>> {
@@ -291,7 +307,7 @@ impl ExecutionEngine {
         }
     }
 
-    #[pyo3(signature = (pool_id, token0, token1, reserve0, reserve1, fee_pips=None, venue="uniswap_v2"))]
+    #[pyo3(signature = (pool_id, token0, token1, reserve0, reserve1, fee_pips=3000, venue="uniswap_v2"))]
     #[allow(clippy::too_many_arguments)]
     fn upsert_v2_pool(
         &self,
@@ -300,10 +316,9 @@ impl ExecutionEngine {
         token1: &str,
         reserve0: &Bound<'_, PyAny>,
         reserve1: &Bound<'_, PyAny>,
-        fee_pips: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = fee_pips_arg)] fee_pips: u32,
         venue: &str,
     ) -> PyResult<()> {
-        let fee_pips: u32 = opt_int_arg(fee_pips, "fee_pips", 3000)?;
         let r0 = u256_from_py(reserve0, "reserve0")?;
         let r1 = u256_from_py(reserve1, "reserve1")?;
         self.write()
@@ -393,7 +408,7 @@ impl ExecutionEngine {
         outs.into_iter().map(|v| u256_to_py(py, v)).collect()
     }
 
-    #[pyo3(signature = (token_in, token_out, amount_in, *, max_hops=None, max_splits=None, allowed_venues=None, gas_price_wei=None))]
+    #[pyo3(signature = (token_in, token_out, amount_in, *, max_hops=3, max_splits=4, allowed_venues=None, gas_price_wei=None))]
     #[allow(clippy::too_many_arguments)]
     fn optimize_route(
         &self,
@@ -401,13 +416,11 @@ impl ExecutionEngine {
         token_in: String,
         token_out: String,
         amount_in: &Bound<'_, PyAny>,
-        max_hops: Option<&Bound<'_, PyAny>>,
-        max_splits: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = max_hops_arg)] max_hops: usize,
+        #[pyo3(from_py_with = max_splits_arg)] max_splits: usize,
         allowed_venues: Option<Vec<String>>,
         gas_price_wei: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Route> {
-        let max_hops: usize = opt_int_arg(max_hops, "max_hops", DEFAULT_MAX_HOPS)?;
-        let max_splits: usize = opt_int_arg(max_splits, "max_splits", DEFAULT_MAX_SPLITS)?;
         let amount_in = u256_from_py(amount_in, "amount_in")?;
         let gas_price_wei = match gas_price_wei {
             Some(g) => u256_from_py(g, "gas_price_wei")?,
@@ -436,21 +449,18 @@ impl ExecutionEngine {
     }
 
     /// Order-book view of one pool for sells of `token_in`: `[(price, cumulative_size)]`.
-    #[pyo3(signature = (pool_id, token_in, *, levels=None, max_impact_bps=500.0, decimals_in=None, decimals_out=None, cumulative=true))]
+    #[pyo3(signature = (pool_id, token_in, *, levels=20, max_impact_bps=500.0, decimals_in=0, decimals_out=0, cumulative=true))]
     #[allow(clippy::too_many_arguments)]
     fn depth_ladder(
         &self,
         pool_id: &str,
         token_in: &str,
-        levels: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = levels_arg)] levels: u32,
         max_impact_bps: f64,
-        decimals_in: Option<&Bound<'_, PyAny>>,
-        decimals_out: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = decimals_in_arg)] decimals_in: u8,
+        #[pyo3(from_py_with = decimals_out_arg)] decimals_out: u8,
         cumulative: bool,
     ) -> PyResult<Vec<(f64, f64)>> {
-        let levels: u32 = opt_int_arg(levels, "levels", 20)?;
-        let decimals_in: u8 = opt_int_arg(decimals_in, "decimals_in", 0)?;
-        let decimals_out: u8 = opt_int_arg(decimals_out, "decimals_out", 0)?;
         let graph = self.read();
         let p = graph
             .pool_index(pool_id)

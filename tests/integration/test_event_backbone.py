@@ -11,13 +11,25 @@ import pytest
 import redis.asyncio as aioredis
 
 from platform_core.config import Settings
+from platform_core.errors import ErrorCode
+from platform_core.intent.aggregate import IntentAggregate, SequenceTaken
 from platform_core.state.coordinator import StateCoordinator
 from platform_core.state.event_store import EventStore
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import ConsumerSettings, EventStream
-from platform_core.types import IntentStatus, uuid7
+from platform_core.types import (
+    ChildOrder,
+    EventEnvelope,
+    Intent,
+    IntentCancelled,
+    IntentDecomposed,
+    IntentFailed,
+    IntentStatus,
+    IntentSubmitted,
+    uuid7,
+)
 from tests.integration.conftest import NatsServer
-from tests.integration.event_factory import lifecycle, many_lifecycles
+from tests.integration.event_factory import SEED, USDC, WETH, lifecycle, many_lifecycles
 
 
 @pytest.fixture
@@ -111,8 +123,39 @@ async def test_conflicting_sequence_is_refused_not_dropped(store: EventStore) ->
     events = lifecycle()
     await store.append(events)
     impostor = events[1].model_copy(update={"event_id": lifecycle()[1].event_id})
-    with pytest.raises(asyncpg.UniqueViolationError):
+    with pytest.raises(SequenceTaken):
         await store.append([impostor])
+
+
+def two_writers() -> tuple[list[EventEnvelope], EventEnvelope]:
+    """An intent's IntentSubmitted, then two writers continuing after it: one appends
+    IntentDecomposed and IntentFailed (sequences 1, 2), the other, from the same (soon
+    stale) view, IntentCancelled at sequence 1. Returns ([submitted, first, second], stale)."""
+    intent = Intent.model_validate(SEED)
+    submitted = IntentAggregate.start(intent).append(IntentSubmitted(intent=intent, priority=5))
+    planner = IntentAggregate.after(intent, submitted)
+    canceller = IntentAggregate.after(intent, submitted)
+    order = ChildOrder(index=0, token_in=USDC, token_out=WETH, amount_in=1)
+    first = planner.append(IntentDecomposed(child_orders=[order]))
+    second = planner.append(IntentFailed(reason="NO_ROUTE: no pool"))
+    stale = canceller.append(IntentCancelled(steps_cancelled=0))
+    assert stale.sequence == first.sequence and stale.event_id != first.event_id
+    return [submitted, first, second], stale
+
+
+async def test_a_stale_writer_at_a_taken_sequence_is_refused(store: EventStore) -> None:
+    (submitted, first, second), stale = two_writers()
+    assert await store.append([submitted, first]) == {submitted.event_id, first.event_id}
+    with pytest.raises(SequenceTaken) as refused:
+        await store.append([stale])
+    assert refused.value.code is ErrorCode.SEQUENCE_TAKEN and not refused.value.retryable
+    assert "(intent_id, sequence)" in str(refused.value)
+    with pytest.raises(SequenceTaken):  # in a batch: nothing of the batch is stored
+        await store.append([second, stale])
+    assert await store.append([first]) == set()  # the same event again: redelivery, no error
+    assert await store.append([second]) == {second.event_id}
+    stored = await store.intent_events(submitted.intent_id)
+    assert [e.event_id for e in stored] == [submitted.event_id, first.event_id, second.event_id]
 
 
 # --- read model -------------------------------------------------------------------------
@@ -252,6 +295,25 @@ async def test_malformed_event_is_dead_lettered_and_the_stream_flows(
     assert all(r["data"] for r in letters)
     view = await read_model.get(good[0].intent_id)
     assert view is not None and view.status is IntentStatus.COMPLETED
+
+
+async def test_the_coordinator_dead_letters_a_stale_writer_with_its_code(
+    isolated_settings: Settings, store: EventStore, read_model: ReadModel
+) -> None:
+    (submitted, first, second), stale = two_writers()
+    async with running_coordinator(isolated_settings, store, read_model) as stream:
+        for envelope in (submitted, first, stale, second):
+            await stream.publish(envelope)
+
+        async def settled() -> bool:
+            return await store.count() == 3 and len(await store.dead_letters()) == 1
+
+        await _wait_for(settled)
+    (letter,) = await store.dead_letters()
+    assert ErrorCode.SEQUENCE_TAKEN in letter["error"] and letter["deliveries"] == 1
+    assert letter["message_id"] == str(stale.event_id) and letter["data"] == stale.to_bytes()
+    view = await read_model.get(submitted.intent_id)
+    assert view is not None and view.status is IntentStatus.FAILED and view.last_sequence == 2
 
 
 async def test_nats_restart_mid_stream_loses_nothing(

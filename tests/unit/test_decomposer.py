@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from platform_core.errors import PlanningError
 from platform_core.execution import ExactOutputSizer
 from platform_core.intent.decomposer import (
-    DecompositionError,
     decompose,
     slice_count,
     split_evenly,
@@ -116,35 +116,35 @@ def test_acquire_percentage_buys_a_share_of_what_is_held() -> None:
 def test_percentage_of_nothing_is_refused() -> None:
     intent = make_intent("dispose", [asset(WETH, percentage="50"), asset(USDC)])
     for portfolio in ({}, {WETH: 0}, {USDC: 10**9}):
-        with pytest.raises(DecompositionError) as err:
+        with pytest.raises(PlanningError) as err:
             decompose(intent, portfolio, NOW)
         assert err.value.code == "PERCENTAGE_OF_NOTHING"
 
 
 def test_amount_rounding_to_zero_is_refused() -> None:
     intent = make_intent("dispose", [asset(WBTC, percentage="0.5"), asset(USDC)])
-    with pytest.raises(DecompositionError) as err:
+    with pytest.raises(PlanningError) as err:
         decompose(intent, {WBTC: 199}, NOW)
     assert err.value.code == "AMOUNT_TOO_SMALL"
 
 
 def test_no_counter_asset_is_refused() -> None:
     intent = make_intent("dispose", [asset(WETH, amount="1"), asset(USDC, amount="5")])
-    with pytest.raises(DecompositionError) as err:
+    with pytest.raises(PlanningError) as err:
         decompose(intent, {}, NOW)
     assert err.value.code == "NO_COUNTER_ASSET"
 
 
 def test_an_elapsed_window_is_refused() -> None:
     intent = make_intent("dispose", [asset(WETH, amount="1"), asset(USDC)], window_ms=5_000)
-    with pytest.raises(DecompositionError) as err:
+    with pytest.raises(PlanningError) as err:
         decompose(intent, {}, CREATED_AT + timedelta(seconds=5))
     assert err.value.code == "WINDOW_ELAPSED"
 
 
 def test_acquire_without_a_sizer_is_refused() -> None:
     intent = make_intent("acquire", [asset(WETH, amount="1"), asset(USDC)])
-    with pytest.raises(DecompositionError) as err:
+    with pytest.raises(PlanningError) as err:
         decompose(intent, {}, NOW)
     assert err.value.code == "QUOTE_UNAVAILABLE"
 
@@ -191,7 +191,7 @@ def test_slippage_cover_keeps_the_minimum_at_the_amount_asked() -> None:
 
 def test_acquire_is_sized_through_the_engine() -> None:
     graph = small_graph()
-    sizer = ExactOutputSizer(graph, allowed_venues=["uniswap_v3"])
+    sizer = ExactOutputSizer(graph.engine, allowed_venues=["uniswap_v3"])
     intent = make_intent("acquire", [asset(WETH, amount="150"), asset(USDC)])
     [order] = decompose(intent, {}, NOW, sizer=sizer)
     target = with_slippage_cover(whole(WETH, 150), Decimal("0.005"))
@@ -204,17 +204,17 @@ def test_acquire_is_sized_through_the_engine() -> None:
 
 
 def test_acquire_beyond_the_liquidity_is_refused() -> None:
-    sizer = ExactOutputSizer(small_graph(), allowed_venues=["uniswap_v3"])
+    sizer = ExactOutputSizer(small_graph().engine, allowed_venues=["uniswap_v3"])
     intent = make_intent("acquire", [asset(WETH, amount="5000"), asset(USDC)])
-    with pytest.raises(DecompositionError) as err:
+    with pytest.raises(PlanningError) as err:
         decompose(intent, {}, NOW, sizer=sizer)
     assert err.value.code == "INSUFFICIENT_LIQUIDITY"
 
 
 def test_acquire_without_any_path_is_refused() -> None:
-    sizer = ExactOutputSizer(small_graph(), allowed_venues=["uniswap_v3"])
+    sizer = ExactOutputSizer(small_graph().engine, allowed_venues=["uniswap_v3"])
     intent = make_intent("acquire", [asset(LONELY, amount="1"), asset(USDC)])  # V2 only
-    with pytest.raises(DecompositionError) as err:
+    with pytest.raises(PlanningError) as err:
         decompose(intent, {}, NOW, sizer=sizer)
     assert err.value.code == "NO_ROUTE"
 
@@ -226,7 +226,7 @@ def test_sizing_finds_the_input_without_a_reverse_estimate() -> None:
         def _reverse_estimate(self, token_in: str, token_out: str, amount_out: int) -> None:
             return None
 
-    sizer = OneWaySizer(small_graph(), allowed_venues=["uniswap_v3"])
+    sizer = OneWaySizer(small_graph().engine, allowed_venues=["uniswap_v3"])
     amount_in = sizer(USDC, WETH, whole(WETH, 1.5))
     assert (sizer.output_for(USDC, WETH, amount_in) or 0) >= whole(WETH, 1.5)
     assert (sizer.output_for(USDC, WETH, amount_in * 999_998 // 10**6) or 0) < whole(WETH, 1.5)

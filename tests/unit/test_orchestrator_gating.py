@@ -17,8 +17,15 @@ from platform_core.chain.journal import Journal
 from platform_core.chain.sender import SenderPolicy, TransactionSender
 from platform_core.chain.signer import Signer
 from platform_core.execution.orchestrator import ExecutionOrchestrator
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.market.uniswap_v3 import UniswapV3Adapter, UniswapV3Addresses
-from platform_core.types.events import EventEnvelope
+from platform_core.types.events import (
+    ChildOrder,
+    EventEnvelope,
+    IntentDecomposed,
+    IntentSubmitted,
+    PlanCreated,
+)
 from platform_core.types.intent import Intent, IntentStatus, IntentSubmission
 from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop
 
@@ -73,6 +80,17 @@ def intent_and_plan(steps: int = 2) -> tuple[Intent, ExecutionPlan]:
     return intent, plan
 
 
+def plan_created(intent: Intent, plan: ExecutionPlan) -> EventEnvelope:
+    """The intent's events up to its PlanCreated (sequence 2), as the processor appends them."""
+    events = IntentAggregate.start(intent)
+    events.append(IntentSubmitted(intent=intent, priority=5))
+    step = plan.steps[0]
+    order = ChildOrder(index=0, token_in=step.token_in, token_out=step.token_out,
+                       amount_in=step.amount_in)  # fmt: skip
+    events.append(IntentDecomposed(child_orders=[order]))
+    return events.append(PlanCreated(plan=plan))
+
+
 def orchestrator(
     journal: Journal, publisher: ListPublisher, now: datetime
 ) -> ExecutionOrchestrator:
@@ -89,12 +107,14 @@ def orchestrator(
 async def test_past_the_deadline_it_expires_without_touching_the_chain(journal: Journal) -> None:
     intent, plan = intent_and_plan()
     publisher = ListPublisher()
+    created = plan_created(intent, plan)
     result = await orchestrator(journal, publisher, T0 + timedelta(minutes=5)).execute(
-        intent, plan, sequence_start=4
+        intent, plan, after=created
     )
     assert result.status is IntentStatus.EXPIRED
     assert [e.event_type for e in publisher.envelopes] == ["IntentExpired"]
-    assert publisher.envelopes[0].sequence == 4 and result.next_sequence == 5
+    assert publisher.envelopes[0].sequence == 3 and result.next_sequence == 4
+    assert publisher.envelopes[0].causation_id == created.event_id
     assert publisher.envelopes[0].payload["steps_completed"] == 0
     assert journal.open_steps() == []
 
@@ -105,7 +125,7 @@ async def test_a_cancel_set_before_the_start_stops_every_step(journal: Journal) 
     cancelled = asyncio.Event()
     cancelled.set()
     result = await orchestrator(journal, publisher, T0).execute(
-        intent, plan, sequence_start=0, cancelled=cancelled
+        intent, plan, after=plan_created(intent, plan), cancelled=cancelled
     )
     assert result.status is IntentStatus.CANCELLED
     assert [e.event_type for e in publisher.envelopes] == ["IntentCancelled"]
@@ -118,7 +138,7 @@ async def test_expiry_wins_over_a_cancel(journal: Journal) -> None:
     cancelled = asyncio.Event()
     cancelled.set()
     result = await orchestrator(journal, publisher, T0 + timedelta(hours=1)).execute(
-        intent, plan, sequence_start=0, cancelled=cancelled
+        intent, plan, after=plan_created(intent, plan), cancelled=cancelled
     )
     assert result.status is IntentStatus.EXPIRED
 

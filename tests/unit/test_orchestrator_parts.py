@@ -8,8 +8,10 @@ from uuid import UUID
 from platform_core.execution.event_chain import EventChain, execution_event_id
 from platform_core.execution.receipts import moved_amounts, summarize_receipt
 from platform_core.execution.step_gate import Gate, decide
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.market.contracts import TRANSFER
-from platform_core.types.events import ExecutionCompleted, IntentFailed
+from platform_core.types.events import EventEnvelope, ExecutionCompleted, IntentFailed
+from platform_core.types.intent import Intent, IntentSubmission
 
 INTENT = UUID("01900000-0000-7000-8000-000000000001")
 STRATEGY = UUID("a1b2c3d4-e5f6-7890-1234-567890abcdef")
@@ -23,31 +25,37 @@ USDC = "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"
 WETH = "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1"
 
 
-def chain(start: int = 7) -> EventChain:
-    return EventChain(
-        intent_id=INTENT,
-        strategy_id=STRATEGY,
-        plan_id=PLAN,
-        sequence_start=start,
-        causation_id=CAUSE,
-        clock=lambda: T0,
-    )
+def chain(seed_intent: dict, after: int = 6) -> EventChain:
+    """An execution continuing after the intent's event at sequence `after` (id CAUSE)."""
+    submission = IntentSubmission.model_validate(seed_intent)
+    intent = Intent.from_submission(submission, id=INTENT, created_at=T0)
+    before = EventEnvelope.wrap(
+        IntentFailed(reason="stands in for PlanCreated"),
+        intent_id=INTENT, strategy_id=STRATEGY, sequence=after, event_id=CAUSE,
+    )  # fmt: skip
+    return EventChain(IntentAggregate.after(intent, before), plan_id=PLAN, clock=lambda: T0)
 
 
-def test_sequences_are_consecutive_and_each_event_is_caused_by_the_one_before() -> None:
-    events = chain()
-    first = events.wrap(IntentFailed(reason="x"), 0)
-    second = events.wrap(ExecutionCompleted(plan_id=PLAN, amount_in=1, amount_out=2))
+def test_sequences_are_consecutive_and_each_event_is_caused_by_the_one_before(
+    seed_intent: dict,
+) -> None:
+    events = chain(seed_intent)
+    first = events.append(IntentFailed(reason="x"), 0)
+    second = events.append(ExecutionCompleted(plan_id=PLAN, amount_in=1, amount_out=2))
     assert (first.sequence, second.sequence, events.next_sequence) == (7, 8, 9)
     assert first.causation_id == CAUSE
     assert second.causation_id == first.event_id
-    assert events.envelopes == [first, second]
+    assert (first.occurred_at, first.strategy_id) == (T0, STRATEGY)
+    assert events.envelopes == (first, second)
 
 
-def test_event_ids_are_the_same_on_a_rerun_and_differ_by_type_step_and_plan() -> None:
-    a, b = chain(), chain()
-    first, again = a.wrap(IntentFailed(reason="x"), 0), b.wrap(IntentFailed(reason="y"), 0)
+def test_event_ids_are_the_same_on_a_rerun_and_differ_by_type_step_and_plan(
+    seed_intent: dict,
+) -> None:
+    a, b = chain(seed_intent), chain(seed_intent)
+    first, again = a.append(IntentFailed(reason="x"), 0), b.append(IntentFailed(reason="y"), 0)
     assert first.event_id == again.event_id
+    assert first.event_id == execution_event_id(INTENT, PLAN, "IntentFailed", 0)
     ids = {
         execution_event_id(INTENT, PLAN, "ExecutionStepSubmitted", 0),
         execution_event_id(INTENT, PLAN, "ExecutionStepSubmitted", 1),

@@ -8,16 +8,22 @@ from decimal import Decimal
 import pytest
 
 from platform_core.execution import ExecutionPlanner, PlanningError, PoolRegistry, plan_events
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import order_from_step
-from platform_core.types.events import ChildOrder, EventEnvelope, IntentDecomposed, PlanCreated
+from platform_core.types.events import (
+    ChildOrder,
+    EventEnvelope,
+    IntentDecomposed,
+    IntentSubmitted,
+    PlanCreated,
+)
 from platform_core.types.plan import ExecutionPlan
 from platform_rust import ExecutionEngine
 from tests.unit.pool_graphs import (
     CREATED_AT,
     DAI,
     LONELY,
-    SNAPSHOT,
     USDC,
     WETH,
     add_v3_pool,
@@ -63,7 +69,7 @@ def test_a_small_order_is_one_step_on_the_best_v3_pool(
     [hop] = step.hops
     # The deep 0.05 % pool beats the 0.3 % one; the V2 pool (better, other venue) is unused.
     assert (hop.pool_id, hop.fee_pips) == ("weth-usdc-500", 500)
-    assert step.expected_amount_out == graph.quote(["weth-usdc-500"], WETH, step.amount_in)
+    assert step.expected_amount_out == graph.engine.quote(["weth-usdc-500"], WETH, step.amount_in)
     assert step.expected_amount_out == hop.amount_out
     assert step.min_amount_out == step.expected_amount_out * 995 // 1000
     assert step.not_before is None
@@ -86,8 +92,8 @@ def test_a_large_order_is_split_into_one_step_per_split(
         assert step.min_amount_out == step.expected_amount_out * 99 // 100
     # Executed in index order, each step gets exactly what was planned.
     paths = [([h.pool_id for h in s.hops], s.amount_in) for s in plan.steps]
-    assert graph.quote_sequential(paths, WETH) == [s.expected_amount_out for s in plan.steps]
-    single = graph.quote(["weth-usdc-500"], WETH, whole(WETH, 400))
+    assert graph.engine.quote_sequential(paths, WETH) == [s.expected_amount_out for s in plan.steps]
+    single = graph.engine.quote(["weth-usdc-500"], WETH, whole(WETH, 400))
     assert plan.expected_amount_out > single
 
 
@@ -186,11 +192,12 @@ def test_acquire_sizing_and_planning_agree_with_a_gas_price() -> None:
 def test_plan_events_follow_each_other(planner: ExecutionPlanner) -> None:
     intent = dispose_weth("2")
     orders, plan = plan_of(planner, intent)
-    submitted_id = intent.id  # stands in for the IntentSubmitted event's id
-    decomposed, created = plan_events(intent, orders, plan, 1, causation_id=submitted_id)
+    events = IntentAggregate.start(intent)
+    submitted = events.append(IntentSubmitted(intent=intent, priority=5))
+    decomposed, created = plan_events(events, orders, plan)
     assert (decomposed.event_type, decomposed.sequence) == ("IntentDecomposed", 1)
     assert (created.event_type, created.sequence) == ("PlanCreated", 2)
-    assert decomposed.causation_id == submitted_id
+    assert decomposed.causation_id == submitted.event_id
     assert created.causation_id == decomposed.event_id
     for envelope in (decomposed, created):
         assert (envelope.intent_id, envelope.strategy_id) == (intent.id, intent.strategy_id)
@@ -200,11 +207,10 @@ def test_plan_events_follow_each_other(planner: ExecutionPlanner) -> None:
     event = EventEnvelope.from_bytes(decomposed.to_bytes()).event()
     assert isinstance(event, IntentDecomposed) and event.child_orders == orders
     # A retried planning publishes the same event ids.
-    again = plan_events(intent, orders, plan, 1, causation_id=submitted_id)
+    again = plan_events(IntentAggregate.after(intent, submitted), orders, plan)
     assert [e.event_id for e in again] == [decomposed.event_id, created.event_id]
 
 
-@pytest.mark.skipif(not SNAPSHOT.exists(), reason="the shared mainnet snapshot is absent")
 def test_a_large_acquire_on_the_mainnet_snapshot() -> None:
     registry = snapshot_graph()
     planner = ExecutionPlanner(registry, chain_id=42161)

@@ -33,17 +33,18 @@ def registry() -> PoolRegistry:
 
 
 def test_loaded_pools_quote_and_keep_their_fees(registry: PoolRegistry) -> None:
-    assert registry.pool_count() == 2
+    assert registry.engine.pool_count() == 2
     assert [registry.fee_pips(p) for p in POOLS] == [500, 3000]
-    cheap, dear = (registry.quote([p], WETH, 10**18) for p in POOLS)
+    cheap, dear = (registry.engine.quote([p], WETH, 10**18) for p in POOLS)
     assert cheap > dear > 0  # same liquidity and price: the lower fee gives more
-    route = registry.optimize_route(WETH, USDC, 10**18, allowed_venues=["uniswap_v3"])
+    route = registry.engine.optimize_route(WETH, USDC, 10**18, allowed_venues=["uniswap_v3"])
     assert route.amount_out >= cheap
 
 
 def test_amm_ladders_merge_into_one_book(registry: PoolRegistry) -> None:
     ladders = {
-        pool: (registry.depth_ladder(pool, WETH, levels=5, cumulative=False), []) for pool in POOLS
+        pool: (registry.engine.depth_ladder(pool, WETH, levels=5, cumulative=False), [])
+        for pool in POOLS
     }
     book = consolidated_book(ladders)
     assert set(book.venues) == set(POOLS)

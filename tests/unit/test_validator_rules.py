@@ -14,8 +14,7 @@ from eth_abi import encode as abi_encode
 
 from platform_core.chain.errors import SimulationReverted
 from platform_core.config import Settings
-from platform_core.execution.planner import PlanningError
-from platform_core.intent.decomposer import DecompositionError
+from platform_core.errors import ErrorCode, PlanningError
 from platform_core.intent.validator import (
     ChainAccess,
     GatePolicy,
@@ -103,11 +102,14 @@ def test_slippage_below_fees_and_impact_could_never_fill() -> None:
 
 
 def test_planner_and_decomposer_codes_map_to_gate_codes() -> None:
-    assert route_error_refusal(DecompositionError("INSUFFICIENT_LIQUIDITY", "x")).code == "NO_ROUTE"
-    assert route_error_refusal(PlanningError("NO_ROUTE", "x")).code == "NO_ROUTE"
-    assert route_error_refusal(PlanningError("VENUE_NOT_ALLOWED", "x")).code == "UNSUPPORTED_VENUE"
-    kept = route_error_refusal(DecompositionError("AMOUNT_TOO_SMALL", "rounds to zero"))
-    assert kept == Refusal("AMOUNT_TOO_SMALL", "rounds to zero")
+    def refusal(code: ErrorCode, message: str = "x") -> Refusal:
+        return route_error_refusal(PlanningError(code, message))
+
+    assert refusal(ErrorCode.INSUFFICIENT_LIQUIDITY).code is ErrorCode.NO_ROUTE
+    assert refusal(ErrorCode.NO_ROUTE).code is ErrorCode.NO_ROUTE
+    assert refusal(ErrorCode.VENUE_NOT_ALLOWED).code is ErrorCode.UNSUPPORTED_VENUE
+    kept = refusal(ErrorCode.AMOUNT_TOO_SMALL, "rounds to zero")
+    assert kept == Refusal(ErrorCode.AMOUNT_TOO_SMALL, "rounds to zero")
 
 
 def test_reason_codes_once_each_in_order() -> None:

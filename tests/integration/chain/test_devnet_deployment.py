@@ -12,6 +12,7 @@ from platform_core.market import contracts as c
 from platform_core.market.adapter import Route
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from tests.integration.chain.conftest import CHAIN_ID, dev_key
+from tests.integration.chain.quoter import decimals, mid_price, quoted_out
 
 EXPECTED_TOKENS = {
     "WETH": ("0x82aF49447D8a07e3bd95BD0d56f35241523fBab1", 18),
@@ -33,9 +34,9 @@ async def test_chain_and_contracts(client: ChainClient, deployment: dict[str, An
 async def test_tokens_at_canonical_addresses(
     client: ChainClient, uniswap: UniswapV3Adapter, deployment: dict[str, Any]
 ) -> None:
-    for symbol, (address, decimals) in EXPECTED_TOKENS.items():
-        assert deployment["tokens"][symbol] == {"address": address, "decimals": decimals}
-        assert await uniswap.decimals(address) == decimals
+    for symbol, (address, token_decimals) in EXPECTED_TOKENS.items():
+        assert deployment["tokens"][symbol] == {"address": address, "decimals": token_decimals}
+        assert await decimals(uniswap, address) == token_decimals
         (on_chain_symbol,) = c.SYMBOL.decode_output(
             await client.call({"to": address, "data": c.SYMBOL.encode()})
         )
@@ -48,9 +49,9 @@ async def test_pools_from_factory_logs_match_deployment(
     pools = await uniswap.discover_pools()
     assert {p.address for p in pools} == {p["address"] for p in deployment["pools"]}
     assert {p.fee_pips for p in pools} >= {100, 500, 3000, 10000}
-    price = await uniswap.get_price(EXPECTED_TOKENS["WETH"][0], EXPECTED_TOKENS["USDC"][0])
+    price = await mid_price(uniswap, EXPECTED_TOKENS["WETH"][0], EXPECTED_TOKENS["USDC"][0])
     assert 2990 < price < 3010
-    btc = await uniswap.get_price(EXPECTED_TOKENS["WBTC"][0], EXPECTED_TOKENS["USDC"][0])
+    btc = await mid_price(uniswap, EXPECTED_TOKENS["WBTC"][0], EXPECTED_TOKENS["USDC"][0])
     assert 59_000 < btc < 61_000
 
 
@@ -60,9 +61,9 @@ async def test_wallets_are_funded(uniswap: UniswapV3Adapter, deployment: dict[st
             Account.from_key(dev_key(wallet["index"]).get_secret_value()).address
             == (wallet["address"])
         )
-        for symbol, (address, decimals) in EXPECTED_TOKENS.items():
+        for symbol, (address, token_decimals) in EXPECTED_TOKENS.items():
             balance = await uniswap.balance_of(address, wallet["address"])
-            assert balance >= 100 * 10**decimals, f"{symbol} of wallet {wallet['index']}"
+            assert balance >= 100 * 10**token_decimals, f"{symbol} of wallet {wallet['index']}"
 
 
 async def test_large_trades_beat_the_direct_pool_by_routing(uniswap: UniswapV3Adapter) -> None:
@@ -70,9 +71,7 @@ async def test_large_trades_beat_the_direct_pool_by_routing(uniswap: UniswapV3Ad
     amount = 500 * 10**18
 
     async def out(route: Route, amount_in: int) -> int:
-        return (
-            await uniswap.get_quote(route.tokens[0], route.tokens[-1], amount_in, route)
-        ).amount_out
+        return await quoted_out(uniswap, route, amount_in)
 
     direct = await out(Route((weth, usdc), (500,)), amount)
     split = await out(Route((weth, usdc), (500,)), amount // 2) + await out(

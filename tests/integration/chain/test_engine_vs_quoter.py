@@ -13,6 +13,7 @@ from platform_core.market.adapter import Route
 from platform_core.market.engine_sync import sync_engine
 from platform_core.market.pool_state import PoolInfo
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from tests.integration.chain.quoter import best_direct_out, decimals, quoted_out
 from tests.uniswap_v3_reference import simulate_state
 
 WHOLE_TOKEN_AMOUNTS = (0.001, 1, 37, 1_000, 250_000)
@@ -41,11 +42,11 @@ async def test_engine_quote_equals_quoter_on_every_pool_and_route(
     for state in states:
         pool = state.info
         for token_in in (pool.token0, pool.token1):
-            decimals = await uniswap.decimals(token_in)
+            units = 10 ** await decimals(uniswap, token_in)
             for whole in WHOLE_TOKEN_AMOUNTS:
-                amount = max(1, int(whole * 10**decimals))
+                amount = max(1, int(whole * units))
                 route = Route((token_in, pool.other(token_in)), (pool.fee_pips,))
-                quoted = await uniswap.get_quote(token_in, route.tokens[-1], amount, route)
+                quoted = await quoted_out(uniswap, route, amount)
                 if simulate_state(state, token_in, amount).amount_in < amount:
                     # The pool runs dry: QuoterV2 quotes a partial fill, while the engine
                     # refuses an exact input it cannot take in full.
@@ -53,7 +54,7 @@ async def test_engine_quote_equals_quoter_on_every_pool_and_route(
                         engine.quote([pool.address], token_in, amount)
                     partial += 1
                     continue
-                assert engine.quote([pool.address], token_in, amount) == quoted.amount_out, (
+                assert engine.quote([pool.address], token_in, amount) == quoted, (
                     pool, token_in, amount,
                 )  # fmt: skip
                 checked += 1
@@ -62,17 +63,17 @@ async def test_engine_quote_equals_quoter_on_every_pool_and_route(
     for first, second, token_in in _two_hop_paths(pools):
         middle = first.other(token_in)
         token_out = second.other(middle)
-        decimals = await uniswap.decimals(token_in)
+        units = 10 ** await decimals(uniswap, token_in)
         for whole in (1, 1_000):
-            amount = int(whole * 10**decimals)
+            amount = whole * units
             route = Route((token_in, middle, token_out), (first.fee_pips, second.fee_pips))
-            quoted = await uniswap.get_quote(token_in, token_out, amount, route)
+            quoted = await quoted_out(uniswap, route, amount)
             try:
                 simulated = engine.quote([first.address, second.address], token_in, amount)
             except ValueError as exc:
                 assert "insufficient liquidity" in str(exc)
                 continue
-            assert simulated == quoted.amount_out, (first, second, token_in, amount)
+            assert simulated == quoted, (first, second, token_in, amount)
             checked += 1
     assert checked >= 100
 
@@ -85,9 +86,9 @@ async def test_optimised_route_for_a_large_trade_beats_the_direct_pool(
     weth, usdc = tokens["WETH"], tokens["USDC"]
     amount = 500 * 10**18
     route = engine.optimize_route(weth, usdc, amount, max_hops=3)
-    direct = await uniswap.get_quote(weth, usdc, amount)  # the best single pool
+    direct = await best_direct_out(uniswap, weth, usdc, amount)
     assert route.amount_in == amount
-    assert route.amount_out > direct.amount_out
+    assert route.amount_out > direct
     assert sum(split.amount_in for split in route.splits) == amount
     # Every split is exact along its own pools (shared pools were simulated in order).
     assert sum(split.amount_out for split in route.splits) == route.amount_out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import platform_rust
 from platform_core.chain.client import ChainClient
@@ -23,13 +23,14 @@ from platform_core.intent.processor import Handoff
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.market.watcher import MarketWatcher
 from platform_core.streaming.event_stream import EventStream
-from platform_core.types.events import EventEnvelope, PlanCreated
+from platform_core.types.events import EventEnvelope
 from platform_core.types.intent import IntentStatus
 from tests.integration.chain.conftest import CHAIN_ID, make_sender
 from tests.integration.chain.test_orchestrator_devnet import (
     RecordingPublisher,
     approve_router,
     intent_and_plan,
+    planned,
     stream_contents,
 )
 from tests.integration.chain.test_planner_devnet import synced_planner
@@ -41,11 +42,7 @@ class NoCancels:
 
 
 def handoff_for(intent: Any, plan: Any, wallet: str) -> Handoff:
-    created = EventEnvelope.wrap(
-        PlanCreated(plan=plan), intent_id=intent.id, strategy_id=intent.strategy_id, sequence=2,
-        causation_id=uuid4(),
-    )  # fmt: skip
-    return Handoff(intent, plan, created, wallet, "uniswap_v3", 5, intent.created_at)
+    return Handoff(intent, plan, planned(intent, plan), wallet, "uniswap_v3", 5, intent.created_at)
 
 
 async def test_a_run_stopped_mid_flight_is_resumed_without_signing_twice(
@@ -87,6 +84,7 @@ async def test_a_run_stopped_mid_flight_is_resumed_without_signing_twice(
     events = await stream_contents(isolated_settings)
     assert len({e.event_id for e in events}) == len(events)  # each published once
     assert [e.sequence for e in events] == list(range(3, 3 + len(events)))
+    assert events[0].causation_id == handoff.plan_created.event_id
     kinds = ["ExecutionStepSubmitted", "ExecutionStepConfirmed"] * len(plan.steps)
     assert [e.event_type for e in events] == [*kinds, "ExecutionCompleted"]
     # One transaction per step: the journalled one was followed, not signed again.
@@ -102,7 +100,7 @@ async def test_the_watcher_reads_only_the_pools_a_swap_moved(
     registry = PoolRegistry(platform_rust.ExecutionEngine())
     watcher = MarketWatcher(uniswap, registry, min_interval_s=0.0)
     full = await watcher.refresh()
-    assert full.full and full.pools_read == registry.pool_count() >= 8
+    assert full.full and full.pools_read == registry.engine.pool_count() >= 8
     assert (await watcher.refresh()).pools_read == 0  # no new block: nothing read
 
     sender = make_sender(client, journal, 2)
@@ -110,14 +108,15 @@ async def test_the_watcher_reads_only_the_pools_a_swap_moved(
     orchestrator = ExecutionOrchestrator(
         uniswap, sender, RecordingPublisher(_Sink()), wallet=sender.address
     )
-    result = await orchestrator.execute(intent, plan, sequence_start=3)
+    result = await orchestrator.execute(intent, plan, after=planned(intent, plan))
     assert result.status is IntentStatus.COMPLETED
 
     moved = {hop.pool_id.lower() for step in plan.steps for hop in step.hops}
-    quote_before = registry.quote([plan.steps[0].hops[0].pool_id], plan.steps[0].token_in, 10**9)
+    first_hop = plan.steps[0].hops[0]
+    quote_before = registry.engine.quote([first_hop.pool_id], first_hop.token_in, 10**9)
     update = await watcher.refresh()
     assert not update.full and update.pools_read == len(moved)
-    quote_after = registry.quote([plan.steps[0].hops[0].pool_id], plan.steps[0].token_in, 10**9)
+    quote_after = registry.engine.quote([first_hop.pool_id], first_hop.token_in, 10**9)
     assert quote_after < quote_before  # the engine saw WETH get dearer in that pool
     chain_state = await uniswap.pool_state(
         next(p for p in await uniswap.pools() if p.address.lower() in moved)
@@ -126,9 +125,7 @@ async def test_the_watcher_reads_only_the_pools_a_swap_moved(
     again = MarketWatcher(uniswap, fresh)
     await again.refresh()
     assert watcher.block == again.block == chain_state.block_number
-    assert (
-        fresh.quote([plan.steps[0].hops[0].pool_id], plan.steps[0].token_in, 10**9) == quote_after
-    )
+    assert fresh.engine.quote([first_hop.pool_id], first_hop.token_in, 10**9) == quote_after
 
 
 class _Sink:

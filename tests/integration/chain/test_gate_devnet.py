@@ -72,7 +72,7 @@ async def gate(
 
     access = await connect_chain(settings, CHAIN_ID, deployment)
     planner = access.planner
-    assert len(planner.engine.pools) >= 8  # every devnet pool is in the engine
+    assert planner.engine.pool_count() >= 8  # every devnet pool is in the engine
     read_model = ReadModel.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
     stream = await EventStream.connect(
         settings.nats_url, stream=settings.stream_name, subject_prefix=settings.subject_prefix

@@ -8,7 +8,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
-from uuid import UUID, uuid4
 
 import nats
 import pytest
@@ -23,14 +22,19 @@ from platform_core.execution.orchestrator import (
     ExecutionUndecided,
     step_key,
 )
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import order_from_step
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.streaming.event_stream import EventStream
 from platform_core.types.events import (
+    ChildOrder,
     EventEnvelope,
     ExecutionStepConfirmed,
     ExecutionStepSubmitted,
+    IntentDecomposed,
+    IntentSubmitted,
+    PlanCreated,
 )
 from platform_core.types.intent import Intent, IntentStatus, IntentSubmission
 from platform_core.types.plan import ExecutionPlan
@@ -38,7 +42,6 @@ from tests.integration.chain.conftest import make_sender
 from tests.integration.chain.test_planner_devnet import synced_planner
 
 WETH_UNIT = 10**18
-SEQUENCE_START = 3  # after IntentSubmitted (0), IntentDecomposed (1) and PlanCreated (2)
 
 
 async def stream_contents(settings: Settings) -> list[EventEnvelope]:
@@ -64,6 +67,17 @@ def intent_and_plan(
     intent = Intent.from_submission(IntentSubmission.model_validate(body), created_at=now)
     orders = decompose(intent, {}, now, sizer=planner.sizer(intent))
     return intent, planner.plan(intent, orders, now)
+
+
+def planned(intent: Intent, plan: ExecutionPlan) -> EventEnvelope:
+    """The plan's PlanCreated, after IntentSubmitted (0) and IntentDecomposed (1), appended
+    as the gate and the processor do: what execution continues after."""
+    events = IntentAggregate.start(intent)
+    events.append(IntentSubmitted(intent=intent, priority=5))
+    orders = [ChildOrder(index=s.index, token_in=s.token_in, token_out=s.token_out,
+                         amount_in=s.amount_in) for s in plan.steps]  # fmt: skip
+    events.append(IntentDecomposed(child_orders=orders))
+    return events.append(PlanCreated(plan=plan))
 
 
 async def approve_router(uniswap: UniswapV3Adapter, sender: TransactionSender, plan: Any) -> None:
@@ -99,12 +113,12 @@ class RecordingPublisher:
         return duplicate
 
 
-def assert_chained(
-    events: list[EventEnvelope], intent: Intent, first_cause: UUID | None = None
-) -> None:
-    assert [e.sequence for e in events] == list(range(SEQUENCE_START, SEQUENCE_START + len(events)))
+def assert_chained(events: list[EventEnvelope], intent: Intent, after: EventEnvelope) -> None:
+    """Consecutive sequences after `after` (the PlanCreated), each caused by the one before."""
+    start = after.sequence + 1
+    assert [e.sequence for e in events] == list(range(start, start + len(events)))
     assert all(e.intent_id == intent.id and e.strategy_id == intent.strategy_id for e in events)
-    assert events[0].causation_id == first_cause
+    assert events[0].causation_id == after.event_id
     for prev, nxt in pairwise(events):
         assert nxt.causation_id == prev.event_id
 
@@ -121,12 +135,10 @@ async def test_seed_intent_executes_and_the_wallet_receives_the_confirmed_amount
     weth_before = await uniswap.balance_of(weth, me)
     usdc_before = await uniswap.balance_of(usdc, me)
 
-    plan_created = uuid4()  # the event that caused the execution
+    plan_created = planned(intent, plan)  # the event that caused the execution
 
     orchestrator = ExecutionOrchestrator(uniswap, sender, stream, wallet=me)
-    result = await orchestrator.execute(
-        intent, plan, sequence_start=SEQUENCE_START, causation_id=plan_created
-    )
+    result = await orchestrator.execute(intent, plan, after=plan_created)
 
     assert result.status is IntentStatus.COMPLETED
     assert result.steps_confirmed == len(plan.steps)
@@ -171,13 +183,14 @@ async def test_an_unreachable_minimum_is_refused_in_preflight_and_nothing_is_sen
     plan = plan.model_copy(update={"steps": [greedy, *plan.steps[1:]]})
     nonce_before = await uniswap.client.nonce(sender.address, "latest")
 
+    created = planned(intent, plan)
     orchestrator = ExecutionOrchestrator(uniswap, sender, stream, wallet=sender.address)
-    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+    result = await orchestrator.execute(intent, plan, after=created)
 
     assert result.status is IntentStatus.FAILED and result.steps_confirmed == 0
     events = await stream_contents(isolated_settings)
     assert [e.event_type for e in events] == ["ExecutionStepFailed", "IntentFailed"]
-    assert_chained(events, intent)
+    assert_chained(events, intent, created)
     failed = events[0].event()
     assert failed.tx_hash is None and not failed.reverted and "pre-flight" in failed.reason
     assert "pre-flight" in events[1].event().reason
@@ -186,7 +199,7 @@ async def test_an_unreachable_minimum_is_refused_in_preflight_and_nothing_is_sen
     assert record.state is StepState.REFUSED and not record.attempts
 
     # A re-run repeats the same verdict with the same ids and payloads, and sends nothing.
-    again = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+    again = await orchestrator.execute(intent, plan, after=created)
     assert [(e.event_id, e.payload) for e in again.events] == [
         (e.event_id, e.payload) for e in events
     ]
@@ -208,14 +221,14 @@ async def test_a_plan_past_its_deadline_sends_nothing_and_expires(
     orchestrator = ExecutionOrchestrator(
         uniswap, sender, stream, wallet=sender.address, clock=lambda: an_hour_later
     )
-    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+    result = await orchestrator.execute(intent, plan, after=planned(intent, plan))
 
     assert result.status is IntentStatus.EXPIRED
     events = await stream_contents(isolated_settings)
     assert [e.event_type for e in events] == ["IntentExpired"]
     expired = events[0].event()
     assert expired.steps_completed == 0
-    assert expired.deadline == intent.created_at + timedelta(minutes=5)
+    assert expired.deadline == intent.deadline == intent.created_at + timedelta(minutes=5)
     assert await uniswap.client.nonce(sender.address, "latest") == nonce_before
     with pytest.raises(JournalError):
         sender.journal.get(f"{step_key(plan, plan.steps[0])}:swap")
@@ -241,11 +254,10 @@ async def test_a_cancel_before_the_second_slice_keeps_it_from_being_sent(
     nonce_before = await uniswap.client.nonce(sender.address, "latest")
     publisher = RecordingPublisher(stream, cancel_after_confirmed=len(first_batch))
 
+    created = planned(intent, plan)
     orchestrator = ExecutionOrchestrator(uniswap, sender, publisher, wallet=sender.address)
     result = await asyncio.wait_for(
-        orchestrator.execute(
-            intent, plan, sequence_start=SEQUENCE_START, cancelled=publisher.cancelled
-        ),
+        orchestrator.execute(intent, plan, after=created, cancelled=publisher.cancelled),
         timeout=30,  # the cancel wakes the wait for the second slice at once
     )
 
@@ -254,7 +266,7 @@ async def test_a_cancel_before_the_second_slice_keeps_it_from_being_sent(
     events = await stream_contents(isolated_settings)
     kinds = ["ExecutionStepSubmitted", "ExecutionStepConfirmed"] * len(first_batch)
     assert [e.event_type for e in events] == [*kinds, "IntentCancelled"]
-    assert_chained(events, intent)
+    assert_chained(events, intent, created)
     assert events[-1].event().steps_cancelled == len(later)
     assert await uniswap.client.nonce(sender.address, "latest") == nonce_before + len(first_batch)
     for step in later:
@@ -272,8 +284,9 @@ async def test_a_rerun_after_completion_publishes_the_same_ids_and_sends_nothing
     intent, plan = intent_and_plan(await synced_planner(uniswap), seed_intent)
     weth, me = plan.steps[0].token_out, sender.address
     first_run = RecordingPublisher(stream)
+    created = planned(intent, plan)
     first = await ExecutionOrchestrator(uniswap, sender, first_run, wallet=me).execute(
-        intent, plan, sequence_start=SEQUENCE_START
+        intent, plan, after=created
     )
     assert first.status is IntentStatus.COMPLETED and not any(first_run.duplicates)
     published = await stream_contents(isolated_settings)
@@ -282,7 +295,7 @@ async def test_a_rerun_after_completion_publishes_the_same_ids_and_sends_nothing
 
     rerun = RecordingPublisher(stream)
     second = await ExecutionOrchestrator(uniswap, sender, rerun, wallet=me).execute(
-        intent, plan, sequence_start=SEQUENCE_START
+        intent, plan, after=created
     )
 
     assert second.status is IntentStatus.COMPLETED
@@ -313,8 +326,9 @@ async def test_an_undecided_step_is_never_reported_failed_and_a_rerun_settles_it
         uniswap, impatient, stream, wallet=impatient.address, reconcile_rounds=2
     )
 
+    created = planned(intent, plan)
     with pytest.raises(ExecutionUndecided):
-        await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+        await orchestrator.execute(intent, plan, after=created)
     undecided = await stream_contents(isolated_settings)
     assert [e.event_type for e in undecided] == ["ExecutionStepSubmitted"]  # no failure
     swap = journal.get(f"{step_key(plan, plan.steps[0])}:swap")
@@ -322,14 +336,14 @@ async def test_an_undecided_step_is_never_reported_failed_and_a_rerun_settles_it
 
     await client.rpc("evm_mine", [])  # the chain decides; later steps are mined at once
     await client.rpc("evm_setAutomine", [True])
-    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+    result = await orchestrator.execute(intent, plan, after=created)
 
     assert result.status is IntentStatus.COMPLETED
     events = await stream_contents(isolated_settings)
     kinds = ["ExecutionStepSubmitted", "ExecutionStepConfirmed"] * len(plan.steps)
     assert [e.event_type for e in events] == [*kinds, "ExecutionCompleted"]
     assert events[0].to_bytes() == undecided[0].to_bytes()  # the re-run's copy was dropped
-    assert_chained(events, intent)
+    assert_chained(events, intent, created)
     assert events[1].event().tx_hash == "0x" + swap.attempts[0].tx_hash.hex()
     assert len(journal.get(swap.step_key).attempts) == 1  # never signed twice
 
@@ -347,7 +361,8 @@ async def test_a_swap_mined_past_its_deadline_reverts_and_the_intent_expires(
     await client.rpc("evm_setAutomine", [False])
     publisher = RecordingPublisher(stream)
     orchestrator = ExecutionOrchestrator(uniswap, sender, publisher, wallet=sender.address)
-    run = asyncio.create_task(orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START))
+    created = planned(intent, plan)
+    run = asyncio.create_task(orchestrator.execute(intent, plan, after=created))
 
     # Pre-flight passed and the swap is in the pool; it is mined only after its deadline,
     # so the router reverts it ("Transaction too old").
@@ -362,7 +377,7 @@ async def test_a_swap_mined_past_its_deadline_reverts_and_the_intent_expires(
     events = await stream_contents(isolated_settings)
     kinds = ["ExecutionStepSubmitted", "ExecutionStepFailed", "IntentExpired"]
     assert [e.event_type for e in events] == kinds
-    assert_chained(events, intent)
+    assert_chained(events, intent, created)
     submitted, failed = events[0].event(), events[1].event()
     assert failed.reverted and failed.tx_hash == submitted.tx_hash
     receipt = await client.receipt(bytes.fromhex(failed.tx_hash[2:]))
@@ -395,7 +410,7 @@ async def test_a_step_signed_before_a_crash_is_followed_to_its_receipt_not_signe
     an_hour_later = datetime.now(UTC) + timedelta(hours=1)
     orchestrator = ExecutionOrchestrator(uniswap, sender, stream, wallet=me,
                                          clock=lambda: an_hour_later)  # fmt: skip
-    result = await orchestrator.execute(intent, plan, sequence_start=SEQUENCE_START)
+    result = await orchestrator.execute(intent, plan, after=planned(intent, plan))
 
     events = await stream_contents(isolated_settings)
     assert [e.event_type for e in events][:2] == [

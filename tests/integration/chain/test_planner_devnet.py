@@ -16,6 +16,7 @@ from platform_core.market.engine_sync import sync_engine
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.types.intent import Intent, IntentSubmission
 from platform_core.types.plan import ExecutionPlan, ExecutionStep
+from tests.integration.chain.quoter import best_direct_out, quoted_out, send_order
 
 CHAIN_ID = 42161
 WETH_UNIT = 10**18
@@ -24,7 +25,7 @@ WETH_UNIT = 10**18
 async def synced_planner(uniswap: UniswapV3Adapter) -> ExecutionPlanner:
     registry = PoolRegistry(platform_rust.ExecutionEngine())
     states = await sync_engine(uniswap, registry)
-    assert registry.pool_count() == len(states) == len(registry.pools) >= 8
+    assert registry.engine.pool_count() == len(states) == len(registry.pools) >= 8
     return ExecutionPlanner(registry, chain_id=CHAIN_ID)
 
 
@@ -40,8 +41,7 @@ async def quoted(uniswap: UniswapV3Adapter, step: ExecutionStep) -> int:
     assert route == Route(
         (step.token_in, *(h.token_out for h in step.hops)), tuple(h.fee_pips for h in step.hops)
     )
-    quote = await uniswap.get_quote(step.token_in, step.token_out, step.amount_in, route)
-    return quote.amount_out
+    return await quoted_out(uniswap, route, step.amount_in)
 
 
 async def check_against_quoter(uniswap: UniswapV3Adapter, plan: ExecutionPlan) -> None:
@@ -55,8 +55,8 @@ async def check_against_quoter(uniswap: UniswapV3Adapter, plan: ExecutionPlan) -
     first = plan.steps[0]
     if len(plan.steps) > 1:
         total_in = sum(s.amount_in for s in plan.steps)
-        direct = await uniswap.get_quote(first.token_in, first.token_out, total_in)
-        assert plan.expected_amount_out >= direct.amount_out
+        direct = await best_direct_out(uniswap, first.token_in, first.token_out, total_in)
+        assert plan.expected_amount_out >= direct
     for step in plan.steps:
         assert step.min_amount_out == step.expected_amount_out * 995 // 1000
         assert all(hop.fee_pips in (100, 500, 3000, 10000) for hop in step.hops)
@@ -100,7 +100,8 @@ async def test_a_split_plan_executed_in_order_gets_exactly_the_planned_amounts(
     before = await uniswap.balance_of(weth, me)
     for step in plan.steps:
         held = await uniswap.balance_of(weth, me)
-        outcomes = await uniswap.submit_order(order_from_step(step, me), sender, str(step.step_id))
+        order = order_from_step(step, me)
+        outcomes = await send_order(uniswap, order, sender, str(step.step_id))
         assert [o.state for o in outcomes] == [StepState.CONFIRMED] * len(outcomes)
         assert await uniswap.balance_of(weth, me) - held == step.expected_amount_out
     assert await uniswap.balance_of(weth, me) - before >= 500 * WETH_UNIT

@@ -80,6 +80,10 @@ async def test_waiting_intents_are_planned_highest_priority_first(
             e for e in await stream_contents(isolated_settings) if e.event_type == "IntentFailed"
         ]
         assert all("NO_EXECUTOR" in e.event().reason for e in failed)
+        # ... appended after the intent's PlanCreated, as its next event.
+        created = {e.intent_id: e for e in plans}
+        for e in failed:
+            assert (e.sequence, e.causation_id) == (3, created[e.intent_id].event_id)
     finally:
         await processor.stop.remote()
         await planner.stop.remote()

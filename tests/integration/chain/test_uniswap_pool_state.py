@@ -7,6 +7,7 @@ import pytest
 
 from platform_core.market.adapter import Route
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from tests.integration.chain.quoter import decimals, quoted_out
 from tests.uniswap_v3_reference import simulate_state
 
 # From dust to amounts that push the price through several ranges (and, for the thinner
@@ -37,13 +38,13 @@ async def test_simulation_equals_quoter_to_the_wei(
         state = await uniswap.pool_state(pool)
         token_in = pool.token0 if zero_for_one else pool.token1
         token_out = pool.other(token_in)
-        decimals = await uniswap.decimals(token_in)
+        units = 10 ** await decimals(uniswap, token_in)
         for whole in WHOLE_TOKEN_AMOUNTS:
-            amount = max(1, int(whole * 10**decimals))
-            quote = await uniswap.get_quote(
-                token_in, token_out, amount, Route((token_in, token_out), (pool.fee_pips,))
+            amount = max(1, int(whole * units))
+            quoted = await quoted_out(
+                uniswap, Route((token_in, token_out), (pool.fee_pips,)), amount
             )
             simulated = simulate_state(state, token_in, amount)
-            assert simulated.amount_out == quote.amount_out, (pool, amount)
+            assert simulated.amount_out == quoted, (pool, amount)
             checked += 1
     assert checked >= 40

@@ -15,6 +15,7 @@ from platform_core.chain.sender import StepOutcome, TransactionSender
 from platform_core.market import contracts as c
 from platform_core.market.adapter import Route, SwapOrder, deadline_from_window, min_amount_out
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from tests.integration.chain.quoter import quoted_out, send_order
 
 
 def transfers(receipt: dict[str, Any], token: str) -> list[tuple[str, str, int]]:
@@ -40,16 +41,16 @@ def gas_cost(receipt: dict[str, Any]) -> int:
 async def quoted_order(
     uniswap: UniswapV3Adapter, route: Route, amount_in: int, recipient: str, **flags: bool
 ) -> tuple[SwapOrder, int]:
-    quote = await uniswap.get_quote(route.tokens[0], route.tokens[-1], amount_in, route)
+    quoted = await quoted_out(uniswap, route, amount_in)
     order = SwapOrder(
         route=route,
         amount_in=amount_in,
-        min_amount_out=min_amount_out(quote.amount_out, Decimal("0.005")),
+        min_amount_out=min_amount_out(quoted, Decimal("0.005")),
         recipient=recipient,
         deadline=deadline_from_window(300_000),
         **flags,
     )
-    return order, quote.amount_out
+    return order, quoted
 
 
 def swap_of(outcomes: list[StepOutcome]) -> StepOutcome:
@@ -66,7 +67,7 @@ async def test_single_hop_swap_moves_exactly_the_logged_amounts(
     before = (await uniswap.balance_of(weth, me), await uniswap.balance_of(usdc, me))
     order, quoted = await quoted_order(uniswap, route, 3 * 10**18, me)
 
-    outcomes = await uniswap.submit_order(order, sender, "swap-1")
+    outcomes = await send_order(uniswap, order, sender, "swap-1")
     assert [o.step_key for o in outcomes] == ["swap-1:approve", "swap-1:swap"]  # no allowance yet
     receipt = swap_of(outcomes).receipt
     assert receipt is not None
@@ -96,7 +97,7 @@ async def test_multi_hop_swap(
     )
     order, quoted = await quoted_order(uniswap, route, 50_000 * 10**6, me)
 
-    receipt = swap_of(await uniswap.submit_order(order, sender, "hop")).receipt
+    receipt = swap_of(await send_order(uniswap, order, sender, "hop")).receipt
     assert receipt is not None
     assert len(swaps(receipt)) == 2
     (paid,) = [t for t in transfers(receipt, usdc) if t[0] == me]
@@ -122,7 +123,7 @@ async def test_native_eth_in_and_out(
     order, _ = await quoted_order(
         uniswap, Route((weth, usdc), (500,)), 2 * 10**18, me, native_in=True
     )
-    (out,) = await uniswap.submit_order(order, sender, "eth-in")
+    (out,) = await send_order(uniswap, order, sender, "eth-in")
     assert out.state == StepState.CONFIRMED and out.receipt is not None
     (received,) = transfers(out.receipt, usdc)
     assert await client.balance(me) == eth0 - order.amount_in - gas_cost(out.receipt)
@@ -135,7 +136,7 @@ async def test_native_eth_in_and_out(
     order, quoted = await quoted_order(
         uniswap, Route((usdc, weth), (500,)), 3_000 * 10**6, me, native_out=True
     )
-    outcomes = await uniswap.submit_order(order, sender, "eth-out")  # approve USDC, swap
+    outcomes = await send_order(uniswap, order, sender, "eth-out")  # approve USDC, swap
     receipt = swap_of(outcomes).receipt
     assert receipt is not None
     (_, _, amount0, _, *_) = swaps(receipt)[0]  # WETH is token0: it left the pool
