@@ -3,8 +3,9 @@
 `append` takes a batch of envelopes and writes them in one round trip; an event whose id
 is already stored is skipped, so redelivery and double publishing store it exactly once.
 Another event at an (intent, sequence) already stored comes from a stale writer: the
-plain table's unique index refuses it and `append` raises `SequenceTaken` (nothing of the
-batch is stored). A hypertable cannot hold that unique index and does not refuse it.
+plain table's unique index (or, for a TimescaleDB hypertable, which cannot hold it, the
+`event_sequences` side table) refuses it and `append` raises `SequenceTaken` (nothing of
+the batch is stored).
 Commits are synchronous: when `append` returns, the events are on disk.
 """
 
@@ -28,9 +29,12 @@ FINAL_EVENT_TYPES = sorted(
     if cls.status_after is not None and cls.status_after.is_terminal
 )
 
-_SEQUENCE_INDEX = "events_intent_sequence"  # unique in the plain table (002_events_plain)
+# What refuses a second event at a taken (intent, sequence): the plain table's unique index
+# (002_events_plain), the hypertable's side table (004_event_sequences_timescale).
+_SEQUENCE_CONSTRAINTS = ("events_intent_sequence", "event_sequences_pkey")
 _MIGRATION_LOCK = 0x5E9E7E17  # advisory lock id: one migrator at a time
 _LATER_MIGRATIONS = ("003_api",)  # applied in order after the event log's own
+_TIMESCALE_MIGRATIONS = ("004_event_sequences_timescale",)  # then these, on a hypertable
 
 _COLUMNS = (
     "event_id, event_type, intent_id, strategy_id, sequence, occurred_at, "
@@ -44,11 +48,15 @@ _INSERT_PLAIN = (
     f"INSERT INTO events ({_COLUMNS}) {_UNNEST} "
     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
-# Hypertables cannot hold a unique index on event_id alone: claim the id in a side table.
+# Hypertables cannot hold a unique index on event_id alone, nor on (intent_id, sequence):
+# claim the id in one side table, and the sequence of each new event in another (a taken
+# sequence raises there, as the plain table's unique index does).
 _INSERT_TIMESCALE = (
     "WITH claimed AS (INSERT INTO event_ids SELECT unnest($1::uuid[]) "
     "ON CONFLICT DO NOTHING RETURNING event_id), "
-    f"batch AS ({_UNNEST}) "
+    f"batch AS ({_UNNEST}), "
+    "sequences AS (INSERT INTO event_sequences (intent_id, sequence) "
+    "SELECT batch.intent_id, batch.sequence FROM batch JOIN claimed USING (event_id)) "
     f"INSERT INTO events ({_COLUMNS}) SELECT batch.* FROM batch "
     "JOIN claimed USING (event_id) RETURNING event_id"
 )
@@ -109,7 +117,7 @@ class EventStore:
             try:
                 rows = await conn.fetch(sql, *columns)
             except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name != _SEQUENCE_INDEX:
+                if exc.constraint_name not in _SEQUENCE_CONSTRAINTS:
                     raise
                 raise SequenceTaken(f"refused: {exc.detail or exc}") from exc
         return {row["event_id"] for row in rows}
@@ -251,7 +259,8 @@ async def migrate(pool: asyncpg.Pool) -> bool:
             if timescale:
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         flavour = "002_events_timescale" if timescale else "002_events_plain"
-        for version in ("001_events", flavour, *_LATER_MIGRATIONS):
+        later = (*_LATER_MIGRATIONS, *_TIMESCALE_MIGRATIONS) if timescale else _LATER_MIGRATIONS
+        for version in ("001_events", flavour, *later):
             if version not in applied:
                 await conn.execute(_migration(f"{version}.sql"))
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)

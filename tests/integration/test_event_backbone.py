@@ -14,7 +14,7 @@ from platform_core.config import Settings
 from platform_core.errors import ErrorCode
 from platform_core.intent.aggregate import IntentAggregate, SequenceTaken
 from platform_core.state.coordinator import StateCoordinator
-from platform_core.state.event_store import EventStore
+from platform_core.state.event_store import EventStore, _migration, ensure_database
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import ConsumerSettings, EventStream
 from platform_core.types import (
@@ -156,6 +156,36 @@ async def test_a_stale_writer_at_a_taken_sequence_is_refused(store: EventStore) 
     assert await store.append([second]) == {second.event_id}
     stored = await store.intent_events(submitted.intent_id)
     assert [e.event_id for e in stored] == [submitted.event_id, first.event_id, second.event_id]
+
+
+async def test_the_hypertable_flavour_refuses_a_stale_writer_too(
+    isolated_settings: Settings,
+) -> None:
+    """TimescaleDB is not on this machine: the hypertable flavour's insert runs here on the
+    tables it writes (events keyed by (event_id, occurred_at), the event_ids and
+    event_sequences side tables), everything but the hypertable conversion itself."""
+    await ensure_database(isolated_settings.postgres_dsn)
+    pool = await asyncpg.create_pool(isolated_settings.postgres_dsn, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(_migration("001_events.sql"))
+            await conn.execute(
+                "CREATE TABLE event_ids (event_id UUID PRIMARY KEY);"
+                "ALTER TABLE events ADD PRIMARY KEY (event_id, occurred_at);"
+            )
+            await conn.execute(_migration("004_event_sequences_timescale.sql"))
+        store = EventStore(pool, timescale=True)
+        (submitted, first, second), stale = two_writers()
+        assert await store.append([submitted, first]) == {submitted.event_id, first.event_id}
+        with pytest.raises(SequenceTaken) as refused:
+            await store.append([second, stale])
+        assert refused.value.code is ErrorCode.SEQUENCE_TAKEN
+        assert await store.append([first]) == set()  # redelivery: no error, nothing new
+        assert await store.append([second]) == {second.event_id}
+        stored = await store.intent_events(submitted.intent_id)
+        assert [e.event_id for e in stored] == [submitted.event_id, first.event_id, second.event_id]
+    finally:
+        await pool.close()
 
 
 # --- read model -------------------------------------------------------------------------
