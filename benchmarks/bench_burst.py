@@ -8,7 +8,8 @@ default intent processors, one execution actor for devnet wallet 1); then every 
 followed to a final status. Printed: the count per final status (the figure that matters:
 all COMPLETED), accepted/s, and completed/s from the first POST to the last verdict.
 Baseline, same run and devnet: the same number of the same swaps sent directly, one after
-another, from devnet wallet 2 (quote, sign, send, receipt) with eth-account.
+another, from devnet wallet 2 (quote, sign, send, receipt) with eth-account: 30 USDC in
+each, about what each intent pays.
 
 The figures are also written to `.run/bench/burst.json`.
 """
@@ -39,6 +40,7 @@ from benchmarks.report import print_table, write_json
 INTENTS = int(os.environ.get("SEP_BENCH_BURST_INTENTS", "500"))
 IN_FLIGHT = int(os.environ.get("SEP_BENCH_BURST_IN_FLIGHT", "8"))
 WETH_EACH = "0.01"  # about 30 USDC: 500 of them move the 0.05 % pool a little
+USDC_EACH = 30 * 10**6  # the baseline's swaps: the same size, exact input
 FOLLOW_TIMEOUT_S = 900.0
 REQUEST_TIMEOUT_S = 60.0
 
@@ -125,7 +127,7 @@ def main() -> None:
         ours = asyncio.run(_burst(platform))
         started = time.monotonic()
         try:
-            direct = asyncio.run(_direct_swaps(platform.rpc_url, INTENTS))
+            direct = asyncio.run(_direct_swaps(platform.rpc_url, INTENTS, USDC_EACH))
             direct_s: float | None = time.monotonic() - started
         except Exception as exc:
             reason = exc if isinstance(exc, NoResult) else NoResult(repr(exc))

@@ -566,10 +566,10 @@ class DirectSwaps:
     send_to_receipt_s: list[float] = field(default_factory=list)
 
 
-async def _direct_swaps(rpc_url: str, count: int) -> DirectSwaps:
-    """The seed intent's swap without the platform: from devnet wallet 2, quote USDC -> WETH
-    in the 0.05 % pool, sign exactInputSingle with 0.5 % slippage, send, wait for the
-    receipt. The router approval is set up first and not timed."""
+async def _direct_swaps(rpc_url: str, count: int, usdc_in: int = USDC_IN) -> DirectSwaps:
+    """The seed intent's swap (`usdc_in` USDC for WETH) without the platform: from devnet
+    wallet 2, quote USDC -> WETH in the 0.05 % pool, sign exactInputSingle with 0.5 %
+    slippage, send, wait for the receipt. The router approval is set up first, not timed."""
     from eth_abi import decode, encode
     from eth_account import Account
     from eth_utils import function_signature_to_4byte_selector
@@ -608,11 +608,11 @@ async def _direct_swaps(rpc_url: str, count: int) -> DirectSwaps:
     result = DirectSwaps()
     allowance = call("allowance", ["address", "address"], [account.address, router])
     owed = decode(["uint256"], await w3.eth.call({"to": usdc, "data": allowance}))[0]
-    if owed < USDC_IN * count:
+    if owed < usdc_in * count:
         await send(usdc, call("approve", ["address", "uint256"], [router, 2**256 - 1]))
     for _ in range(count):
         start = time.perf_counter()
-        quote_args = [(usdc, weth, USDC_IN, WETH_USDC_FEE, 0)]
+        quote_args = [(usdc, weth, usdc_in, WETH_USDC_FEE, 0)]
         quote = call(
             "quoteExactInputSingle", ["(address,address,uint256,uint24,uint160)"], quote_args
         )
@@ -627,7 +627,7 @@ async def _direct_swaps(rpc_url: str, count: int) -> DirectSwaps:
             WETH_USDC_FEE,
             account.address,
             deadline,
-            USDC_IN,
+            usdc_in,
             out * 995 // 1000,
             0,
         )

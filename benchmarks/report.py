@@ -26,8 +26,28 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# Every table printed since the last `take_tables()`: what `make bench` writes as JSON.
+_TABLES: list[dict[str, object]] = []
+
+
+def take_tables() -> list[dict[str, object]]:
+    """The tables printed since the last call, as records (and forget them)."""
+    taken = list(_TABLES)
+    _TABLES.clear()
+    return taken
+
+
 def print_table(title: str, rows: list[tuple[str, float, float, str]]) -> None:
     """rows: (measure, ours, baseline, unit); the ratio is ours / baseline."""
+    _TABLES.append(
+        {
+            "title": title,
+            "rows": [
+                {"measure": m, "ours": o, "baseline": b, "ratio": o / b if b else None, "unit": u}
+                for m, o, b, u in rows
+            ],
+        }
+    )
     print(title)
     print(f"  {'measure':<44} {'ours':>14} {'baseline':>14} {'ratio':>8}  unit")
     for measure, ours, baseline, unit in rows:

@@ -122,25 +122,16 @@ class TransactionSender:
         chain no longer holds the steps it recorded as mined. The first call binds the
         journal to the chain; once a mismatch is found, every later call raises it."""
         if self._mismatch is None:
-            settle, poll = self.policy.chain_check_settle_s, self.policy.poll_interval_s
+            check = check_history if self._bound else check_journal
             try:
-                if self._bound:
-                    await check_history(
-                        self.journal,
-                        self.client,
-                        senders=[self.address],
-                        settle_s=settle,
-                        poll_s=poll,
-                    )
-                else:
-                    await check_journal(
-                        self.journal,
-                        self.client,
-                        senders=[self.address],
-                        settle_s=settle,
-                        poll_s=poll,
-                    )
-                    self._bound = True
+                await check(
+                    self.journal,
+                    self.client,
+                    senders=[self.address],
+                    settle_s=self.policy.chain_check_settle_s,
+                    poll_s=self.policy.poll_interval_s,
+                )
+                self._bound = True
             except JournalChainMismatch as exc:
                 log.error("journal %s: %s", self.journal.path, exc)
                 self._mismatch = exc
