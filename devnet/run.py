@@ -68,10 +68,17 @@ def up(port: int) -> int:
             return 0
         record.remove(NAME)  # a stale record: that anvil is gone
     anvil = start_anvil(run_dir() / "devnet", port=port)
-    moved = archive_journals(Settings().journal_path)
-    if moved:
-        print(f"devnet: a fresh chain; {len(moved)} journal files of the previous one moved to "
-              f"{moved[0].parent}")  # fmt: skip
+    if any(entry.name == "ray" and _alive(entry.pid) for entry in record.load()):
+        # Its execution actors hold the journals open: moving them away underneath would
+        # leave the actors writing to the archive. They notice the reset themselves.
+        print("devnet: a fresh chain, while the platform runs: its execution journals describe "
+              "the previous chain, so new intents end FAILED (JOURNAL_CHAIN_MISMATCH) until "
+              "`make down && make up` (which archives them)")  # fmt: skip
+    else:
+        moved = archive_journals(Settings().journal_path)
+        if moved:
+            print(f"devnet: a fresh chain; {len(moved)} journal files of the previous one moved "
+                  f"to {moved[0].parent}")  # fmt: skip
     record.add(
         Started(NAME, anvil.pid, f"anvil on 127.0.0.1:{port}, log {anvil.log_path}", ports=[port])
     )

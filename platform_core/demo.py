@@ -58,6 +58,10 @@ def describe(event: dict[str, Any]) -> str:
             )
         case "ExecutionCompleted":
             detail = f"in {payload['amount_in']} out {payload['amount_out']}"
+        case "ExecutionStepFailed":
+            detail = f"step tx {payload['tx_hash'] or 'never sent'}"
+        case "IntentFailed":
+            detail = payload["reason"]  # in full: it says what went wrong and what to do
         case _:
             detail = json.dumps(payload)[:120]
     at = datetime.fromisoformat(event["occurred_at"]).strftime("%H:%M:%S.%f")[:-3]
