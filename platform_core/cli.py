@@ -38,9 +38,10 @@ def _run_dir() -> Path:
 
 def _print_status(statuses: list[ServiceStatus]) -> None:
     for s in statuses:
-        state = "ok" if s.ok else ("unreachable" if not s.reachable else "degraded")
-        extra = " ".join(f"{k}={v}" for k, v in s.details.items())
-        line = f"{s.name:<9} {state:<12} {s.url:<45} version={s.version or '-'} {extra}"
+        state = "ok" if s.ok else ("unreachable" if not s.reachable else s.problem)
+        details = {"version": s.version, **s.details} if s.version else s.details
+        extra = " ".join(f"{k}={v}" for k, v in details.items())
+        line = f"{s.name:<9} {state:<12} {s.url:<45} {extra}"
         print(line.rstrip())
         if s.error:
             print(f"{'':<9} {s.error}")

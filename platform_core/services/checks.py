@@ -27,6 +27,7 @@ class ServiceStatus:
     details: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     required: bool = True
+    problem: str = "degraded"  # the word for "reachable, but not as it should be"
 
     @property
     def ok(self) -> bool:
@@ -178,7 +179,7 @@ async def _check_journal(path: Path, client: ChainClient) -> ServiceStatus:
         await check_journal(journal, client, record=False, settle_s=JOURNAL_SETTLE_S)
         bound = journal.chain()
     except JournalChainMismatch as exc:
-        return ServiceStatus("journal", str(path), True, error=str(exc))
+        return ServiceStatus("journal", str(path), True, error=str(exc), problem="mismatch")
     except Exception as exc:
         error = f"not checked against {client.rpc_url}: {_describe(exc)}"
         return ServiceStatus("journal", str(path), False, error=error, required=False)

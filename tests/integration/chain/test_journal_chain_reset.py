@@ -126,7 +126,7 @@ async def test_a_devnet_restarted_from_its_saved_state_ends_the_next_intent_with
         capsys.readouterr()
         assert await asyncio.to_thread(cmd_check, settings, False) == 1
         report = capsys.readouterr().out
-        assert f"journal   degraded     {journal.path}" in report
+        assert f"journal   mismatch     {journal.path}" in report
         assert "does not match the chain" in report
 
         # The remedy the message names: archived, the journal no longer stands in the way.
