@@ -75,6 +75,9 @@ class ErrorCode(StrEnum):
     # -- prioritisation --------------------------------------------------------------------
     PRIORITY_MODEL_INVALID = "PRIORITY_MODEL_INVALID"
     QUEUE_FULL = "QUEUE_FULL"
+    # -- backtests ------------------------------------------------------------------------
+    HISTORY_INVALID = "HISTORY_INVALID"
+    BACKTEST_INVALID = "BACKTEST_INVALID"
     # -- anything else raised on purpose --------------------------------------------------
     INTERNAL = "INTERNAL"
 

@@ -20,4 +20,13 @@ def data_file(name: str) -> Path:
     return path
 
 
+def data_dir(name: str) -> Path:
+    """The path of the folder `data/<name>`; FileNotFoundError when the checkout lacks it."""
+    path = DATA_DIR / name
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: missing from the checkout (see data/README.md)")
+    return path
+
+
 MAINNET_POOLS_SNAPSHOT = data_file("mainnet_pools_snapshot.json")
+HISTORY_DIR = data_dir("history")  # see data/history/README.md
