@@ -14,7 +14,7 @@ export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 export PYO3_PYTHON := $(PY)
 
-.PHONY: install constraints up down demo check test test-rust test-python lint bench burst model devnet devnet-down devnet-rebuild clean
+.PHONY: install constraints up down demo check test test-rust test-python lint bench burst backtest model devnet devnet-down devnet-rebuild clean
 
 install: $(STAMP) devnet/node_modules/.package-lock.json
 
@@ -83,6 +83,13 @@ bench: install
 # its verdict; prints the count per final status (SEP_BENCH_BURST_INTENTS, _IN_FLIGHT).
 burst: install
 	$(PY) -m benchmarks burst
+
+# The backtest on real history, as a Ray job on the cluster `make up` runs (GRID=quick for a
+# short one); the report lands in .run/backtest/<grid>/report.md.
+GRID ?= full
+backtest: install
+	$(VENV)/bin/ray job submit --address http://127.0.0.1:$${SEP_RAY_DASHBOARD_PORT:-8265} -- \
+		$(PY) -m ray_jobs.backtest --grid $(GRID) --out $(abspath .run/backtest)/$(GRID)
 
 # Retrain the prioritiser from its seeded script and rewrite models/priority.onnx.
 model: $(STAMP)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -119,8 +119,11 @@ class ExecutionOrchestrator:
         *,
         wallet: str,
         clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         reconcile_rounds: int = 3,
     ) -> None:
+        """`clock` and `sleep` are the orchestrator's time: a backtest passes a simulated
+        clock whose `sleep` advances it, so waiting for a step's start time takes no time."""
         if wallet.lower() != sender.address.lower():
             raise ValueError("the wallet must be the sender's: it signs the steps")
         self.adapter = adapter
@@ -128,6 +131,7 @@ class ExecutionOrchestrator:
         self.publisher = publisher
         self.wallet = sender.address
         self.clock = clock
+        self.sleep = sleep
         self.reconcile_rounds = reconcile_rounds
 
     async def execute(
@@ -222,7 +226,7 @@ class ExecutionOrchestrator:
             if decision.gate is not Gate.WAIT:
                 return decision.gate
             if cancelled is None:
-                await asyncio.sleep(decision.wait_s)
+                await self.sleep(decision.wait_s)
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(cancelled.wait(), decision.wait_s)
