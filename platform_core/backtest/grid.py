@@ -114,13 +114,15 @@ def _median(values: Iterable[float | None]) -> float | None:
 def summarize(results: Sequence[CellResult], *, wall_s: float, grid: str) -> dict[str, Any]:
     """What the grid sums to: cells per status, and per (style, side, size) the median
     shortfall against the arrival mid and the interval VWAP, fees, gas and fill."""
-    groups: dict[tuple[str, str, float], list[CellResult]] = {}
+    groups: dict[tuple[bool, int, str, float], list[CellResult]] = {}
     for result in results:
-        key = (style_label(result.cell), result.cell.side.value, float(result.cell.size))
+        cell = result.cell
+        passive = cell.style is ExecutionStyle.PASSIVE
+        key = (passive, cell.window_ms if passive else 0, cell.side.value, float(cell.size))
         groups.setdefault(key, []).append(result)
     rows = [
         {
-            "style": style,
+            "style": style_label(group[0].cell),
             "side": side,
             "size_weth": size,
             "cells": len(group),
@@ -132,7 +134,7 @@ def summarize(results: Sequence[CellResult], *, wall_s: float, grid: str) -> dic
             "median_child_orders": _median(float(r.child_orders) for r in group),
             "median_filled_fraction": _median(r.filled_fraction for r in group),
         }
-        for (style, side, size), group in sorted(groups.items())
+        for (_, _, side, size), group in sorted(groups.items())
     ]
     return {
         "grid": grid,
