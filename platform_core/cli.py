@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -170,7 +173,7 @@ def platform_up(settings: Settings) -> int:
                 "--disable-usage-stats",
             ],
             _run_dir() / "ray-head.log",
-            env={**os.environ, **RAY_ENV},
+            env={**os.environ, **RAY_ENV, **_ray_metrics_env(settings)},
         )
         record.add(
             launcher.Started(
@@ -196,6 +199,7 @@ def platform_up(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
+    _prometheus_up(settings, record)
     serve_bin = str(Path(sys.prefix) / "bin" / "serve")
     config = str(_render_serve_config(settings))
     for attempt in range(3):  # a dashboard that has just started can drop the first request
@@ -235,6 +239,79 @@ def platform_up(settings: Settings) -> int:
         return 1
     print(f"api: answering at {base} (OpenAPI at {base}/docs)")
     return 0
+
+
+def _ray_metrics_dir() -> Path:
+    """Where the head that `sep up` starts writes Ray's generated metrics configuration:
+    `prometheus/prometheus.yml` (the scrape config) and `grafana/dashboards/*.json`."""
+    return _run_dir().resolve() / "ray-metrics"
+
+
+def _ray_metrics_env(settings: Settings) -> dict[str, str]:
+    """The head's environment for metrics: Ray's generated configuration in the run dir
+    (not only the session's folder under /tmp/ray), and where the dashboard finds
+    Prometheus (`RAY_PROMETHEUS_HOST`)."""
+    env = {"RAY_METRICS_OUTPUT_ROOT": str(_ray_metrics_dir())}
+    if settings.prometheus_port:
+        env["RAY_PROMETHEUS_HOST"] = f"http://127.0.0.1:{settings.prometheus_port}"
+    return env
+
+
+def _ray_scrape_config(timeout_s: float = 30.0) -> Path | None:
+    """Ray's generated Prometheus config: in the run dir when our head (or a head started
+    with the same `RAY_METRICS_OUTPUT_ROOT`, as in cluster.yaml) wrote it, else the latest
+    session's. The dashboard writes it as it starts: wait for it a little."""
+    ours = _ray_metrics_dir() / "prometheus" / "prometheus.yml"
+    latest = Path(tempfile.gettempdir()) / "ray" / "session_latest" / "metrics"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if ours.exists():
+            return ours
+        if time.monotonic() > deadline:
+            fallback = latest / "prometheus" / "prometheus.yml"
+            return fallback.resolve() if fallback.exists() else None
+        time.sleep(0.5)
+
+
+def _prometheus_up(settings: Settings, record: launcher.RunRecord) -> None:
+    """Prometheus on Ray's scrape config, so that Ray's and the platform's series are stored
+    and can be graphed. Optional: when it cannot start, `sep up` says so and goes on."""
+    port = settings.prometheus_port
+    if not port:
+        print("prometheus: not started (SEP_PROMETHEUS_PORT=0)")
+        return
+    url = f"http://127.0.0.1:{port}"
+    if launcher._listening(port):
+        ours = next((entry for entry in record.load() if entry.name == "prometheus"), None)
+        if ours is not None:
+            if ours.pid is not None:  # it re-reads Ray's config: a new head, a new session
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(ours.pid, signal.SIGHUP)
+            print(f"prometheus: already running at {url} (started by an earlier `sep up`)")
+        else:
+            print(
+                f"prometheus: not started: something else listens on port {port} "
+                "(metrics are optional; SEP_PROMETHEUS_PORT picks another port)"
+            )
+        return
+    config = _ray_scrape_config()
+    if config is None:
+        print("prometheus: not started: Ray wrote no scrape config (metrics are optional)")
+        return
+    try:
+        entry = launcher.start_prometheus(config, port, _run_dir())
+    except Exception as exc:
+        print(f"prometheus: not started: {exc} (metrics are optional)")
+        return
+    record.add(entry)
+    if not _wait_http(f"{url}/-/ready", timeout_s=60):
+        launcher.stop(entry)
+        record.remove(entry.name)
+        log = _run_dir() / f"prometheus-{port}.log"
+        print(f"prometheus: not started: it did not answer at {url}; see {log} "
+              "(metrics are optional)")  # fmt: skip
+        return
+    print(f"prometheus: started at {url} (graph: {url}/graph), scraping per {config}")
 
 
 def _devnet_up(settings: Settings) -> int:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     ray_dashboard_agent_port: int = Field(default=52365, ge=1, le=65535)
     # Where the node's metrics agent serves Prometheus text (the platform's `sep_*` metrics).
     ray_metrics_export_port: int = Field(default=8090, ge=1, le=65535)
+    # Prometheus (Debian's package), started by `sep up` on Ray's generated scrape config so
+    # that Ray's and the platform's series are stored and can be graphed; 0: not started.
+    prometheus_port: int = Field(default=9090, ge=0, le=65535)
 
     # Names that let tests and dev runs share services without touching each other.
     stream_name: str = "SEP_EVENTS"

@@ -110,18 +110,26 @@ def start_nats(url: str, run_dir: Path) -> Started:
     )
 
 
-def start_redis(url: str, run_dir: Path) -> Started:
-    binary = shutil.which("redis-server")
-    if binary is None and shutil.which("apt-get") and os.geteuid() == 0:
-        print("redis-server not found: installing Debian's redis-server package", flush=True)
+def _installed(binary: str, package: str) -> str | None:
+    """`binary` on the PATH; when it is absent and we may (root, apt), Debian's `package` is
+    installed first. None when it is still absent."""
+    found = shutil.which(binary)
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        print(f"{binary} not found: installing Debian's {package} package", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        lock = ["-o", "DPkg::Lock::Timeout=300"]  # another apt may be running: wait for it
+        subprocess.run(["apt-get", *lock, "update", "-qq"], check=False, env=env)
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
+            ["apt-get", *lock, "install", "-y", "-qq", "--no-install-recommends", package],
             check=True,
             env=env,
         )
-        binary = shutil.which("redis-server")
+        found = shutil.which(binary)
+    return found
+
+
+def start_redis(url: str, run_dir: Path) -> Started:
+    binary = _installed("redis-server", "redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: install your distribution's redis-server")
     host, port = _host_port(url, 6379)
@@ -145,6 +153,31 @@ def start_redis(url: str, run_dir: Path) -> Started:
     )
     return Started(
         "redis", proc.pid, f"redis-server on {host}:{port} (no persistence)", ports=[port]
+    )
+
+
+def start_prometheus(config_file: Path, port: int, run_dir: Path) -> Started:
+    """Prometheus (Debian's package, installed with apt when absent) on 127.0.0.1:`port`,
+    scraping what `config_file` says (Ray's generated one), its data in the run dir."""
+    binary = _installed("prometheus", "prometheus")
+    if binary is None:
+        raise RuntimeError("prometheus not found: install your distribution's prometheus")
+    data = run_dir / f"prometheus-{port}"
+    proc = spawn(
+        [
+            binary,
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=15d",
+        ],
+        run_dir / f"prometheus-{port}.log",
+    )
+    return Started(
+        "prometheus",
+        proc.pid,
+        f"Prometheus on http://127.0.0.1:{port}, scraping per {config_file}, data in {data}",
+        ports=[port],
     )
 
 

@@ -52,6 +52,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         "SEP_PASSIVE_SLICE_INTERVAL_MS": str(SLICE_INTERVAL_MS),
     }
     up = subprocess.run([*SEP, "up"], env=env, capture_output=True, text=True, timeout=600)
+    (run_dir / "sep-up.out").write_text(up.stdout + up.stderr)  # what tests may look at
     try:
         assert up.returncode == 0, up.stdout + up.stderr + _tail(run_dir / "ray-head.log")
         assert "ray: started a head node" in up.stdout

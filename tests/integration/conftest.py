@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -17,6 +18,9 @@ import ray
 
 from platform_core.config import Settings
 from platform_core.services import launcher
+
+if TYPE_CHECKING:
+    from tests.two_node_cluster import TwoNodeCluster
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -52,6 +56,17 @@ def ray_cluster() -> Iterator[None]:
              log_to_driver=False, namespace=NAMESPACE)  # fmt: skip
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster() -> Iterator[TwoNodeCluster]:
+    """A head and a second Ray node (custom resource `worker_node`) on this machine, on free
+    ports and temp dirs of their own (tests/two_node_cluster.py). Not connected: a test
+    calls `ray.init(address=cluster.address)` or submits jobs to `cluster.dashboard_url`."""
+    from tests.two_node_cluster import two_node_cluster as start
+
+    with start() as cluster:
+        yield cluster
 
 
 @pytest.fixture
