@@ -5,6 +5,7 @@ size per style, and the price path of the day with the fills of a few cells."""
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 from platform_core.backtest.cell import CellResult
 from platform_core.backtest.grid import DATA_DAY, style_label
 from platform_core.backtest.simulator import Market
+from platform_core.types.intent import ExecutionStyle
 
 SHOWN_CELLS = 4  # fills drawn on the price path
 
@@ -54,15 +56,17 @@ def plot_shortfall(results: Sequence[CellResult], path: Path) -> None:
     sides = sorted({r.cell.side.value for r in results})
     figure, axes = plt.subplots(1, len(sides), figsize=(6 * len(sides), 4.5), squeeze=False)
     for ax, side in zip(axes[0], sides, strict=True):
-        by_style: dict[str, dict[float, list[float]]] = {}
+        by_style: dict[tuple[bool, int, str], dict[float, list[float]]] = {}
         for r in results:
             if r.cell.side.value == side and r.shortfall_bps is not None:
-                sizes = by_style.setdefault(style_label(r.cell), {})
-                sizes.setdefault(float(r.cell.size), []).append(r.shortfall_bps)
-        for style, sizes in sorted(by_style.items()):
+                passive = r.cell.style is ExecutionStyle.PASSIVE
+                key = (passive, r.cell.window_ms if passive else 0, style_label(r.cell))
+                by_style.setdefault(key, {}).setdefault(float(r.cell.size), []).append(
+                    r.shortfall_bps
+                )
+        for (_, _, style), sizes in sorted(by_style.items()):  # AGGRESSIVE, then by window
             xs = sorted(sizes)
-            ys = [sorted(sizes[x])[len(sizes[x]) // 2] for x in xs]
-            ax.plot(xs, ys, marker="o", label=style)
+            ax.plot(xs, [statistics.median(sizes[x]) for x in xs], marker="o", label=style)
         ax.set_xscale("log")
         ax.set_xlabel("order size (WETH)")
         ax.set_ylabel("median shortfall vs arrival mid (bps)")
