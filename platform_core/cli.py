@@ -148,50 +148,8 @@ def platform_up(settings: Settings) -> int:
     if _devnet_up(settings) != 0:
         return 1
     record = launcher.RunRecord(_run_dir())
-    gcs = f"127.0.0.1:{settings.ray_gcs_port}"
-    if _ray("status", "--address", gcs, check=False).returncode == 0:
-        ours = any(entry.name == "ray" for entry in record.load())
-        print(
-            f"ray: already running at {gcs}"
-            + (" (started by an earlier `sep up`)" if ours else " (left alone)")
-        )
-    else:
-        # `--block` keeps the head in the foreground of its own process group, so `down`
-        # stops exactly this cluster (`ray stop` would stop every Ray on the machine).
-        proc = launcher.spawn(
-            [
-                str(Path(sys.prefix) / "bin" / "ray"),
-                "start",
-                "--head",
-                "--block",
-                f"--port={settings.ray_gcs_port}",
-                "--dashboard-host=127.0.0.1",
-                f"--dashboard-port={settings.ray_dashboard_port}",
-                f"--ray-client-server-port={settings.ray_client_port}",
-                f"--dashboard-agent-listen-port={settings.ray_dashboard_agent_port}",
-                f"--metrics-export-port={settings.ray_metrics_export_port}",
-                "--disable-usage-stats",
-            ],
-            _run_dir() / "ray-head.log",
-            env={**os.environ, **RAY_ENV, **_ray_metrics_env(settings)},
-        )
-        record.add(
-            launcher.Started(
-                "ray",
-                proc.pid,
-                f"Ray head at {gcs}",
-                ports=[settings.ray_gcs_port, settings.ray_dashboard_port, settings.api_port],
-            )
-        )
-        if not _wait_ray(gcs, proc, timeout_s=90):
-            print(
-                f"ray: the head did not come up; see {_run_dir() / 'ray-head.log'}", file=sys.stderr
-            )
-            return 1
-        print(
-            f"ray: started a head node at {gcs}, dashboard "
-            f"http://127.0.0.1:{settings.ray_dashboard_port}"
-        )
+    if _ray_head_up(settings, record) != 0:
+        return 1
     dashboard = f"http://127.0.0.1:{settings.ray_dashboard_port}"
     if not _wait_http(f"{dashboard}/api/version", timeout_s=90):
         print(
@@ -200,9 +158,69 @@ def platform_up(settings: Settings) -> int:
         )
         return 1
     _prometheus_up(settings, record)
+    if _serve_up(settings, record, dashboard) != 0 or _actors_up(settings) != 0:
+        return 1
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    if not _wait_http(f"{base}/healthz", timeout_s=180):
+        print(f"serve: the API did not answer at {base} within 180 s", file=sys.stderr)
+        return 1
+    print(f"api: answering at {base} (OpenAPI at {base}/docs)")
+    return 0
+
+
+def _ray_head_up(settings: Settings, record: launcher.RunRecord) -> int:
+    """Start the local Ray head unless one answers at the configured GCS port."""
+    gcs = f"127.0.0.1:{settings.ray_gcs_port}"
+    if _ray("status", "--address", gcs, check=False).returncode == 0:
+        ours = any(entry.name == "ray" for entry in record.load())
+        print(
+            f"ray: already running at {gcs}"
+            + (" (started by an earlier `sep up`)" if ours else " (left alone)")
+        )
+        return 0
+    # `--block` keeps the head in the foreground of its own process group, so `down`
+    # stops exactly this cluster (`ray stop` would stop every Ray on the machine).
+    proc = launcher.spawn(
+        [
+            str(Path(sys.prefix) / "bin" / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--port={settings.ray_gcs_port}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={settings.ray_dashboard_port}",
+            f"--ray-client-server-port={settings.ray_client_port}",
+            f"--dashboard-agent-listen-port={settings.ray_dashboard_agent_port}",
+            f"--metrics-export-port={settings.ray_metrics_export_port}",
+            "--disable-usage-stats",
+        ],
+        _run_dir() / "ray-head.log",
+        env={**os.environ, **RAY_ENV, **_ray_metrics_env(settings)},
+    )
+    record.add(
+        launcher.Started(
+            "ray",
+            proc.pid,
+            f"Ray head at {gcs}",
+            ports=[settings.ray_gcs_port, settings.ray_dashboard_port, settings.api_port],
+        )
+    )
+    if not _wait_ray(gcs, proc, timeout_s=90):
+        print(f"ray: the head did not come up; see {_run_dir() / 'ray-head.log'}", file=sys.stderr)
+        return 1
+    print(
+        f"ray: started a head node at {gcs}, dashboard "
+        f"http://127.0.0.1:{settings.ray_dashboard_port}"
+    )
+    return 0
+
+
+def _serve_up(settings: Settings, record: launcher.RunRecord, dashboard: str) -> int:
+    """Deploy the Serve application through the dashboard (retried: a dashboard that has
+    just started can drop the first request) and record how to tear it down."""
     serve_bin = str(Path(sys.prefix) / "bin" / "serve")
     config = str(_render_serve_config(settings))
-    for attempt in range(3):  # a dashboard that has just started can drop the first request
+    for attempt in range(3):
         deploy = subprocess.run(
             [serve_bin, "deploy", config, "-a", dashboard],
             env={**os.environ, **RAY_ENV},
@@ -216,6 +234,7 @@ def platform_up(settings: Settings) -> int:
     if deploy.returncode != 0:
         print(f"serve: deploy failed:\n{deploy.stdout}{deploy.stderr}", file=sys.stderr)
         return 1
+    gcs = f"127.0.0.1:{settings.ray_gcs_port}"
     record.add(
         launcher.Started(
             "serve",
@@ -224,6 +243,12 @@ def platform_up(settings: Settings) -> int:
             [sys.executable, "-m", "serve_apps.teardown", gcs, SERVE_APP],
         )
     )
+    return 0
+
+
+def _actors_up(settings: Settings) -> int:
+    """Start (or find) the platform actors on the cluster."""
+    gcs = f"127.0.0.1:{settings.ray_gcs_port}"
     actors = subprocess.run(
         [sys.executable, "-m", "actors.launch", gcs],
         env={**os.environ, **RAY_ENV}, text=True, capture_output=True, check=False,
@@ -233,11 +258,6 @@ def platform_up(settings: Settings) -> int:
         print(f"actors: could not start:\n{actors.stdout}{actors.stderr}", file=sys.stderr)
         return 1
     print(actors.stdout.strip())
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    if not _wait_http(f"{base}/healthz", timeout_s=180):
-        print(f"serve: the API did not answer at {base} within 180 s", file=sys.stderr)
-        return 1
-    print(f"api: answering at {base} (OpenAPI at {base}/docs)")
     return 0
 
 
