@@ -1,8 +1,10 @@
-"""`ExecutionActor`: one per (venue, wallet). It alone signs for its wallet, so nonces never
-race between processes; it runs each hand-off through the `ExecutionOrchestrator` and, on
-every start, checks its journal against the chain (a journal that does not match is logged
-as an error, and the plans it would run end FAILED with JOURNAL_CHAIN_MISMATCH), reconciles
-it and resumes the plans left open."""
+"""`ExecutionActor`: one per (chain, wallet), `executor:<chain id>:<wallet>`. It alone numbers
+and signs the wallet's transactions on its chain, for every venue there, so nonces never race
+between processes; they are pipelined, at most `SEP_MAX_IN_FLIGHT` broadcast and not yet
+mined. It runs each hand-off through the `ExecutionOrchestrator` and, on every start, checks
+its journal (one per (chain, wallet)) against the chain (a journal that does not match is
+logged as an error, and the plans it would run end FAILED with JOURNAL_CHAIN_MISMATCH),
+reconciles it and resumes the plans left open."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ from typing import Any
 from uuid import UUID
 
 import ray
+from eth_utils import to_checksum_address
 
 from actors import metrics
 from actors.background import BackgroundStart
-from actors.wiring import venue_adapter
+from actors.venue_adapter import VenueActorRef
+from actors.wiring import chain_venues, executor_name
 from platform_core import logs
-from platform_core.chain.journal import Journal, wallet_journal_path
+from platform_core.chain.journal import Journal, adopt_venue_journal, wallet_journal_path
 from platform_core.chain.sender import SenderPolicy, TransactionSender
 from platform_core.chain.signer import Signer
 from platform_core.config import Settings
@@ -33,11 +37,11 @@ log = logging.getLogger(__name__)
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class ExecutionActor:
-    def __init__(self, venue: str, wallet: str, overrides: dict[str, Any] | None = None) -> None:
-        logs.configure(actor=f"executor:{venue}:{wallet.lower()}")
+    def __init__(self, chain_id: int, wallet: str, overrides: dict[str, Any] | None = None) -> None:
+        logs.configure(actor=executor_name(chain_id, wallet))
         self._settings = Settings(**(overrides or {}))
-        self.venue = venue
-        self.wallet = wallet
+        self.chain_id = chain_id
+        self.wallet = to_checksum_address(wallet)
         self._stop = asyncio.Event()
         self._runner: ExecutionRunner | None = None
         self.resumed = 0
@@ -45,25 +49,37 @@ class ExecutionActor:
 
     async def _run(self) -> None:
         s = self._settings
-        signer = Signer(s.load_signing_key())
-        if signer.address.lower() != self.wallet.lower():
-            raise ValueError(f"the signing key is for {signer.address}, not {self.wallet}")
-        adapter = venue_adapter(s, self.venue)
-        journal = Journal(wallet_journal_path(s.journal_path, self.venue, self.wallet))
+        key = s.load_signing_keys().get(self.wallet)
+        if key is None:
+            raise LookupError(f"no signing key for {self.wallet} (SEP_SIGNING_KEYS and others)")
+        signer = Signer(key)
+        client, adapters = chain_venues(s, self.chain_id)
+        if not adapters:
+            await client.close()
+            raise LookupError(f"no venue on chain {self.chain_id} in {s.deployment_path}")
+        adopted = adopt_venue_journal(s.journal_path, self.chain_id, self.wallet)
+        if adopted is not None:
+            log.info("executor: took over the per-venue journal %s", adopted)
+        journal = Journal(wallet_journal_path(s.journal_path, self.chain_id, self.wallet))
         store = await EventStore.connect(s.postgres_dsn)
         cancels = CancelRequests.from_url(s.redis_url, prefix=s.redis_key_prefix)
         stream = await EventStream.connect(
             s.nats_url, stream=s.stream_name, subject_prefix=s.subject_prefix
         )
         sender = TransactionSender(
-            adapter.client, signer, journal, chain_id=adapter.chain_id,
-            policy=SenderPolicy.from_settings(s),
+            client, signer, journal, chain_id=self.chain_id, policy=SenderPolicy.from_settings(s)
+        )
+        # Each step is built by its venue's adapter actor, the one reader of that venue.
+        builders = [VenueActorRef(self.chain_id, adapter.venue) for adapter in adapters]
+        orchestrator = ExecutionOrchestrator(
+            builders[0], sender, stream, wallet=signer.address,
+            venues={builder.venue: builder for builder in builders},
         )  # fmt: skip
-        orchestrator = ExecutionOrchestrator(adapter, sender, stream, wallet=signer.address)
         self._runner = ExecutionRunner(orchestrator, cancels, on_result=self._observe)
         try:
+            open_plans = await store.open_plans()
             handoffs = handoffs_from_log(
-                await store.open_plans(), s.strategy_wallets, venue=self.venue, wallet=self.wallet
+                open_plans, s.strategy_wallets, chain_id=self.chain_id, wallet=self.wallet
             )
             self.resumed = await self._runner.recover(handoffs)
             log.info("executor: resumed %d open plans", self.resumed)
@@ -75,7 +91,7 @@ class ExecutionActor:
             await cancels.close()
             await store.close()
             journal.close()
-            await adapter.client.close()
+            await client.close()
 
     @staticmethod
     def _observe(handoff: Handoff, result: ExecutionResult) -> None:

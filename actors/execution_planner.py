@@ -1,5 +1,7 @@
-"""`ExecutionPlannerActor`: the Rust engine in actor memory, kept at the chain's head by a
-market watcher, serving plans to the intent processors (`PlanningService`)."""
+"""`ExecutionPlannerActor`: the Rust engine in actor memory, fed by the venue adapter
+actor's `PoolStateChanged` messages (`MarketFeed`), serving plans to the intent processors
+(`PlanningService`). It reads no pool from the chain itself: start the venue adapter actor
+first (it waits for it, bounded)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,17 @@ import ray
 
 import platform_rust
 from actors.background import BackgroundStart
-from actors.wiring import venue_adapter
+from actors.venue_adapter import VenueActorRef
+from actors.wiring import VENUE
 from platform_core import logs
+from platform_core.chain.devnet import load_deployment
 from platform_core.config import Settings
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.execution.planning_service import PlanningService, PlanResult
 from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.intent.decomposer import Portfolio
-from platform_core.market.watcher import MarketWatcher
+from platform_core.market.changes import market_subject
+from platform_core.market.feed import follow_market
 from platform_core.types.intent import Intent
 
 log = logging.getLogger(__name__)
@@ -26,29 +31,35 @@ log = logging.getLogger(__name__)
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class ExecutionPlannerActor:
-    def __init__(self, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, overrides: dict[str, Any] | None = None, venue_wait_s: float = 120.0
+    ) -> None:
         logs.configure(actor="execution-planner")
         self._settings = Settings(**(overrides or {}))
+        self._venue_wait_s = venue_wait_s
         self._stop = asyncio.Event()
         self._service: PlanningService | None = None
         self._start = BackgroundStart(self._run())
 
     async def _run(self) -> None:
         s = self._settings
-        adapter = venue_adapter(s)
+        chain_id = int(load_deployment(s.deployment_path)["chain_id"])
+        registry = PoolRegistry(platform_rust.ExecutionEngine())
+        market = await follow_market(
+            registry, VenueActorRef(chain_id, VENUE, self._venue_wait_s), nats_url=s.nats_url,
+            subject=market_subject(s.subject_prefix, chain_id, VENUE), chain_id=chain_id,
+            venue=VENUE, snapshot_timeout_s=2 * self._venue_wait_s,
+        )  # fmt: skip
         try:
-            registry = PoolRegistry(platform_rust.ExecutionEngine())
-            watcher = MarketWatcher(adapter, registry, min_interval_s=s.market_poll_interval_s)
-            first = await watcher.refresh()
-            planner = ExecutionPlanner(registry, chain_id=adapter.chain_id)
+            planner = ExecutionPlanner(registry, chain_id=chain_id)
             self._service = PlanningService(
-                planner, watcher, slice_interval_ms=s.passive_slice_interval_ms
+                planner, market.feed, slice_interval_ms=s.passive_slice_interval_ms
             )
-            log.info("planner: %d pools at block %d", first.pools_read, first.block)
+            log.info("planner: %d pools at block %s", len(registry.pools), market.feed.block)
             self._start.started.set()
-            await watcher.run(self._stop)
+            await self._stop.wait()
         finally:
-            await adapter.client.close()
+            await market.close()
 
     async def ready(self, timeout_s: float = 120.0) -> bool:
         return await self._start.ready(timeout_s)
@@ -60,7 +71,7 @@ class ExecutionPlannerActor:
 
     async def block(self) -> int | None:
         """The block the engine reflects."""
-        return None if self._service is None else self._service.watcher.block
+        return None if self._service is None else self._service.feed.block
 
     async def stop(self) -> None:
         self._stop.set()

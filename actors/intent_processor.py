@@ -1,7 +1,8 @@
 """`IntentProcessorActor`: one of a pool of N sharing the durable consumer `intent-processor`
 on `<prefix>.IntentSubmitted`. Each fetched batch is worked highest priority first; a plan
-goes to the execution actor of its (venue, wallet); the batch is acked only after every
-intent in it was planned and handed off (or ended), so a crash redelivers, never loses."""
+goes to the execution actor of the intent's (chain, wallet) (`executor_name`; none there: the
+intent ends `IntentFailed` with `NO_EXECUTOR`); the batch is acked only after every intent
+in it was planned and handed off (or ended), so a crash redelivers, never loses."""
 
 from __future__ import annotations
 
@@ -17,15 +18,13 @@ from actors.background import BackgroundStart
 from actors.wiring import NAMESPACE, PLANNER_NAME, executor_name, venue_adapter
 from platform_core import logs
 from platform_core.config import Settings
-from platform_core.errors import ErrorCode
 from platform_core.execution.cancels import CancelRequests
 from platform_core.execution.planning_service import PlanResult
-from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.decomposer import Portfolio
 from platform_core.intent.processor import Handoff, IntentProcessor
 from platform_core.state.event_store import EventStore
 from platform_core.streaming.event_stream import ConsumerSettings, EventStream
-from platform_core.types.events import EventEnvelope, IntentFailed, IntentSubmitted
+from platform_core.types.events import EventEnvelope, IntentSubmitted
 from platform_core.types.intent import Intent
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class IntentProcessorActor:
         self._settings = Settings(**(overrides or {}))
         self._concurrency = concurrency
         self._stop = asyncio.Event()
-        self._stream: EventStream | None = None
+        self._processor: IntentProcessor | None = None
         self.processed = 0
         self._start = BackgroundStart(self._run())
 
@@ -67,7 +66,6 @@ class IntentProcessorActor:
         stream = await EventStream.connect(
             s.nats_url, stream=s.stream_name, subject_prefix=s.subject_prefix
         )
-        self._stream = stream
 
         async def balances(wallet: str, tokens: Sequence[str]) -> Portfolio:
             amounts = await asyncio.gather(*(adapter.balance_of(t, wallet) for t in tokens))
@@ -82,6 +80,7 @@ class IntentProcessorActor:
             s.strategy_wallets,
             venue=adapter.venue,
         )
+        self._processor = processor
 
         async def handle(batch: Sequence[EventEnvelope]) -> None:
             await processor.process_batch(batch, self._hand_off, concurrency=self._concurrency)
@@ -104,19 +103,12 @@ class IntentProcessorActor:
 
     async def _hand_off(self, handoff: Handoff) -> None:
         metrics.observe_stage("plan", handoff.submitted_at, handoff.plan_created.occurred_at)
-        name = executor_name(handoff.venue, handoff.wallet)
+        name = executor_name(handoff.chain_id, handoff.wallet)
         try:
             executor = ray.get_actor(name, namespace=NAMESPACE)
-        except ValueError:
-            # No actor signs for this wallet: the plan cannot run; say so, once.
-            assert self._stream is not None
-            failed = IntentFailed(
-                reason=f"{ErrorCode.NO_EXECUTOR}: no execution actor signs for {name}"
-            )
-            events = IntentAggregate.after(handoff.intent, handoff.plan_created)
-            await self._stream.publish(events.append(failed))
-            log.error("intent %s: %s", handoff.intent.id, failed.reason,
-                      extra={"intent_id": str(handoff.intent.id)})  # fmt: skip
+        except ValueError:  # no actor signs for this wallet on this chain
+            assert self._processor is not None
+            await self._processor.no_executor(handoff, name)
             return
         await executor.submit.remote(handoff)
 

@@ -1,7 +1,10 @@
 """Start the platform's long-lived actors on a running cluster (used by `sep up`).
 
-The state coordinator, the execution planner, `SEP_INTENT_PROCESSORS` intent processors and
-one execution actor for the wallet of the configured signing key. Actors are named and
+One venue adapter actor per (chain, venue) the deployment has (started first: the planner
+and the API replicas follow their pool changes), the state coordinator, the execution
+planner, `SEP_INTENT_PROCESSORS` intent processors and
+one execution actor per (chain, wallet) for every wallet with a key (`SEP_SIGNING_KEYS`,
+`SEP_KEYSTORE_DIR`, `SEP_SIGNING_KEY` or `SEP_KEYSTORE_PATH`). Actors are named and
 detached, so they outlive this script; `get_if_exists` makes a second run find the running
 ones instead of starting more.
 """
@@ -19,26 +22,37 @@ from actors.execution_actor import ExecutionActor
 from actors.execution_planner import ExecutionPlannerActor
 from actors.intent_processor import IntentProcessorActor
 from actors.state_coordinator import ACTOR_NAME, StateCoordinatorActor
-from actors.wiring import NAMESPACE, PLANNER_NAME, VENUE, executor_name, processor_name
-from platform_core.chain.signer import Signer
+from actors.venue_adapter import VenueAdapterActor
+from actors.wiring import (
+    NAMESPACE,
+    PLANNER_NAME,
+    execution_chains,
+    executor_name,
+    market_venues,
+    processor_name,
+    venue_actor_name,
+)
 from platform_core.config import Settings
+from platform_core.errors import PlatformError
 
 
 def actor_names(settings: Settings) -> list[str]:
     """Every name `start_actors` may use, for teardown."""
-    names = [ACTOR_NAME, PLANNER_NAME]
+    names = [venue_actor_name(chain_id, venue) for chain_id, venue in market_venues(settings)]
+    names += [ACTOR_NAME, PLANNER_NAME]
     names += [processor_name(i) for i in range(settings.intent_processors)]
-    wallet = signing_wallet(settings)
-    if wallet is not None:
-        names.append(executor_name(VENUE, wallet))
-    return names
-
-
-def signing_wallet(settings: Settings) -> str | None:
     try:
-        return Signer(settings.load_signing_key()).address
-    except LookupError:
-        return None
+        lanes = execution_lanes(settings)
+    except PlatformError:  # keys that do not load: no executor could start with them
+        lanes = []
+    return names + [executor_name(chain_id, wallet) for chain_id, wallet in lanes]
+
+
+def execution_lanes(settings: Settings) -> list[tuple[int, str]]:
+    """One (chain id, wallet) per execution actor: every wallet with a key, on every chain
+    the deployment has venues on. Keys that do not load raise `SigningKeyError`."""
+    wallets = sorted(settings.load_signing_keys())
+    return [(chain_id, wallet) for chain_id in execution_chains(settings) for wallet in wallets]
 
 
 def start_actors(settings: Settings, timeout_s: float = 180.0) -> list[str]:
@@ -51,17 +65,24 @@ def start_actors(settings: Settings, timeout_s: float = 180.0) -> list[str]:
         ).remote(*args)
         named.append((name, handle))
 
+    for chain_id, venue in market_venues(settings):
+        start(VenueAdapterActor, venue_actor_name(chain_id, venue), chain_id, venue)
     start(StateCoordinatorActor, ACTOR_NAME)
     start(ExecutionPlannerActor, PLANNER_NAME)
-    wallet = signing_wallet(settings)
-    if wallet is not None:
-        start(ExecutionActor, executor_name(VENUE, wallet), VENUE, wallet)
+    lanes = execution_lanes(settings)
+    for chain_id, wallet in lanes:
+        start(ExecutionActor, executor_name(chain_id, wallet), chain_id, wallet)
     for index in range(settings.intent_processors):
         start(IntentProcessorActor, processor_name(index), index)
     ray.get([handle.ready.remote() for _, handle in named], timeout=timeout_s)
     lines = [f"actors: {name} ready" for name, _ in named]
-    if wallet is None:
-        lines.append("actors: no signing key (SEP_SIGNING_KEY): planned intents fail NO_EXECUTOR")
+    if not lanes:
+        lines.append("actors: no signing key (SEP_SIGNING_KEYS, SEP_SIGNING_KEY or a keystore)")
+    keyed = {wallet for _, wallet in lanes}
+    for strategy, wallet in sorted(settings.strategy_wallets.items()):
+        if wallet not in keyed:
+            lines.append(f"actors: no signing key for {wallet} (strategy {strategy}):"
+                         " its planned intents fail NO_EXECUTOR")  # fmt: skip
     return lines
 
 

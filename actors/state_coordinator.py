@@ -1,8 +1,9 @@
 """`StateCoordinatorActor`: the Ray shell around `StateCoordinator`.
 
 It consumes every event from the durable consumer `state-coordinator`, persists it, updates
-Redis, then acks. With `max_restarts=-1` Ray brings it back after a crash; the durable
-consumer resumes where the last ack left off, and the idempotent stores absorb redelivery.
+Redis (the read model, then the reservations of intents that ended), then acks. With
+`max_restarts=-1` Ray brings it back after a crash; the durable consumer resumes where the
+last ack left off, and the idempotent stores absorb redelivery.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from actors import metrics
 from actors.background import BackgroundStart
 from platform_core import logs
 from platform_core.config import Settings
+from platform_core.intent.ledger import ReservationLedger
 from platform_core.state.coordinator import StateCoordinator
 from platform_core.state.event_store import EventStore
 from platform_core.state.read_model import ReadModel
@@ -48,15 +50,17 @@ class StateCoordinatorActor:
         s = self._settings
         store = await EventStore.connect(s.postgres_dsn)
         read_model = ReadModel.from_url(s.redis_url, prefix=s.redis_key_prefix)
+        ledger = ReservationLedger.from_url(s.redis_url, prefix=s.redis_key_prefix)
         stream = await EventStream.connect(
             s.nats_url, stream=s.stream_name, subject_prefix=s.subject_prefix
         )
-        self._coordinator = StateCoordinator(store, read_model)
+        self._coordinator = StateCoordinator(store, read_model, ledger)
         self._start.started.set()
         try:
             await stream.consume(self._consumer, self._handle, store, self._stop)
         finally:
             await stream.close()
+            await ledger.close()
             await read_model.close()
             await store.close()
 

@@ -1,12 +1,14 @@
-"""What the actors build from the settings: the venue adapter on the deployment's chain,
+"""What the actors build from the settings: the venue adapters on the deployment's chain,
 and the names they find each other by."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import load_deployment
 from platform_core.config import Settings
+from platform_core.market.adapter import VenueAdapter
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.market.venue_manager import VenueManager
 
@@ -19,8 +21,40 @@ def processor_name(index: int) -> str:
     return f"intent-processor-{index}"
 
 
-def executor_name(venue: str, wallet: str) -> str:
-    return f"executor:{venue}:{wallet.lower()}"
+def venue_actor_name(chain_id: int, venue: str) -> str:
+    """The venue adapter actor of (chain, venue): the only reader of its pools."""
+    return f"venue:{chain_id}:{venue}"
+
+
+def executor_name(chain_id: int, wallet: str) -> str:
+    """The execution actor of (chain, wallet): the one that numbers and signs the wallet's
+    transactions on that chain, for every venue."""
+    return f"executor:{chain_id}:{wallet.lower()}"
+
+
+def execution_chains(settings: Settings) -> list[int]:
+    """The configured chains the deployment has venues on: one execution actor per wallet
+    on each."""
+    deployment: dict[str, Any] = load_deployment(settings.deployment_path)
+    return [chain_id for chain_id in settings.chains if chain_id == int(deployment["chain_id"])]
+
+
+def market_venues(settings: Settings) -> list[tuple[int, str]]:
+    """Every (chain, venue) with a venue adapter actor: the planner routes on `VENUE`."""
+    return [(chain_id, VENUE) for chain_id in execution_chains(settings)]
+
+
+def chain_venues(settings: Settings, chain_id: int) -> tuple[ChainClient, list[VenueAdapter]]:
+    """A client on `chain_id` and every configured venue adapter the deployment has there,
+    all on that client (close it after); no adapter when the deployment is elsewhere."""
+    chain = settings.chains[chain_id]
+    client = ChainClient(chain.rpc_url, timeout_s=settings.rpc_timeout_s)
+    deployment: dict[str, Any] = load_deployment(settings.deployment_path)
+    if int(deployment["chain_id"]) != chain_id:
+        return client, []
+    manager = VenueManager.for_deployment(client, chain_id, deployment)
+    venues = [venue for venue in manager.venues(chain_id) if venue in chain.venues]
+    return client, [manager.get(venue, chain_id) for venue in venues]
 
 
 def venue_adapter(settings: Settings, venue: str = VENUE) -> UniswapV3Adapter:

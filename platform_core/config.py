@@ -4,6 +4,11 @@ Every service URL has a default that matches a local development machine. The si
 is read only from the environment (`SEP_SIGNING_KEY`) or from an encrypted keystore file
 (`SEP_KEYSTORE_PATH` + `SEP_KEYSTORE_PASSWORD`); it is a `SecretStr`, so it is masked in
 every repr, log line and dump.
+
+Several wallets: `SEP_SIGNING_KEYS` (JSON, {"0xaddress": "0xkey"}) and/or `SEP_KEYSTORE_DIR`
+(one encrypted keystore file per wallet, one `SEP_KEYSTORE_PASSWORD`), besides the single key;
+`Settings.load_signing_keys()` gathers them all, checking each key against its address.
+Validation errors never echo their input (`hide_input_in_errors`): an input may be a key.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from uuid import UUID
 
 from eth_utils import to_checksum_address
@@ -47,6 +53,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="ignore",
         frozen=True,
+        hide_input_in_errors=True,  # a rejected input may be a private key
     )
 
     # HTTP API
@@ -57,6 +64,14 @@ class Settings(BaseSettings):
     # `rate_limit_per_s`.
     rate_limit_per_s: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=40, ge=1)
+    # The Serve deployment `IntentAPI`: `api_replicas` replicas, or with `api_autoscale_max`
+    # above it, autoscaled between the two towards `api_target_ongoing_requests` per replica.
+    api_replicas: int = Field(default=2, ge=1, le=64)
+    api_autoscale_max: int = Field(default=0, ge=0, le=64)
+    api_target_ongoing_requests: float = Field(default=16.0, gt=0)
+    # What answers on api_port: Serve's HAProxy ingress (falls back to the proxy when no
+    # haproxy binary is found) or Serve's own proxy.
+    serve_ingress: Literal["haproxy", "proxy"] = "haproxy"
 
     # Services
     nats_url: str = "nats://127.0.0.1:4222"
@@ -97,19 +112,30 @@ class Settings(BaseSettings):
     # are cut into one slice per `passive_slice_interval_ms` of their window.
     intent_processors: int = Field(default=2, ge=0, le=32)
     passive_slice_interval_ms: int = Field(default=60_000, ge=1_000)
-    # How often the planner's market watcher looks for new blocks (swap, mint, burn logs).
-    market_poll_interval_s: float = Field(default=1.0, gt=0)
+    # How often each venue adapter actor looks for a new block (one eth_blockNumber; swap,
+    # mint and burn logs when it moved) and publishes what changed: the planner's and the
+    # API replicas' engines and balance caches are at most this far behind the chain.
+    market_poll_interval_s: float = Field(default=0.25, gt=0)
 
     # Prioritiser (ONNX). One thread each by default: the machine's cores belong to many
     # replicas and actors, and a tree ensemble over a batch of 32 gains nothing from more.
     priority_model_path: Path = DEFAULT_PRIORITY_MODEL_PATH
     priority_intra_op_threads: int = Field(default=1, ge=1, le=64)
     priority_inter_op_threads: int = Field(default=1, ge=1, le=64)
+    # The `Prioritizer` deployment scores the API replicas' requests in batches of up to
+    # `priority_batch_size`, waiting at most `priority_batch_wait_ms` for one to fill.
+    priority_batch_size: int = Field(default=32, ge=1, le=1024)
+    priority_batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
 
     # Signing: never from code or a committed file.
     signing_key: SecretStr | None = None
     keystore_path: Path | None = None
     keystore_password: SecretStr | None = None
+    # Several wallets: {"0xaddress": "0xkey"} as JSON, and/or a folder of keystore files.
+    signing_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    keystore_dir: Path | None = None
+    # Transactions of one wallet broadcast and not yet mined, at most (the pipeline's depth).
+    max_in_flight: int = Field(default=8, ge=1, le=256)
 
     @field_validator("strategy_wallets")
     @classmethod
@@ -122,6 +148,17 @@ class Settings(BaseSettings):
             raise ValueError("set either SEP_SIGNING_KEY or SEP_KEYSTORE_PATH, not both")
         if self.keystore_path is not None and self.keystore_password is None:
             raise ValueError("SEP_KEYSTORE_PATH needs SEP_KEYSTORE_PASSWORD")
+        return self
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _checksum_key_addresses(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        return {to_checksum_address(address): key for address, key in keys.items()}
+
+    @model_validator(mode="after")
+    def _keystore_dir_password(self) -> Settings:
+        if self.keystore_dir is not None and self.keystore_password is None:
+            raise ValueError("SEP_KEYSTORE_DIR needs SEP_KEYSTORE_PASSWORD")
         return self
 
     @property
@@ -139,6 +176,18 @@ class Settings(BaseSettings):
         keystore = json.loads(self.keystore_path.read_text())
         raw = Account.decrypt(keystore, self.keystore_password.get_secret_value())
         return SecretStr("0x" + bytes(raw).hex())
+
+    def load_signing_keys(self) -> dict[str, SecretStr]:
+        """Every configured wallet's key, by checksum address: the single key (one wallet),
+        `SEP_SIGNING_KEYS` and the keystores of `SEP_KEYSTORE_DIR`. Raises `SigningKeyError`
+        (`platform_core.chain.keys`) when a key is not the one of the address it is filed
+        under, or a keystore does not decrypt."""
+        from platform_core.chain.keys import gather_keys  # deferred: only signers need it
+
+        single = None
+        if self.signing_key is not None or self.keystore_path is not None:
+            single = self.load_signing_key()
+        return gather_keys(single, self.signing_keys, self.keystore_dir, self.keystore_password)
 
 
 @lru_cache(maxsize=1)

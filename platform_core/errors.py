@@ -67,11 +67,14 @@ class ErrorCode(StrEnum):
     JOURNAL_CHAIN_MISMATCH = "JOURNAL_CHAIN_MISMATCH"
     TRANSPORT_ERROR = "TRANSPORT_ERROR"
     EXECUTION_UNDECIDED = "EXECUTION_UNDECIDED"
+    SIGNING_KEY_INVALID = "SIGNING_KEY_INVALID"
+    IN_FLIGHT_FULL = "IN_FLIGHT_FULL"
     # -- the event backbone and the read model -------------------------------------------
     EVENT_UNPROCESSABLE = "EVENT_UNPROCESSABLE"
     PUBLISH_FAILED = "PUBLISH_FAILED"
     OUT_OF_ORDER = "OUT_OF_ORDER"
     SEQUENCE_TAKEN = "SEQUENCE_TAKEN"
+    STALE_BALANCE = "STALE_BALANCE"  # a balance older than reservations already let go
     # -- prioritisation --------------------------------------------------------------------
     PRIORITY_MODEL_INVALID = "PRIORITY_MODEL_INVALID"
     QUEUE_FULL = "QUEUE_FULL"

@@ -7,13 +7,16 @@ The API process starts even while a service is down; a request that needs it get
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
 import redis.asyncio as aioredis
+import redis.exceptions
 
+import platform_rust
 from platform_core.api.idempotency import Claim, IdempotencyKeys
 from platform_core.api.keys import ApiKeys
 from platform_core.api.rate_limit import Decision, RateLimiter
@@ -22,15 +25,23 @@ from platform_core.chain.errors import TransportError
 from platform_core.config import Settings
 from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.cancels import CancelRequests
-from platform_core.intent.manager import IntentManager, UsdToken, routed_usd_quote
+from platform_core.execution.pool_registry import PoolRegistry
+from platform_core.intent.ledger import ReservationLedger, StaleBalance
+from platform_core.intent.manager import IntentManager, Scorer, UsdToken, routed_usd_quote
 from platform_core.intent.prioritizer import OnnxPrioritizer
-from platform_core.intent.reservations import ReadModelReservations, sized_input_estimate
 from platform_core.intent.validator import IntentValidator, connect_chain
+from platform_core.market.changes import market_subject
+from platform_core.market.feed import FollowedMarket, SnapshotSource, follow_market
 from platform_core.state.event_store import EventStore
 from platform_core.state.projection import IntentView, fold
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import EventStream
 from platform_core.types import EventEnvelope, Intent, IntentStatus, IntentSubmission
+
+# (chain id, venue) -> where that venue's snapshots come from (its adapter actor): given one,
+# the gate's engine and balance cache follow the venues' `PoolStateChanged` messages;
+# without, the gate polls the chain itself (a process with no venue actors to follow).
+MarketSource = Callable[[int, str], SnapshotSource]
 
 
 class ServiceUnavailable(PlatformError, RuntimeError):
@@ -85,6 +96,11 @@ class Backends(Protocol):
 
     async def publish(self, envelope: EventEnvelope) -> None: ...
 
+    async def release(self, intent_id: UUID) -> None:
+        """Give back what the gate reserved for `intent_id`, an intent that will never be
+        published (a concurrent request with the same Idempotency-Key won the claim)."""
+        ...
+
     async def intent_view(self, intent_id: UUID) -> tuple[IntentView | None, str]: ...
 
     async def request_cancel(self, intent_id: UUID) -> bool:
@@ -102,16 +118,27 @@ class Backends(Protocol):
 
 class ServiceBackends:
     """The real services: NATS for publishing, Redis then PostgreSQL for reads, PostgreSQL
-    for API keys and idempotency claims, Redis for the rate limit."""
+    for API keys and idempotency claims, Redis for the rate limit and the reservation
+    ledger. `scorer` gives priorities (default: the ONNX model, in process)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        scorer: Scorer | None = None,
+        market: MarketSource | None = None,
+    ) -> None:
         self._settings = settings
+        self._scorer = scorer
+        self._market = market
+        self._followed: list[FollowedMarket] = []
         self._lock = asyncio.Lock()
         self._stream: EventStream | None = None
         self._store: EventStore | None = None
         self._redis: aioredis.Redis | None = None
         self._read_model: ReadModel | None = None
         self._limiter: RateLimiter | None = None
+        self._ledger: ReservationLedger | None = None
         self._manager_lock = asyncio.Lock()
         self._manager: IntentManager | None = None
         self._chain_clients: list[Any] = []
@@ -146,7 +173,13 @@ class ServiceBackends:
                 self._redis, per_second=s.rate_limit_per_s, burst=s.rate_limit_burst,
                 prefix=s.redis_key_prefix,
             )  # fmt: skip
+            self._ledger = ReservationLedger(self._redis, prefix=s.redis_key_prefix)
         return self._redis
+
+    def _get_ledger(self) -> ReservationLedger:
+        self._get_redis()
+        assert self._ledger is not None
+        return self._ledger
 
     def _get_read_model(self) -> ReadModel:
         self._get_redis()
@@ -191,8 +224,10 @@ class ServiceBackends:
         manager = await self._get_manager()
         try:
             decision = await manager.submit(submission, strategy_id)
-        except TransportError as exc:
+        except (TransportError, StaleBalance) as exc:  # the chain, or the gate's view of it
             raise ServiceUnavailable("chain", exc) from exc
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise ServiceUnavailable("redis", exc) from exc
         return GateDecision(decision.envelope, decision.intent, decision.priority,
                         decision.reason_codes, [f"{r.code}: {r.message}"
                                                 for r in decision.report.refusals])  # fmt: skip
@@ -210,21 +245,37 @@ class ServiceBackends:
         if chain_id not in s.chains:
             raise ServiceUnavailable("chain", LookupError(f"chain {chain_id} not configured"))
         try:
-            access = await connect_chain(s, chain_id, deployment)
+            registry = await self._follow(chain_id) if self._market is not None else None
+            access = await connect_chain(s, chain_id, deployment, registry=registry)
+            self._chain_clients.append(access.adapter.client)
+            for followed in self._followed:
+                followed.feed.on_head(access.wallets.on_head)
+                if followed.feed.block is not None:
+                    await access.wallets.on_head(followed.feed.block)
         except Exception as exc:
             raise ServiceUnavailable("chain", exc) from exc
-        self._chain_clients.append(access.adapter.client)
         planner = access.planner
-        reservations = ReadModelReservations(
-            self._get_read_model(), estimate=sized_input_estimate(planner.sizer)
-        )
-        validator = IntentValidator(s, {chain_id: access}, reservations)
+        validator = IntentValidator(s, {chain_id: access})
         usdc = deployment["tokens"]["USDC"]
         usd = UsdToken(usdc["address"], int(usdc["decimals"]),
                        quote=routed_usd_quote(planner, usdc["address"]))  # fmt: skip
+        scorer = self._scorer or OnnxPrioritizer.from_settings(s)
         # The API publishes the decision itself, after its idempotency claim.
-        return IntentManager(validator, OnnxPrioritizer.from_settings(s), _NoPublish(),
+        return IntentManager(validator, scorer, _NoPublish(), self._get_ledger(),
                              usd_tokens={chain_id: usd})  # fmt: skip
+
+    async def _follow(self, chain_id: int) -> PoolRegistry:
+        """One engine fed by every venue's adapter actor: the gate reads no pool itself."""
+        assert self._market is not None
+        s = self._settings
+        registry = PoolRegistry(platform_rust.ExecutionEngine())
+        for venue in s.chains[chain_id].venues:
+            subject = market_subject(s.subject_prefix, chain_id, venue)
+            followed = await follow_market(registry, self._market(chain_id, venue),
+                                           nats_url=s.nats_url, subject=subject,
+                                           chain_id=chain_id, venue=venue)  # fmt: skip
+            self._followed.append(followed)
+        return registry
 
     async def publish(self, envelope: EventEnvelope) -> None:
         stream = await self._get_stream()
@@ -232,6 +283,12 @@ class ServiceBackends:
             await stream.publish(envelope, attempts=3)
         except Exception as exc:
             raise ServiceUnavailable("nats", exc) from exc
+
+    async def release(self, intent_id: UUID) -> None:
+        try:
+            await self._get_ledger().release(intent_id)
+        except Exception as exc:
+            raise ServiceUnavailable("redis", exc) from exc
 
     async def intent_view(self, intent_id: UUID) -> tuple[IntentView | None, str]:
         try:
@@ -267,6 +324,8 @@ class ServiceBackends:
             raise ServiceUnavailable("redis", exc) from exc
 
     async def close(self) -> None:
+        for followed in self._followed:
+            await followed.close()
         for client in self._chain_clients:
             await client.close()
         if self._stream is not None:

@@ -448,10 +448,43 @@ def _record(row: tuple[Any, ...], attempts: list[tuple[Any, ...]]) -> StepRecord
     )
 
 
-def wallet_journal_path(base: Path, venue: str, wallet: str) -> Path:
-    """One journal per (venue, wallet), beside `base` (`SEP_JOURNAL_PATH`):
-    `<stem>-<venue>-<wallet><suffix>`."""
-    return base.with_name(f"{base.stem}-{venue}-{wallet.lower()}{base.suffix}")
+def wallet_journal_path(base: Path, chain_id: int, wallet: str) -> Path:
+    """One journal per (chain, wallet), beside `base` (`SEP_JOURNAL_PATH`):
+    `<stem>-<chain id>-<wallet><suffix>`."""
+    return base.with_name(f"{base.stem}-{chain_id}-{wallet.lower()}{base.suffix}")
+
+
+def venue_journals(base: Path, wallet: str) -> list[Path]:
+    """The wallet's journals from when there was one per (venue, wallet), named
+    `<stem>-<venue>-<wallet><suffix>` (a venue is never a number, a chain id always is)."""
+    found = base.parent.glob(f"{base.stem}-*-{wallet.lower()}{base.suffix}")
+    middle = len(base.stem) + 1, -len(f"-{wallet.lower()}{base.suffix}")
+    return sorted(p for p in found if p.is_file() and not p.name[middle[0] : middle[1]].isdigit())
+
+
+def adopt_venue_journal(base: Path, chain_id: int, wallet: str) -> Path | None:
+    """Rename the wallet's one per-(venue, wallet) journal (with its WAL files) to its
+    per-(chain, wallet) name, when that journal does not exist yet and the old one is not
+    bound to another chain: its open steps are then reconciled and its nonces kept. Returns
+    the journal taken over (None: nothing to take over, or several: `sep journals archive`
+    them)."""
+    target = wallet_journal_path(base, chain_id, wallet)
+    old = venue_journals(base, wallet)
+    if target.exists() or len(old) != 1:
+        return None
+    journal = Journal(old[0])
+    try:
+        bound = journal.chain()
+    finally:
+        journal.close()
+    if bound is not None and bound[0] != chain_id:
+        return None
+    for suffix in ("-wal", "-shm"):
+        companion = old[0].with_name(old[0].name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    old[0].rename(target)
+    return old[0]
 
 
 def wallet_journals(base: Path) -> list[Path]:

@@ -1,12 +1,20 @@
 """From a transaction request to a receipt, with the journal between signing and sending.
 
-    prepare (journal) -> pre-flight (eth_call + estimateGas) -> nonce, fees -> sign
-    -> journal the raw bytes -> decode and check them -> broadcast -> bounded receipt wait
+    prepare (journal) -> pre-flight (eth_call + estimateGas) -> [the wallet's turn: nonce,
+    fees -> sign -> decode and check -> journal the raw bytes -> broadcast] -> receipt wait
+
+Pipelined: a step's receipt is not waited for before the wallet's next transaction goes out.
+The bracket is the wallet's turn (`platform_core.chain.nonces`): nonces are broadcast in
+nonce order, a refused broadcast gives its nonce back without leaving a gap, and at most
+`max_in_flight` transactions of the wallet are broadcast and not yet mined.
 
 A revert in pre-flight stops the step before a nonce is taken: nothing is broadcast. A
 timeout or a transport error leaves the step "unknown"; `reconcile` settles it from the chain
-(receipts of every attempt, the account nonce) and re-sends the journalled bytes when the
-chain has not seen them. Stuck transactions are sped up or cancelled at the same nonce.
+(receipts of every attempt, the account nonce). Journalled bytes the node does not know while
+their nonce is not mined (dropped from the pool, or never delivered) are re-sent as they are,
+never signed again: by the receipt wait itself (every `redeliver_after_s`), by `reconcile`
+and by `recover`. A transaction that reverts uses its nonce: the later ones go on. Stuck
+transactions are sped up or cancelled at the same nonce.
 
 A step is "replaced" only when the chain shows another transaction (by hash) at its nonce;
 a receipt that is late while the nonce has moved is waited for, never taken for a
@@ -45,7 +53,7 @@ from platform_core.chain.journal import (
     StepState,
 )
 from platform_core.chain.journal_check import check_history, check_journal
-from platform_core.chain.nonces import NonceManager
+from platform_core.chain.nonces import NonceManager, Turn
 from platform_core.chain.signer import Signer
 from platform_core.config import Settings
 
@@ -82,12 +90,15 @@ class SenderPolicy:
     poll_interval_s: float = 0.1
     gas_margin_pct: int = 20  # headroom over estimateGas: state can move before inclusion
     chain_check_settle_s: float = 5.0  # how long a journal/chain difference must persist
+    max_in_flight: int = 8  # the wallet's transactions broadcast and not yet mined, at most
+    redeliver_after_s: float = 1.0  # how often a receipt wait checks the node still has it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SenderPolicy:
         return cls(
             fee_ceiling_wei=settings.fee_ceiling_wei,
             receipt_timeout_s=settings.receipt_timeout_s,
+            max_in_flight=settings.max_in_flight,
         )
 
 
@@ -109,13 +120,28 @@ class TransactionSender:
         self.journal = journal
         self.chain_id = chain_id
         self.policy = policy
-        self.nonces = nonces or NonceManager(lambda a: client.nonce(a, "pending"))
+        self.nonces = nonces or NonceManager(
+            self._first_free_nonce,
+            lambda address: client.nonce(address, "latest"),
+            max_in_flight=policy.max_in_flight,
+            poll_s=max(policy.poll_interval_s, 0.01),
+            room_timeout_s=policy.receipt_timeout_s,
+        )
         self._bound = False  # the journal was bound to this chain (chain id, genesis)
         self._mismatch: JournalChainMismatch | None = None  # found once: for good
 
     @property
     def address(self) -> str:
         return self.signer.address
+
+    async def _first_free_nonce(self, address: str) -> int:
+        """The node's pending count, never below the journal's highest open nonce + 1: a
+        journalled transaction the node lost keeps its nonce (its wait re-sends it)."""
+        pending = await self.client.nonce(address, "pending")
+        steps = await asyncio.to_thread(self.journal.open_steps, self.chain_id)
+        mine = [r for r in steps if r.sender.lower() == address.lower()]
+        held = [r.nonce + 1 for r in mine if r.nonce is not None]
+        return max([pending, *held])
 
     async def check_chain(self) -> None:
         """Raise `JournalChainMismatch` when the journal belongs to another chain or the
@@ -147,8 +173,7 @@ class TransactionSender:
         if record.attempts:  # signed before (a retried handler): never sign twice
             return await self.reconcile(record.step_key)
         gas_limit = await self.preflight(record)
-        attempt = await self.sign_and_journal(record.step_key, gas_limit)
-        await self.broadcast(record.step_key, attempt)
+        await self.sign_and_broadcast(record.step_key, gas_limit)
         return await self.wait(record.step_key)
 
     async def prepare(self, request: TxRequest) -> StepRecord:
@@ -180,25 +205,80 @@ class TransactionSender:
             raise
         return estimate * (100 + self.policy.gas_margin_pct) // 100
 
+    async def sign_and_broadcast(self, step_key: str, gas_limit: int) -> Attempt:
+        """In the wallet's turn: take the next nonce, sign, check, journal and broadcast,
+        without waiting for any receipt. A broadcast the node refuses marks the step REFUSED,
+        gives the nonce back and raises `BroadcastRejected`; one whose outcome is unknown
+        (transport, a nonce the node disputes) leaves the step UNKNOWN and keeps the nonce."""
+        return await self._originate(step_key, gas_limit, send=True)
+
     async def sign_and_journal(self, step_key: str, gas_limit: int) -> Attempt:
+        """Sign and journal without broadcasting (the nonce is spent): for a caller that
+        broadcasts on its own (`broadcast`), or a crash simulated between the two."""
+        return await self._originate(step_key, gas_limit, send=False)
+
+    async def _originate(self, step_key: str, gas_limit: int, *, send: bool) -> Attempt:
         record = await asyncio.to_thread(self.journal.get, step_key)
         if record.state is not StepState.PREPARED or record.attempts:
             # A second original signature would take a second nonce: a double spend.
             raise JournalError(f"step {step_key!r} is {record.state}: it is signed only once")
         try:
             await self.check_chain()
-            fees = await self.client.fees(ceiling=self.policy.fee_ceiling_wei)
-        except (JournalChainMismatch, FeeCeilingExceeded) as exc:
+        except JournalChainMismatch as exc:
             await self._set(step_key, StepState.REFUSED, str(exc))
             raise
-        nonce = await self.nonces.reserve(self.address)
-        try:
-            attempt = self._sign(record, nonce, gas_limit, fees, AttemptKind.ORIGINAL)
-            await asyncio.to_thread(self.journal.record_signed, step_key, attempt, gas_limit)
-        except BaseException:
-            await self.nonces.release(self.address, nonce)
-            raise
+        async with self.nonces.turn(self.address) as turn:
+            try:
+                fees = await self.client.fees(ceiling=self.policy.fee_ceiling_wei)
+                if turn.reissue:  # never the bytes of a refused step at this nonce again
+                    fees = Fees(
+                        fees.max_fee_per_gas + turn.reissue,
+                        fees.max_priority_fee_per_gas + turn.reissue,
+                    )
+                attempt = self._sign(record, turn.nonce, gas_limit, fees, AttemptKind.ORIGINAL)
+                self.verify(record, attempt)
+            except (FeeCeilingExceeded, TransactionMismatch) as exc:
+                await self._set(step_key, StepState.REFUSED, str(exc))
+                raise
+            await self._journal_signed(step_key, attempt, gas_limit, turn)
+            if send:
+                await self._first_send(step_key, attempt, turn)
         return attempt
+
+    async def _journal_signed(
+        self, step_key: str, attempt: Attempt, gas_limit: int, turn: Turn
+    ) -> None:
+        """Journal the signed bytes; from then on the nonce is theirs (`turn.use`). A cancel
+        that arrives during the write waits for it to land or fail: the nonce is spent when
+        it landed."""
+        write = asyncio.ensure_future(
+            asyncio.to_thread(self.journal.record_signed, step_key, attempt, gas_limit)
+        )
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await asyncio.wait([write])
+            if not write.cancelled() and write.exception() is None:  # it landed
+                turn.use()
+            raise
+        turn.use()
+
+    async def _first_send(self, step_key: str, attempt: Attempt, turn: Turn) -> None:
+        """The first broadcast of an original, still in the wallet's turn."""
+        try:
+            await self.client.send_raw(attempt.raw)
+        except TransportError as exc:  # the node may have it: the nonce stays used
+            await self._set(step_key, StepState.UNKNOWN, f"broadcast: {exc}")
+            return
+        except NonceError as exc:  # our counter and the node disagree: re-read it
+            turn.forget()
+            await self._set(step_key, StepState.UNKNOWN, f"broadcast: {exc}")
+            return
+        except BroadcastRejected as exc:  # never in the pool: no later nonce exists yet
+            turn.give_back()
+            await self._set(step_key, StepState.REFUSED, f"broadcast refused: {exc}")
+            raise
+        await self._set(step_key, StepState.SUBMITTED, None)
 
     def _sign(
         self, record: StepRecord, nonce: int, gas_limit: int, fees: Fees, kind: AttemptKind
@@ -245,8 +325,9 @@ class TransactionSender:
             raise TransactionMismatch("signed bytes do not hash to the journalled hash")
 
     async def broadcast(self, step_key: str, attempt: Attempt) -> None:
-        """Send journalled bytes. Transport trouble leaves the step unknown (the node may
-        have it); a nonce clash is reconciled; another refusal frees the nonce."""
+        """Send journalled bytes (outside the wallet's turn: a replacement, or an original
+        from `sign_and_journal`). Transport trouble leaves the step unknown (the node may
+        have it); a nonce clash is reconciled; a refused original frees the nonce."""
         record = await asyncio.to_thread(self.journal.get, step_key)
         self.verify(record, attempt)
         try:
@@ -271,14 +352,20 @@ class TransactionSender:
     # -- receipts and reconciliation ------------------------------------------------------
 
     async def wait(self, step_key: str, timeout_s: float | None = None) -> StepOutcome:
-        """Poll until the step is final or the bound passes; then it is unknown, not failed."""
+        """Poll until the step is final or the bound passes; then it is unknown, not failed.
+        Every `redeliver_after_s` it also checks that the node still has the step's
+        transaction, and re-sends the journalled bytes when it does not."""
         timeout = self.policy.receipt_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
+        check_at = time.monotonic() + self.policy.redeliver_after_s
         while True:
             try:
                 outcome = await self._settle(step_key)
                 if outcome is not None:
                     return outcome
+                if time.monotonic() >= check_at:
+                    check_at = time.monotonic() + self.policy.redeliver_after_s
+                    await self._redeliver(await asyncio.to_thread(self.journal.get, step_key))
             except TransportError as exc:
                 log.warning("step %s: receipt poll failed: %s", step_key, exc)
             if time.monotonic() >= deadline:
@@ -345,26 +432,48 @@ class TransactionSender:
         outcome = await self._settle(step_key)
         if outcome is not None:
             return outcome
-        latest = record.attempts[-1]
-        if await self.client.transaction(latest.tx_hash) is None:
-            await self.check_chain()  # never re-send onto a chain the journal does not match
-            log.info("step %s: re-sending journalled tx 0x%s", step_key, latest.tx_hash.hex())
-            try:
-                await self.broadcast(step_key, latest)
-            except BroadcastRejected as exc:
-                await self._set(step_key, StepState.UNKNOWN, f"re-send refused: {exc}")
+        await self._redeliver(await asyncio.to_thread(self.journal.get, step_key))
         return await self.wait(step_key)
+
+    async def _redeliver(self, record: StepRecord) -> None:
+        """Re-send the step's latest journalled bytes when the node knows none of its
+        attempts and its nonce is not mined: dropped from the pool, or never delivered."""
+        if record.state in FINAL_STATES or record.nonce is None or not record.attempts:
+            return
+        for attempt in record.attempts:
+            if await self.client.transaction(attempt.tx_hash) is not None:
+                return
+        if await self.client.nonce(self.address, "latest") > record.nonce:
+            return  # the nonce is taken: `_settle` finds by what
+        await self.check_chain()  # never re-send onto a chain the journal does not match
+        latest = record.attempts[-1]
+        self.verify(record, latest)
+        log.info("step %s: re-sending journalled tx 0x%s", record.step_key, latest.tx_hash.hex())
+        try:
+            await self.client.send_raw(latest.raw)
+        except NonceError as exc:  # known after all, or mined meanwhile: the chain decides
+            log.info("step %s: re-send: %s", record.step_key, exc)
+            return
+        except TransportError as exc:
+            await self._set(record.step_key, StepState.UNKNOWN, f"re-send: {exc}")
+            return
+        except BroadcastRejected as exc:
+            await self._set(record.step_key, StepState.UNKNOWN, f"re-send refused: {exc}")
+            return
+        if record.state is not StepState.SUBMITTED:
+            await self._set(record.step_key, StepState.SUBMITTED, None)
 
     async def recover(self) -> list[StepOutcome]:
         """On start-up: check the journal against the chain (`JournalChainMismatch` when it
-        does not match), reconcile every open step of this wallet on this chain, in nonce
-        order, then re-read the nonce counter from the chain."""
+        does not match), re-deliver every open step of this wallet on this chain that the
+        node lost, in nonce order (so none waits behind a gap), settle each, then re-read
+        the nonce counter."""
         await self.check_chain()
         steps = await asyncio.to_thread(self.journal.open_steps, self.chain_id)
-        outcomes = []
-        for record in steps:
-            if record.sender.lower() == self.address.lower():
-                outcomes.append(await self.reconcile(record.step_key))
+        mine = [record for record in steps if record.sender.lower() == self.address.lower()]
+        for record in mine:
+            await self._redeliver(record)
+        outcomes = [await self.reconcile(record.step_key) for record in mine]
         await self.nonces.resync(self.address)
         return outcomes
 

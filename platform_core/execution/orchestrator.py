@@ -1,10 +1,23 @@
-"""Carry out an `ExecutionPlan` on chain, step by step, and publish what happened.
+"""Carry out an `ExecutionPlan` on chain, in waves of pipelined steps, and publish what
+happened.
 
-For each step, in order: stop if the intent has expired or was cancelled; wait for the
-step's start time; build the swap (and an approval when the allowance is short) with the
-venue adapter; simulate, journal, sign, check and broadcast it through the sender; publish
-`ExecutionStepSubmitted`; follow it to its receipt; publish `ExecutionStepConfirmed` with
-the amounts the receipt's logs show, or `ExecutionStepFailed` and `IntentFailed`.
+A wave is launched, then reported. Launching, step by step in order: stop if the intent has
+expired or was cancelled; wait for the first step's start time (a later step whose start
+time has not come ends the wave); build the swap (and an approval when the allowance is
+short, which is followed to its receipt) with the adapter of the step's venue; simulate,
+sign, check, journal and broadcast it through the sender, without waiting for its receipt,
+so the wave's transactions are in flight together, in nonce order (the sender bounds how
+many). A step refused before broadcast ends the wave. Reporting, in step order:
+`ExecutionStepSubmitted`, then the receipt, then `ExecutionStepConfirmed` with the amounts
+the receipt's logs show, or `ExecutionStepFailed`. After a failure nothing new is launched;
+the steps already in flight are followed to their true end and reported; the intent ends
+`IntentFailed` with the first failure (`IntentExpired` when that was a swap mined past its
+deadline).
+
+The events come in step order whatever the order of the receipts, and a wave is a function
+of the journal and the clock: steps signed in an earlier run form a wave of their own,
+reported before anything new is launched. So a re-run publishes the same events at the same
+sequences.
 
 Re-running `execute` for the same plan is safe: step keys derive from the plan, so the
 journal hands back what was already signed (never signing twice), and event ids derive
@@ -20,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,7 +51,7 @@ from platform_core.execution.event_chain import EventChain
 from platform_core.execution.receipts import summarize_receipt
 from platform_core.execution.step_gate import Gate, decide, step_deadline
 from platform_core.intent.aggregate import IntentAggregate
-from platform_core.market.adapter import VenueAdapter, order_from_step
+from platform_core.market.adapter import SwapBuilder, order_from_step
 from platform_core.types.events import (
     EventEnvelope,
     ExecutionCompleted,
@@ -99,6 +112,28 @@ class _StepFailure:
         return text if self.code is None else f"{self.code}: {text}"
 
 
+@dataclass(frozen=True)
+class _Launched:
+    """A step whose swap is signed: by this run (`fresh`: its receipt is waited for) or by
+    an earlier one (reconciled first)."""
+
+    record: StepRecord
+    fresh: bool
+
+
+_Launch = _Launched | _StepFailure
+
+
+@dataclass
+class _Tally:
+    """What the steps reported so far did: confirmed count and amounts, first failure."""
+
+    done: int = 0
+    amount_in: int = 0
+    amount_out: int = 0
+    failure: tuple[ExecutionStep, _StepFailure] | None = None
+
+
 def step_key(plan: ExecutionPlan, step: ExecutionStep) -> str:
     """Journal key of a step: stable across re-runs of the same plan."""
     return f"{plan.plan_id}:{step.index}"
@@ -109,24 +144,28 @@ def _hex(tx_hash: bytes) -> str:
 
 
 class ExecutionOrchestrator:
-    """Executes plans for one wallet (the sender's) on one venue."""
+    """Executes plans for one wallet (the sender's) on one chain, on every venue it has an
+    adapter for."""
 
     def __init__(
         self,
-        adapter: VenueAdapter,
+        adapter: SwapBuilder,
         sender: TransactionSender,
         publisher: EventPublisher,
         *,
         wallet: str,
+        venues: Mapping[str, SwapBuilder] | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         reconcile_rounds: int = 3,
     ) -> None:
-        """`clock` and `sleep` are the orchestrator's time: a backtest passes a simulated
+        """`adapter` builds the steps of its venue, `venues` those of others (by name).
+        `clock` and `sleep` are the orchestrator's time: a backtest passes a simulated
         clock whose `sleep` advances it, so waiting for a step's start time takes no time."""
         if wallet.lower() != sender.address.lower():
             raise ValueError("the wallet must be the sender's: it signs the steps")
         self.adapter = adapter
+        self.venues = {adapter.venue: adapter, **(venues or {})}
         self.sender = sender
         self.publisher = publisher
         self.wallet = sender.address
@@ -149,67 +188,76 @@ class ExecutionOrchestrator:
         events = EventChain(
             IntentAggregate.after(intent, after), plan_id=plan.plan_id, clock=self.clock
         )
-        done = amount_in = amount_out = 0  # confirmed steps and what they moved
+        tally = _Tally()
 
         async def finish(status: IntentStatus, event: Any) -> ExecutionResult:
             await self._publish(events, event)
             return ExecutionResult(
-                status, done, amount_in, amount_out, tuple(events.envelopes), events.next_sequence
-            )
+                status, tally.done, tally.amount_in, tally.amount_out, tuple(events.envelopes),
+                events.next_sequence,
+            )  # fmt: skip
 
-        for step in plan.steps:
-            key = step_key(plan, step)
-            deadline = step_deadline(intent, step)
-            # A step already signed in an earlier run is followed to its end whatever the
-            # clock says: the chain, not the deadline, decides what became of it.
-            if not await self._was_signed(f"{key}:swap"):
-                gate = await self._wait_for_turn(step, deadline, cancelled)
-                if gate is Gate.EXPIRED:
-                    return await finish(
-                        IntentStatus.EXPIRED, IntentExpired(deadline=deadline, steps_completed=done)
-                    )
-                if gate is Gate.CANCELLED:
-                    cancelled_steps = len(plan.steps) - done
-                    return await finish(
-                        IntentStatus.CANCELLED, IntentCancelled(steps_cancelled=cancelled_steps)
-                    )
-            try:
-                outcome = await self._run_step(events, plan, step, key)
-            except PlatformError as exc:
-                if exc.retryable:
-                    raise
-                outcome = _StepFailure(None, str(exc), code=exc.code)
-            if isinstance(outcome, _StepFailure):
-                await self._publish(
-                    events,
-                    ExecutionStepFailed(
-                        plan_id=plan.plan_id,
-                        step_id=step.step_id,
-                        tx_hash=None if outcome.tx_hash is None else _hex(outcome.tx_hash),
-                        reason=outcome.describe(),
-                        reverted=outcome.reverted,
-                    ),
-                    step.index,
-                )
-                if await self._mined_past(outcome, step):
+        index = 0
+        while index < len(plan.steps):
+            wave, gate = await self._wave(intent, plan, index, cancelled)
+            for step, launch in wave:
+                await self._report(events, plan, step, launch, tally)
+            if tally.failure is not None:
+                step, failure = tally.failure
+                if await self._mined_past(failure, step):
                     # The swap's own deadline guard reverted it: the window ran out while it
                     # waited for inclusion. The intent expired; nothing else is sent.
-                    return await finish(
-                        IntentStatus.EXPIRED, IntentExpired(deadline=deadline, steps_completed=done)
-                    )
-                return await finish(
-                    IntentStatus.FAILED,
-                    IntentFailed(reason=outcome.describe(f"step {step.index}: ")),
-                )
-            amount_in += outcome.amount_in
-            amount_out += outcome.amount_out
-            done += 1
-        return await finish(
-            IntentStatus.COMPLETED,
-            ExecutionCompleted(plan_id=plan.plan_id, amount_in=amount_in, amount_out=amount_out),
+                    deadline = step_deadline(intent, step)
+                    expired = IntentExpired(deadline=deadline, steps_completed=tally.done)
+                    return await finish(IntentStatus.EXPIRED, expired)
+                reason = failure.describe(f"step {step.index}: ")
+                return await finish(IntentStatus.FAILED, IntentFailed(reason=reason))
+            if gate is Gate.EXPIRED:
+                deadline = step_deadline(intent, plan.steps[index + len(wave)])
+                expired = IntentExpired(deadline=deadline, steps_completed=tally.done)
+                return await finish(IntentStatus.EXPIRED, expired)
+            if gate is Gate.CANCELLED:
+                cancel = IntentCancelled(steps_cancelled=len(plan.steps) - tally.done)
+                return await finish(IntentStatus.CANCELLED, cancel)
+            index += len(wave)
+        completed = ExecutionCompleted(
+            plan_id=plan.plan_id, amount_in=tally.amount_in, amount_out=tally.amount_out
         )
+        return await finish(IntentStatus.COMPLETED, completed)
 
-    # -- scheduling -----------------------------------------------------------------------
+    # -- launching ------------------------------------------------------------------------
+
+    async def _wave(
+        self, intent: Intent, plan: ExecutionPlan, start: int, cancelled: asyncio.Event | None
+    ) -> tuple[list[tuple[ExecutionStep, _Launch]], Gate]:
+        """The steps launched from `start` on, and the gate that ended the wave (GO: it
+        ended otherwise). Steps signed in an earlier run make a wave of their own: a step
+        already signed is followed to its end whatever the clock says."""
+        wave: list[tuple[ExecutionStep, _Launch]] = []
+        if await self._signed_swap(step_key(plan, plan.steps[start])) is not None:
+            for step in plan.steps[start:]:
+                record = await self._signed_swap(step_key(plan, step))
+                if record is None:
+                    break
+                wave.append((step, _Launched(record, fresh=False)))
+            return wave, Gate.GO
+        for step in plan.steps[start:]:
+            deadline = step_deadline(intent, step)
+            if not wave:
+                gate = await self._wait_for_turn(step, deadline, cancelled)
+            else:
+                gate = decide(
+                    now=self.clock(), deadline=deadline, not_before=step.not_before,
+                    cancelled=cancelled is not None and cancelled.is_set(),
+                ).gate  # fmt: skip
+            key = step_key(plan, step)
+            if gate is not Gate.GO or await self._signed_swap(key) is not None:
+                return wave, gate if gate is not Gate.WAIT else Gate.GO
+            launch = await self._launch(plan, step, key)
+            wave.append((step, launch))
+            if isinstance(launch, _StepFailure):
+                break
+        return wave, Gate.GO
 
     async def _wait_for_turn(
         self, step: ExecutionStep, deadline: datetime, cancelled: asyncio.Event | None
@@ -236,20 +284,27 @@ class ExecutionOrchestrator:
 
     # -- one step -------------------------------------------------------------------------
 
-    async def _run_step(
-        self, events: EventChain, plan: ExecutionPlan, step: ExecutionStep, key: str
-    ) -> _StepFailure | ExecutionStepConfirmed:
-        order = order_from_step(step, self.wallet)
-        requests = await self.adapter.build_swap_tx(order, self.wallet, key)
-        *prerequisites, swap = requests
-        for request in prerequisites:  # the approval: not an event of its own
-            failure = await self._send_prerequisite(request)
-            if failure is not None:
-                return failure
-        outcome = await self._send_swap(events, plan, step, swap)
-        if isinstance(outcome, _StepFailure):
-            return outcome
-        return await self._confirm(events, plan, step, outcome)
+    async def _launch(self, plan: ExecutionPlan, step: ExecutionStep, key: str) -> _Launch:
+        """Build the step, send its prerequisites (each to its receipt) and broadcast its
+        swap; a failure before the swap's broadcast is the step's outcome."""
+        try:
+            adapter = self.venues.get(step.venue)
+            if adapter is None:
+                raise PlatformError(
+                    f"no adapter for venue {step.venue!r} here (have {sorted(self.venues)})",
+                    code=ErrorCode.UNSUPPORTED_VENUE,
+                )
+            order = order_from_step(step, self.wallet)
+            *prerequisites, swap = await adapter.build_swap_tx(order, self.wallet, key)
+            for request in prerequisites:  # the approval: not an event of its own
+                failure = await self._send_prerequisite(request)
+                if failure is not None:
+                    return failure
+            return await self._send_swap(swap)
+        except PlatformError as exc:
+            if exc.retryable:
+                raise
+            return _StepFailure(None, str(exc), code=exc.code)
 
     async def _send_prerequisite(self, request: TxRequest) -> _StepFailure | None:
         kind = request.meta.get("kind", "transaction")
@@ -268,30 +323,71 @@ class ExecutionOrchestrator:
             reverted=outcome.state is StepState.REVERTED,
         )
 
-    async def _send_swap(
-        self, events: EventChain, plan: ExecutionPlan, step: ExecutionStep, request: TxRequest
-    ) -> _StepFailure | StepOutcome:
+    async def _send_swap(self, request: TxRequest) -> _Launch:
         record = await self.sender.prepare(request)
         if record.state is StepState.REFUSED:  # in an earlier run, before any broadcast
             return _StepFailure(None, f"refused: {record.detail}")
-        if record.attempts:
-            # Signed in an earlier run: never sign again; report it as then, settle it now.
-            await self._submitted(events, plan, step, record)
-            outcome = await self._settled(record.step_key, None)
-        else:
+        if not record.attempts:
             try:
                 gas_limit = await self.sender.preflight(record)
-                attempt = await self.sender.sign_and_journal(record.step_key, gas_limit)
-                await self.sender.broadcast(record.step_key, attempt)
+                await self.sender.sign_and_broadcast(record.step_key, gas_limit)
             except (SimulationReverted, FeeCeilingExceeded, BroadcastRejected) as exc:
                 # Worded from the journal, as a re-run (the branch above) words it.
                 refused = await asyncio.to_thread(self.sender.journal.get, record.step_key)
                 return _StepFailure(None, f"refused: {refused.detail or exc}")
-            record = await asyncio.to_thread(self.sender.journal.get, record.step_key)
-            await self._submitted(events, plan, step, record)
-            outcome = await self._settled(record.step_key, await self.sender.wait(record.step_key))
+        record = await asyncio.to_thread(self.sender.journal.get, record.step_key)
+        return _Launched(record, fresh=True)
+
+    # -- reporting ------------------------------------------------------------------------
+
+    async def _report(
+        self,
+        events: EventChain,
+        plan: ExecutionPlan,
+        step: ExecutionStep,
+        launch: _Launch,
+        tally: _Tally,
+    ) -> None:
+        """Publish what became of a launched step, once the chain has decided it."""
+        if isinstance(launch, _Launched):
+            try:
+                outcome = await self._follow(events, plan, step, launch)
+            except PlatformError as exc:
+                if exc.retryable:
+                    raise
+                outcome = _StepFailure(None, str(exc), code=exc.code)
+        else:
+            outcome = launch
+        if isinstance(outcome, ExecutionStepConfirmed):
+            tally.done += 1
+            tally.amount_in += outcome.amount_in
+            tally.amount_out += outcome.amount_out
+            return
+        await self._publish(
+            events,
+            ExecutionStepFailed(
+                plan_id=plan.plan_id,
+                step_id=step.step_id,
+                tx_hash=None if outcome.tx_hash is None else _hex(outcome.tx_hash),
+                reason=outcome.describe(),
+                reverted=outcome.reverted,
+            ),
+            step.index,
+        )
+        if tally.failure is None:
+            tally.failure = (step, outcome)
+
+    async def _follow(
+        self, events: EventChain, plan: ExecutionPlan, step: ExecutionStep, launch: _Launched
+    ) -> _StepFailure | ExecutionStepConfirmed:
+        record = launch.record
+        if record.state is StepState.REFUSED:  # refused at its broadcast
+            return _StepFailure(None, f"refused: {record.detail}")
+        await self._submitted(events, plan, step, record)
+        first = await self.sender.wait(record.step_key) if launch.fresh else None
+        outcome = await self._settled(record.step_key, first)
         if outcome.state is StepState.CONFIRMED:
-            return outcome
+            return await self._confirm(events, plan, step, outcome)
         detail = f": {outcome.detail}" if outcome.detail else ""
         mined = outcome.receipt.get("blockNumber") if outcome.receipt else None
         return _StepFailure(
@@ -366,12 +462,13 @@ class ExecutionOrchestrator:
         block = await self.sender.client.get_block(block_number)
         return int(block["timestamp"]) > int(step.deadline.timestamp())
 
-    async def _was_signed(self, key: str) -> bool:
+    async def _signed_swap(self, key: str) -> StepRecord | None:
+        """The journal's record of the step's swap when it was signed (in any run)."""
         try:
-            record = await asyncio.to_thread(self.sender.journal.get, key)
+            record = await asyncio.to_thread(self.sender.journal.get, f"{key}:swap")
         except JournalError:  # never prepared
-            return False
-        return bool(record.attempts)
+            return None
+        return record if record.attempts else None
 
     async def _publish(
         self, events: EventChain, event: Any, step_index: int | None = None

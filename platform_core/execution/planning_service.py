@@ -1,9 +1,9 @@
-"""`PlanningService`: decomposition and routing on an engine a market watcher keeps fresh.
+"""`PlanningService`: decomposition and routing on an engine a market feed keeps fresh.
 
-What the `ExecutionPlanner` actor serves. Every request first brings the engine to the
-chain's head (one `eth_blockNumber` when nothing moved), so a plan never routes through
-pool states older than the last block. Refusals come back as a `PlanResult` with a code,
-not as exceptions, so they cross the actor boundary as plain data.
+What the `ExecutionPlanner` actor serves. The engine follows the venue adapter actor's
+`PoolStateChanged` messages (`MarketFeed`): a plan reads no chain state of its own and
+routes on the pools as of `feed.block`, which its result reports. Refusals come back as a
+`PlanResult` with a code, not as exceptions, so they cross the actor boundary as plain data.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from platform_core.errors import ErrorCode, PlanningError
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.intent.decomposer import SLICE_INTERVAL_MS, Portfolio
 from platform_core.intent.decomposer import decompose as decompose_intent
-from platform_core.market.watcher import MarketWatcher
+from platform_core.market.feed import MarketFeed
 from platform_core.types.events import ChildOrder
 from platform_core.types.intent import Intent
 from platform_core.types.plan import ExecutionPlan
@@ -63,18 +63,18 @@ class PlanningService:
     def __init__(
         self,
         planner: ExecutionPlanner,
-        watcher: MarketWatcher,
+        feed: MarketFeed,
         *,
         slice_interval_ms: int = SLICE_INTERVAL_MS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.planner = planner
-        self.watcher = watcher
+        self.feed = feed
         self.slice_interval_ms = slice_interval_ms
         self.clock = clock
 
     async def plan(self, intent: Intent, portfolio: Portfolio) -> PlanResult:
-        refreshed = await self.watcher.refresh()
+        block = self.feed.block  # read first: the feed may move on while the route is searched
         # The route search is Rust with the GIL released: a thread keeps the loop serving.
         result = await asyncio.to_thread(
             plan_now,
@@ -85,5 +85,5 @@ class PlanningService:
             slice_interval_ms=self.slice_interval_ms,
         )
         return PlanResult(
-            result.orders, result.plan, result.error_code, result.error_message, refreshed.block
+            result.orders, result.plan, result.error_code, result.error_message, block
         )

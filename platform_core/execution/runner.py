@@ -1,6 +1,8 @@
-"""`ExecutionRunner`: the execution actor's core, running plans for one (venue, wallet).
+"""`ExecutionRunner`: the execution actor's core, running plans for one (chain, wallet),
+whatever their venues.
 
-Each hand-off runs as its own task through the `ExecutionOrchestrator`; one poll loop reads
+Each hand-off runs as its own task through the `ExecutionOrchestrator` (the wallet's plans
+run side by side, their transactions pipelined through one sender); one poll loop reads
 the cancel flags of every running intent and sets the orchestrator's cancel event, so a
 cancel stops the child orders not yet sent. An intent runs at most once at a time here.
 
@@ -42,10 +44,11 @@ def handoffs_from_log(
     open_plans: Iterable[tuple[EventEnvelope, EventEnvelope]],
     wallets: Mapping[UUID, str],
     *,
-    venue: str,
+    chain_id: int,
     wallet: str,
 ) -> list[Handoff]:
-    """The open (IntentSubmitted, PlanCreated) pairs whose strategy trades from `wallet`."""
+    """The open (IntentSubmitted, PlanCreated) pairs on `chain_id` whose strategy trades from
+    `wallet`, whatever venues their steps use: one actor owns the wallet's nonces."""
     handoffs = []
     for submitted, planned in open_plans:
         event, plan_event = submitted.event(), planned.event()
@@ -53,7 +56,7 @@ def handoffs_from_log(
         owner = wallets.get(submitted.strategy_id)
         if owner is None or owner.lower() != wallet.lower():
             continue
-        if any(step.venue != venue for step in plan_event.plan.steps):
+        if event.intent.chain_id != chain_id:
             continue
         handoffs.append(
             Handoff(
@@ -61,7 +64,7 @@ def handoffs_from_log(
                 plan=plan_event.plan,
                 plan_created=planned,
                 wallet=owner,
-                venue=venue,
+                venue=plan_event.plan.steps[0].venue,
                 priority=event.priority or DEFAULT_PRIORITY,
                 submitted_at=submitted.occurred_at,
             )

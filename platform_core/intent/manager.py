@@ -3,28 +3,30 @@ answers `POST /intents`.
 
 A submission becomes an `Intent` and is validated against the world (`IntentValidator`:
 the strategy's wallet, the window, the chain and its venues, each token's contract, the
-balance net of what open intents reserve, the approval, a route, the slippage). A refused
-intent gets `IntentDenied` with every reason code. An accepted one gets its `MLFeatures`
-(the routed legs' USD notional, the liquidity their price impact implies, the market
-signals; values no real market has deny it with `MARKET_DATA_INVALID`), a priority from 1
-to 10 from the ONNX model (`OnnxPrioritizer`), and `IntentSubmitted` with that priority;
-what it will pay is then held against the strategy's next submissions. Either event is the
-first of the intent's life, appended through its new `IntentAggregate` (sequence 0, no
-cause, a fresh time-ordered id).
+balance, the approval, a route, the slippage). What the plan pays is then reserved in the
+`ReservationLedger`, atomically against the balance less what the strategy's open intents
+already reserve there (`INSUFFICIENT_BALANCE` when it does not fit). A refused intent gets
+`IntentDenied` with every reason code. An accepted one gets its `MLFeatures` (the routed
+legs' USD notional, the liquidity their price impact implies, the market signals; values
+no real market has deny it with `MARKET_DATA_INVALID`, and release the reservation), a
+priority from 1 to 10 from the scorer, and `IntentSubmitted` with that priority and what
+it reserved. Either event is the first of the intent's life, appended through its new
+`IntentAggregate` (sequence 0, no cause, a fresh time-ordered id).
 
-A strategy's submissions pass one at a time, so each sees what the one before reserved.
-The event goes to `publisher` before the decision is returned. The API gives a publisher
-that does nothing and publishes the decision's event itself once its idempotency claim is
-recorded (`platform_core/api/app.py`), so a client is never told "accepted" about an intent
-the event stream does not hold.
+No lock: the ledger's check-and-reserve is one atomic step, so concurrent submissions, in
+this process or in other API replicas, cannot over-commit a wallet. The event goes to
+`publisher` before the decision is returned. The API gives a publisher that does nothing
+and publishes the decision's event itself once its idempotency claim is recorded
+(`platform_core/api/app.py`), so a client is never told "accepted" about an intent the
+event stream does not hold; a request that loses that claim releases its reservation.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
@@ -33,6 +35,7 @@ from platform_core.errors import ErrorCode
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.features import FeatureError, MarketContext, build_features
+from platform_core.intent.ledger import Need, Shortfall
 from platform_core.intent.validator import (
     IntentValidator,
     Refusal,
@@ -52,6 +55,22 @@ MIN_IMPACT = 1e-6
 
 class EventPublisher(Protocol):
     async def publish(self, envelope: EventEnvelope) -> Any: ...
+
+
+class Ledger(Protocol):
+    """`ReservationLedger`, as the gate uses it."""
+
+    async def reserve(
+        self,
+        intent_id: UUID,
+        strategy_id: UUID,
+        wallet: str,
+        needs: Sequence[Need],
+        *,
+        deadline: datetime,
+    ) -> tuple[Shortfall, ...]: ...
+
+    async def release(self, intent_id: UUID, *, block: int | None = None) -> int: ...
 
 
 class Scorer(Protocol):
@@ -126,6 +145,18 @@ class ManagerDecision:
         return self.status is IntentStatus.PENDING
 
 
+def shortfall_refusal(intent: Intent, shortfall: Shortfall) -> Refusal:
+    symbol = next(
+        (s.asset.symbol for s in intent.assets if s.asset.address.lower() == shortfall.token),
+        shortfall.token,
+    )
+    return Refusal(
+        ErrorCode.INSUFFICIENT_BALANCE,
+        f"{symbol}: needs {shortfall.need} base units, wallet holds {shortfall.balance} of "
+        f"which open intents reserve {shortfall.reserved}",
+    )
+
+
 def market_context(
     legs: tuple[RoutedLeg, ...], usd: UsdToken | None, signals: Signals
 ) -> MarketContext:
@@ -157,6 +188,7 @@ class IntentManager:
         validator: IntentValidator,
         scorer: Scorer,
         publisher: EventPublisher,
+        ledger: Ledger,
         *,
         usd_tokens: dict[int, UsdToken] | None = None,
         signals: MarketSignals | None = None,
@@ -164,43 +196,56 @@ class IntentManager:
         self.validator = validator
         self.scorer = scorer
         self.publisher = publisher
+        self.ledger = ledger
         self.usd_tokens = usd_tokens or {}
         self.signals = signals or NoSignals()
-        # One submission per strategy at a time: each must see the reservations of the one
-        # before it (across processes, only the read model's view is shared).
-        self._locks: dict[UUID, asyncio.Lock] = {}
 
     async def submit(self, submission: IntentSubmission, strategy_id: UUID) -> ManagerDecision:
         if submission.strategy_id != strategy_id:
             # The API answers this with 403 before calling; reaching here is a wiring bug.
             raise ValueError("the submission names another strategy than the caller's")
-        async with self._locks.setdefault(strategy_id, asyncio.Lock()):
-            return await self._gate(Intent.from_submission(submission))
-
-    async def _gate(self, intent: Intent) -> ManagerDecision:
+        intent = Intent.from_submission(submission)
         report = await self.validator.validate(intent)
         if not report.ok:
             return await self._deny(intent, report)
-
-        signals = await self.signals.signals(intent)
+        assert report.wallet is not None, "an accepted report names the wallet"
+        shortfalls = await self.ledger.reserve(
+            intent.id, intent.strategy_id, report.wallet, report.needs, deadline=intent.deadline
+        )
+        if shortfalls:
+            refusals = (shortfall_refusal(intent, s) for s in shortfalls)
+            return await self._deny(intent, report.refused(*refusals))
         try:
-            context = market_context(report.legs, self.usd_tokens.get(intent.chain_id), signals)
+            scored = await self._score(intent, report)
         except FeatureError as exc:
-            report = ValidationReport(
-                (*report.refusals, Refusal(exc.code, exc.message)), report.wallet
-            )
-            return await self._deny(intent, report)
+            await self.ledger.release(intent.id)
+            return await self._deny(intent, report.refused(Refusal(exc.code, exc.message)))
+        except BaseException:
+            await self.ledger.release(intent.id)
+            raise
+        intent, priority = scored
+        submitted = IntentSubmitted(
+            intent=intent,
+            priority=priority,
+            reserved={need.token: need.amount for need in report.needs if need.amount > 0},
+            wallet=report.wallet,
+        )
+        envelope = IntentAggregate.start(intent).append(submitted, event_id=uuid7())
+        # A publish that raises may still have reached the stream: the reservation stays,
+        # released when the intent ends, or expiring after its deadline if it never runs.
+        await self.publisher.publish(envelope)
+        return ManagerDecision(envelope, intent, IntentStatus.PENDING, priority, [], report)
+
+    async def _score(self, intent: Intent, report: ValidationReport) -> tuple[Intent, int]:
+        """The intent with its features, and its priority; `FeatureError` for values no
+        real market has."""
+        signals = await self.signals.signals(intent)
+        context = market_context(report.legs, self.usd_tokens.get(intent.chain_id), signals)
         features = build_features(intent, context)
-        intent = intent.model_copy(update={"ml_features": features})
         priority = self.scorer.score(features)
         if inspect.isawaitable(priority):
             priority = await priority
-        envelope = IntentAggregate.start(intent).append(
-            IntentSubmitted(intent=intent, priority=int(priority)), event_id=uuid7()
-        )
-        await self.publisher.publish(envelope)
-        self.validator.reservations.hold(intent)
-        return ManagerDecision(envelope, intent, IntentStatus.PENDING, int(priority), [], report)
+        return intent.model_copy(update={"ml_features": features}), int(priority)
 
     async def _deny(self, intent: Intent, report: ValidationReport) -> ManagerDecision:
         codes = report.reason_codes

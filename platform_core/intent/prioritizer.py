@@ -8,6 +8,7 @@ little more than scoring one row (`benchmarks/bench_prioritizer.py`).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -154,3 +155,26 @@ class OnnxPrioritizer:
 
     def score(self, features: FeatureRow) -> int:
         return self.score_batch([features])[0]
+
+
+class BatchSizes:
+    """The sizes of the batches a batching scorer ran (the `Prioritizer` deployment): how
+    far batching went under the load it saw."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[int] = Counter()
+
+    def record(self, size: int) -> None:
+        self._counts[size] += 1
+
+    def summary(self) -> dict[str, object]:
+        """Batches, rows, mean and largest size, and the count per size."""
+        batches = sum(self._counts.values())
+        rows = sum(size * n for size, n in self._counts.items())
+        return {
+            "batches": batches,
+            "rows": rows,
+            "mean": rows / batches if batches else 0.0,
+            "max": max(self._counts, default=0),
+            "by_size": dict(sorted(self._counts.items())),
+        }

@@ -4,8 +4,9 @@ its execution actor.
 For each `IntentSubmitted` (sequence 0): resume from the log if the intent was processed
 before; stop it if a cancel came first; read the strategy's portfolio from the chain; have
 the planner decompose and route it; publish `IntentDecomposed` (1) and `PlanCreated` (2);
-return the `Handoff` for the execution actor of its (venue, wallet). An intent that cannot
-be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1). Every
+return the `Handoff` for the execution actor of its (chain, wallet). An intent that cannot
+be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1), and a
+plan no execution actor can take ends with `IntentFailed` (`NO_EXECUTOR`, 3). Every
 event is appended through the intent's `IntentAggregate`, continuing after the
 `IntentSubmitted` envelope.
 
@@ -52,15 +53,19 @@ DEFAULT_PRIORITY = 5  # an IntentSubmitted without a score waits in the middle
 
 @dataclass(frozen=True)
 class Handoff:
-    """A planned intent, ready for the execution actor of (`venue`, `wallet`)."""
+    """A planned intent, ready for the execution actor of (`chain_id`, `wallet`)."""
 
     intent: Intent
     plan: ExecutionPlan
     plan_created: EventEnvelope  # execution's events follow it (`IntentAggregate.after`)
     wallet: str
-    venue: str
+    venue: str  # the venue it was planned on (a label: the executor takes every venue)
     priority: int
     submitted_at: datetime
+
+    @property
+    def chain_id(self) -> int:
+        return self.intent.chain_id
 
 
 class Publisher(Protocol):
@@ -196,6 +201,18 @@ class IntentProcessor:
         log.info("intent %s: planned %d steps at block %s", intent.id, len(result.plan.steps),
                  result.block, extra={"intent_id": str(intent.id)})  # fmt: skip
         return self._handoff(intent, result.plan, created, wallet, event, submitted)
+
+    async def no_executor(self, handoff: Handoff, name: str) -> None:
+        """End a planned intent that no execution actor takes (`name` is the one looked
+        for): `IntentFailed` with `NO_EXECUTOR`, after its PlanCreated. Said once: the
+        event id derives from the intent and sequence, so a retry publishes nothing new."""
+        failed = IntentFailed(
+            reason=f"{ErrorCode.NO_EXECUTOR}: no execution actor signs for {name}"
+        )
+        events = IntentAggregate.after(handoff.intent, handoff.plan_created)
+        await self.publisher.publish(events.append(failed))
+        log.error("intent %s: %s", handoff.intent.id, failed.reason,
+                  extra={"intent_id": str(handoff.intent.id)})  # fmt: skip
 
     async def _recorded_plan(self, intent_id: UUID, wait_s: float = 15.0) -> EventEnvelope:
         """The intent's PlanCreated as the log records it (the coordinator may still be

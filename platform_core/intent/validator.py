@@ -1,43 +1,46 @@
 """`IntentValidator`: the deep checks an intent passes before the platform accepts it.
 
 The schema (pydantic) has already checked the intent's shape; these checks look at the
-world: the strategy's wallet, the chain's venues, the tokens' contracts, balances net of
-what open intents reserve, whether the router can be approved, whether a route exists,
-whether the slippage tolerance could ever be met and the window is long enough.
+world: the strategy's wallet, the chain's venues, the tokens' contracts, the wallet's
+balances, whether the router can be approved, whether a route exists, whether the slippage
+tolerance could ever be met and the window is long enough. What open intents reserve is
+the ledger's part (`ReservationLedger`, called by the manager): the report says what the
+plan pays (`needs`), with the balances it was checked against and their blocks.
 
 Every failing check is reported, each as a stable upper-case code and a message, so a
 client fixes everything at once. Checks that depend on an earlier one (a balance needs a
 wallet and a real token) are skipped when that one failed: its refusal already says why.
 
-Routes come from the planner's engine, which the market watcher brings to the chain's head
-(at most once per poll interval). A chain that cannot be read raises (`TransportError`):
-that is the platform's trouble, not a refusal of the intent (for the API: 503, not 422).
+Routes come from the planner's engine (`plan_now`, as the planner itself plans); token
+facts, balances and approvals from the chain's `WalletState` cache. A fed gate (no
+watcher) reads nothing from the chain in steady state: the market feed keeps the engine
+and the cache at the head. A gate with a watcher brings both to the head itself, at most
+once per poll interval. A chain that cannot be read raises (`TransportError`): that is the
+platform's trouble, not a refusal of the intent (for the API: 503, not 422).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eth_abi.exceptions import DecodingError
-
 import platform_rust
-from platform_core.chain.abi import Function
 from platform_core.chain.client import ChainClient
-from platform_core.chain.errors import SimulationReverted
 from platform_core.config import Settings
-from platform_core.errors import ErrorCode, PlanningError
+from platform_core.errors import ErrorCode
 from platform_core.execution.planner import ExecutionPlanner
+from platform_core.execution.planning_service import PlanResult, plan_now
 from platform_core.execution.pool_registry import PoolRegistry
-from platform_core.intent.decomposer import MIN_SLICES, SLICE_INTERVAL_MS, decompose
-from platform_core.intent.reservations import Reservations, paid_amounts
-from platform_core.market import contracts as c
-from platform_core.market.uniswap_v3 import MAX_UINT256, UniswapV3Adapter, UniswapV3Addresses
+from platform_core.intent.decomposer import MIN_SLICES, SLICE_INTERVAL_MS
+from platform_core.intent.ledger import Need
+from platform_core.intent.reservations import paid_amounts
+from platform_core.market.uniswap_v3 import UniswapV3Adapter, UniswapV3Addresses
+from platform_core.market.wallet_state import Holding, TokenFacts, WalletState
 from platform_core.market.watcher import MarketWatcher
 from platform_core.types.intent import ExecutionStyle, Intent, IntentConstraints
 from platform_core.types.plan import ExecutionPlan
@@ -78,30 +81,44 @@ class GatePolicy:
 
 @dataclass(frozen=True)
 class ChainAccess:
-    """One chain as the gate sees it: reads through the adapter, routes through the planner
-    (whose engine holds the chain's pools, kept at the head by the watcher, if any)."""
+    """One chain as the gate sees it: routes through the planner (whose engine holds the
+    chain's pools), token facts and holdings from the wallet-state cache. With a watcher,
+    the gate brings both to the head itself; without one it is fed: the market feed moves
+    the engine and calls `wallets.on_head`, and a submission reads nothing from the chain."""
 
     adapter: UniswapV3Adapter
     planner: ExecutionPlanner
+    wallets: WalletState
     watcher: MarketWatcher | None = None
 
 
 async def connect_chain(
-    settings: Settings, chain_id: int, deployment: Mapping[str, Any]
+    settings: Settings,
+    chain_id: int,
+    deployment: Mapping[str, Any],
+    *,
+    registry: PoolRegistry | None = None,
 ) -> ChainAccess:
     """The gate's access to a configured chain: a client on its RPC URL, the adapter for the
-    deployment's contracts, and a planner whose engine holds every pool as of now, with the
-    market watcher that brings it to the head later. Close `adapter.client` after."""
+    deployment's contracts, a planner and the wallet-state cache. Given the `registry` a
+    market feed keeps, the gate is fed: nothing is read now, and the feed is to call
+    `wallets.on_head`. Without one, the planner's engine holds every pool as of now, the
+    cache starts at that block, and the market watcher brings both to the head later.
+    Close `adapter.client` after."""
     client = ChainClient(settings.chains[chain_id].rpc_url, timeout_s=settings.rpc_timeout_s)
     adapter = UniswapV3Adapter(client, chain_id, UniswapV3Addresses.from_deployment(deployment))
+    wallets = WalletState(adapter)
+    if registry is not None:
+        return ChainAccess(adapter, ExecutionPlanner(registry, chain_id=chain_id), wallets)
     registry = PoolRegistry(platform_rust.ExecutionEngine())
     watcher = MarketWatcher(adapter, registry, min_interval_s=settings.market_poll_interval_s)
     try:
-        await watcher.refresh()
+        await wallets.on_head((await watcher.refresh()).block)
     except BaseException:
         await client.close()
         raise
-    return ChainAccess(adapter, ExecutionPlanner(registry, chain_id=chain_id), watcher)
+    planner = ExecutionPlanner(registry, chain_id=chain_id)
+    return ChainAccess(adapter, planner, wallets, watcher)
 
 
 @dataclass(frozen=True)
@@ -127,22 +144,20 @@ class ValidationReport:
     wallet: str | None = None
     legs: tuple[RoutedLeg, ...] = ()
     plan: ExecutionPlan | None = field(default=None, compare=False)
+    needs: tuple[Need, ...] = ()  # what the plan pays, per token, and the balance checked
 
     @property
     def ok(self) -> bool:
         return not self.refusals
 
+    def refused(self, *refusals: Refusal) -> ValidationReport:
+        """This report with more refusals (found after validation: the ledger, features)."""
+        return replace(self, refusals=(*self.refusals, *refusals))
+
     @property
     def reason_codes(self) -> list[ErrorCode]:
         """Each code once, in the order first found."""
         return list(dict.fromkeys(r.code for r in self.refusals))
-
-
-@dataclass(frozen=True)
-class TokenFacts:
-    has_code: bool
-    decimals: int | None = None
-    symbol: str | None = None
 
 
 def window_refusal(constraints: IntentConstraints, policy: GatePolicy) -> Refusal | None:
@@ -208,9 +223,36 @@ def slippage_refusal(max_slippage: Decimal, legs: Sequence[RoutedLeg]) -> Refusa
     )
 
 
-def route_error_refusal(exc: PlanningError) -> Refusal:
-    code = _ROUTE_CODES.get(exc.code, exc.code)
-    return Refusal(code, exc.message if code == exc.code else f"{exc.code}: {exc.message}")
+def route_refusal(code: ErrorCode, message: str) -> Refusal:
+    """A planner or decomposer refusal as the gate reports it."""
+    gate_code = _ROUTE_CODES.get(code, code)
+    return Refusal(gate_code, message if gate_code == code else f"{code}: {message}")
+
+
+def funding_refusals(
+    intent: Intent, wallet: str, needs: Sequence[Need], holdings: Mapping[str, Holding]
+) -> list[Refusal]:
+    """INSUFFICIENT_BALANCE for each paid token the wallet holds too little of (before any
+    reservation: the ledger checks those), CANNOT_APPROVE for each it cannot approve."""
+    symbols = {s.asset.address.lower(): s.asset.symbol for s in intent.assets}
+    refusals = []
+    for need in needs:
+        symbol = symbols[need.token]
+        if need.balance < need.amount:
+            refusals.append(
+                Refusal(
+                    ErrorCode.INSUFFICIENT_BALANCE,
+                    f"{symbol}: needs {need.amount} base units, wallet holds {need.balance}",
+                )
+            )
+        if not holdings[need.token].approvable:
+            refusals.append(
+                Refusal(
+                    ErrorCode.CANNOT_APPROVE,
+                    f"{symbol}: approve to the router reverts for wallet {wallet}",
+                )
+            )
+    return refusals
 
 
 class IntentValidator:
@@ -218,17 +260,14 @@ class IntentValidator:
         self,
         settings: Settings,
         chains: Mapping[int, ChainAccess],
-        reservations: Reservations,
         *,
         policy: GatePolicy | None = None,
         wallets: Mapping[UUID, str] | None = None,
     ) -> None:
         self.settings = settings
         self.chains = chains
-        self.reservations = reservations
         self.policy = policy or GatePolicy.from_settings(settings)
         self.wallets = settings.strategy_wallets if wallets is None else wallets
-        self._tokens: dict[tuple[int, str], TokenFacts] = {}
 
     async def validate(self, intent: Intent) -> ValidationReport:
         refusals: list[Refusal] = []
@@ -257,39 +296,47 @@ class IntentValidator:
         if token_problems:  # balances, approvals and routes of a wrong token mean nothing
             return ValidationReport((*refusals, *token_problems), wallet)
 
-        if access.watcher is not None:  # pools move between requests: route on the head
-            await access.watcher.refresh_if_due()
-        balances = await self._balances(access, intent, wallet)
+        holdings = await self._holdings(access, intent, wallet)
+        balances = {token: holding.balance for token, holding in holdings.items()}
         legs: tuple[RoutedLeg, ...] = ()
         plan = None
         # A percentage is a share of the wallet's balance: without a wallet it means nothing.
         unsized = wallet is None and any(s.percentage is not None for s in intent.sized_assets)
         if not venue_problems and not unsized:
-            try:
-                plan, legs = await asyncio.to_thread(self._route, access.planner, intent, balances)
-            except PlanningError as exc:
-                refusals.append(route_error_refusal(exc))
+            result, legs = await asyncio.to_thread(self._route, access.planner, intent, balances)
+            plan = result.plan
+            if result.error_code is not None:
+                refusals.append(route_refusal(result.error_code, result.error_message or ""))
             slippage = slippage_refusal(intent.constraints.max_slippage, legs)
             if slippage is not None:
                 refusals.append(slippage)
 
+        needs: tuple[Need, ...] = ()
         if wallet is not None:
-            paid = _paid_by_legs(legs) or paid_amounts(intent, balances=balances, estimate=None)
-            refusals += await self._funding_refusals(access, intent, wallet, paid, balances)
-        return ValidationReport(tuple(refusals), wallet, legs, plan)
+            paid = _paid_by_legs(legs) or paid_amounts(intent, balances)
+            needs = tuple(
+                Need(token, amount, holdings[token].balance, holdings[token].block)
+                for token, amount in paid.items()
+            )
+            refusals += funding_refusals(intent, wallet, needs, holdings)
+        return ValidationReport(tuple(refusals), wallet, legs, plan, needs)
 
-    async def token_facts(self, access: ChainAccess, chain_id: int, address: str) -> TokenFacts:
-        key = (chain_id, address.lower())
-        cached = self._tokens.get(key)
-        if cached is None:
-            cached = await read_token_facts(access, address)
-            if cached.has_code:  # a contract's metadata never changes; an empty address may
-                self._tokens[key] = cached
-        return cached
+    async def _holdings(
+        self, access: ChainAccess, intent: Intent, wallet: str | None
+    ) -> dict[str, Holding]:
+        """Lower-case token -> the wallet's holding (empty without a wallet), from the cache.
+        A gate that is not fed first brings pools and holdings to the head, when due."""
+        if access.watcher is not None:
+            refresh = await access.watcher.refresh_if_due()
+            if refresh is not None:
+                await access.wallets.on_head(refresh.block)
+        if wallet is None:
+            return {}
+        return await access.wallets.holdings(wallet, [s.asset.address for s in intent.assets])
 
     async def _token_refusals(self, access: ChainAccess, intent: Intent) -> list[Refusal]:
         facts = await asyncio.gather(
-            *(self.token_facts(access, intent.chain_id, s.asset.address) for s in intent.assets)
+            *(access.wallets.token_facts(s.asset.address) for s in intent.assets)
         )
         return [
             refusal
@@ -299,107 +346,26 @@ class IntentValidator:
             )
         ]
 
-    async def _balances(
-        self, access: ChainAccess, intent: Intent, wallet: str | None
-    ) -> dict[str, int]:
-        """Lower-case token address -> the wallet's balance (empty without a wallet)."""
-        if wallet is None:
-            return {}
-        amounts = await asyncio.gather(
-            *(access.adapter.balance_of(s.asset.address, wallet) for s in intent.assets)
-        )
-        return {
-            s.asset.address.lower(): amount
-            for s, amount in zip(intent.assets, amounts, strict=True)
-        }
-
     def _route(
         self, planner: ExecutionPlanner, intent: Intent, balances: dict[str, int]
-    ) -> tuple[ExecutionPlan, tuple[RoutedLeg, ...]]:
-        now = datetime.now(UTC)
-        orders = decompose(
+    ) -> tuple[PlanResult, tuple[RoutedLeg, ...]]:
+        """The planner's own decomposition and routing, and the legs of its plan."""
+        result = plan_now(
+            planner,
             intent,
             balances,
-            now,
-            sizer=planner.sizer(intent),
+            datetime.now(UTC),
             slice_interval_ms=self.policy.slice_interval_ms,
         )
-        plan = planner.plan(intent, orders, now)
-        return plan, tuple(_legs(planner, plan))
-
-    async def _funding_refusals(
-        self,
-        access: ChainAccess,
-        intent: Intent,
-        wallet: str,
-        paid: Mapping[str, int],
-        balances: Mapping[str, int],
-    ) -> list[Refusal]:
-        symbols = {s.asset.address.lower(): s.asset for s in intent.assets}
-        refusals = []
-        for token, amount in paid.items():
-            asset = symbols[token]
-            balance = balances.get(token, 0)
-            reserved = await self.reservations.reserved(
-                intent.strategy_id, asset.address, balance=balance
-            )
-            if balance - reserved < amount:
-                refusals.append(
-                    Refusal(
-                        ErrorCode.INSUFFICIENT_BALANCE,
-                        f"{asset.symbol}: needs {amount} base units, wallet holds {balance} of "
-                        f"which open intents reserve {reserved}",
-                    )
-                )
-            if not await approval_succeeds(access, asset.address, wallet):
-                refusals.append(
-                    Refusal(
-                        ErrorCode.CANNOT_APPROVE,
-                        f"{asset.symbol}: approve to the router reverts for wallet {wallet}",
-                    )
-                )
-        return refusals
+        return result, () if result.plan is None else tuple(_legs(planner, result.plan))
 
 
 def _paid_by_legs(legs: Sequence[RoutedLeg]) -> dict[str, int]:
+    """Lower-case token -> what the routed legs take in: exactly what the plan pays."""
     paid: dict[str, int] = {}
     for leg in legs:
         paid[leg.token_in.lower()] = paid.get(leg.token_in.lower(), 0) + leg.amount_in
     return paid
-
-
-async def read_token_facts(access: ChainAccess, address: str) -> TokenFacts:
-    client = access.adapter.client
-    code = await client.rpc("eth_getCode", [address, "latest"])
-    if not code or code in ("0x", "0x0"):
-        return TokenFacts(has_code=False)
-
-    async def read(function: Function) -> object | None:
-        try:
-            raw = await client.call({"to": address, "data": function.encode()})
-            value: object = function.decode_output(raw)[0]
-        except (SimulationReverted, DecodingError, ValueError):  # missing, or not ERC-20's
-            return None
-        return value
-
-    decimals, symbol = await asyncio.gather(read(c.DECIMALS), read(c.SYMBOL))
-    return TokenFacts(
-        has_code=True,
-        decimals=decimals if isinstance(decimals, int) else None,
-        symbol=symbol if isinstance(symbol, str) else None,
-    )
-
-
-async def approval_succeeds(access: ChainAccess, token: str, wallet: str) -> bool:
-    """Simulates the unlimited approval the execution layer sends before a swap."""
-    router = access.adapter.addresses.swap_router
-    call = {"from": wallet, "to": token, "data": c.APPROVE.encode(router, MAX_UINT256)}
-    try:
-        result = await access.adapter.client.call(call)
-        # Tokens that return nothing (pre-final ERC-20s) are fine; an explicit false is not.
-        return not result or c.APPROVE.decode_output(result)[0] is True
-    except (SimulationReverted, DecodingError):
-        return False
 
 
 def _legs(planner: ExecutionPlanner, plan: ExecutionPlan) -> list[RoutedLeg]:

@@ -6,7 +6,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from platform_core.chain.sender import TxRequest
 from platform_core.market.pool_state import PoolInfo, V3PoolState
@@ -80,6 +80,18 @@ def deadline_from_window(time_window_ms: int, now: float | None = None) -> int:
     """The swap deadline: the end of the intent's time window, in unix seconds."""
     start = time.time() if now is None else now
     return int(start + time_window_ms / 1000)
+
+
+class SwapBuilder(Protocol):
+    """What executes a step: the venue's transactions for a swap. A `VenueAdapter` in
+    process, or the venue adapter actor by handle (`actors/venue_adapter.py`)."""
+
+    @property
+    def venue(self) -> str: ...
+
+    async def build_swap_tx(
+        self, order: SwapOrder, owner: str, step_key: str
+    ) -> list[TxRequest]: ...
 
 
 class VenueAdapter(ABC):

@@ -38,3 +38,13 @@ async def sync_engine(
     states = await asyncio.gather(*(source.pool_state(pool, block) for pool in pools))
     load_v3(engine, states, source.venue)
     return list(states)
+
+
+def replace_venue(registry: PoolRegistry, states: Sequence[V3PoolState], venue: str) -> int:
+    """Make `venue`'s pools in the registry exactly `states` (a snapshot): upsert each, and
+    remove the venue's pools it does not hold (a pool whose creation a reorg undid)."""
+    keep = {state.info.address for state in states}
+    for pool_id, meta in list(registry.pools.items()):
+        if meta.venue == venue and pool_id not in keep:
+            registry.remove_pool(pool_id)
+    return load_v3(registry, states, venue)

@@ -3,7 +3,11 @@
 The first `refresh` reads every pool. Later ones read only what changed since the block
 last seen: pools named by a `Swap`, `Mint` or `Burn` log are read again at the new head,
 and a `PoolCreated` log from the factory brings the new pool in. Between blocks a refresh
-costs one `eth_blockNumber`. A reorg that moves the head backwards triggers a full read.
+costs one `eth_blockNumber` (a new head: its header too, for its hash). A reorg that moves
+the head backwards triggers a full read.
+
+Each refresh returns the pool states it read (every pool after a full read), so a venue
+adapter actor can publish exactly what changed (`platform_core/market/changes.py`).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from platform_core.market import contracts as c
 from platform_core.market.engine_sync import sync_engine
+from platform_core.market.pool_state import PoolInfo, V3PoolState
 
 if TYPE_CHECKING:
     from platform_core.execution.pool_registry import PoolRegistry
@@ -29,8 +35,14 @@ _POOL_TOPICS = ["0x" + event.topic.hex() for event in (c.SWAP, c.MINT, c.BURN)]
 @dataclass(frozen=True)
 class Refresh:
     block: int
-    pools_read: int  # 0: nothing changed since the last block seen
-    full: bool
+    full: bool  # every pool was read (the first refresh, a reorg, a new pool)
+    states: tuple[V3PoolState, ...] = ()  # the pools read, at `block`
+    block_hash: str | None = None  # None: the head did not move
+
+    @property
+    def pools_read(self) -> int:
+        """0: nothing changed since the last block seen."""
+        return len(self.states)
 
 
 class MarketWatcher:
@@ -49,22 +61,18 @@ class MarketWatcher:
         async with self._lock:
             head = await self.adapter.client.block_number()
             self._checked_at = time.monotonic()
-            if self.block is None or head < self.block:
-                states = await sync_engine(self.adapter, self.registry, block=head)
-                self.block = head
-                return Refresh(head, len(states), full=True)
             if head == self.block:
-                return Refresh(head, 0, full=False)
-            changed, created = await self._changes(self.block + 1, head)
-            if created:
-                states = await sync_engine(self.adapter, self.registry, block=head)
-                self.block = head
-                return Refresh(head, len(states), full=True)
-            pools = [p for p in await self.adapter.pools() if p.address.lower() in changed]
-            if pools:
-                await sync_engine(self.adapter, self.registry, pools, block=head)
+                return Refresh(head, full=False)
+            pools: list[PoolInfo] | None = None  # None: every pool
+            if self.block is not None and head > self.block:
+                changed, created = await self._changes(self.block + 1, head)
+                if not created:
+                    pools = [p for p in await self.adapter.pools() if p.address.lower() in changed]
+            block_hash, states = await asyncio.gather(
+                self._block_hash(head), sync_engine(self.adapter, self.registry, pools, block=head)
+            )
             self.block = head
-            return Refresh(head, len(pools), full=False)
+            return Refresh(head, pools is None, tuple(states), block_hash)
 
     async def refresh_if_due(self) -> Refresh | None:
         """`refresh`, unless one ran less than `min_interval_s` ago (a hot path's guard)."""
@@ -74,17 +82,20 @@ class MarketWatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Refresh every `min_interval_s` until `stop`; a failed read is retried next time."""
-        while not stop.is_set():
-            try:
-                result = await self.refresh()
-                if result.pools_read:
-                    log.debug("market: block %d, %d pools read", result.block, result.pools_read)
-            except Exception as exc:  # the chain is down or slow: keep the last state
-                log.warning("market: refresh failed (%r); keeping block %s", exc, self.block)
-            try:
-                await asyncio.wait_for(stop.wait(), self.min_interval_s)
-            except TimeoutError:
-                pass
+        await poll(self._refresh_logged, stop, self.min_interval_s)
+
+    async def _refresh_logged(self) -> None:
+        try:
+            result = await self.refresh()
+        except Exception as exc:  # the chain is down or slow: keep the last state
+            log.warning("market: refresh failed (%r); keeping block %s", exc, self.block)
+            return
+        if result.pools_read:
+            log.debug("market: block %d, %d pools read", result.block, result.pools_read)
+
+    async def _block_hash(self, block: int) -> str:
+        header = await self.adapter.client.get_block(block)
+        return "0x" + bytes(header["hash"]).hex()
 
     async def _changes(self, first: int, last: int) -> tuple[set[str], bool]:
         """Lower-case addresses of known pools with a swap, mint or burn in [first, last],
@@ -104,3 +115,13 @@ class MarketWatcher:
             ),
         )
         return {str(entry["address"]).lower() for entry in pool_logs}, bool(created)
+
+
+async def poll(step: Callable[[], Awaitable[Any]], stop: asyncio.Event, interval_s: float) -> None:
+    """Run `step` every `interval_s` until `stop` (`step` handles its own failures)."""
+    while not stop.is_set():
+        await step()
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            pass

@@ -5,6 +5,13 @@ Redis, and the stream acks only after both, so a crash at any point leads to red
 which both stores absorb idempotently. An event the log refuses because its sequence is
 taken (`SequenceTaken`: a stale writer) can never be stored: it is dead-lettered at once,
 with its code.
+
+Once an intent's view is final, its reservation in the ledger is released, as of the
+highest block one of its steps was mined in (`IntentView.last_block`; a reverted step
+moves no tokens, and an intent that sent nothing releases as of block 0). Every batch looks
+at the views of all its intents, not only at final events: an event that closes a gap can
+make a view final, and a batch redelivered after a crash between the read model and the
+release must still release. Releasing again changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from platform_core.intent.aggregate import SequenceTaken
+from platform_core.intent.ledger import ReservationLedger
 from platform_core.state.event_store import EventStore
 from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import PermanentEventError
@@ -28,6 +36,7 @@ class CoordinatorStats:
     events_seen: int = 0
     events_stored: int = 0
     views_changed: int = 0
+    reservations_released: int = 0  # ledger entries
     lag_s: list[float] = field(default_factory=list)  # occurred_at -> read model updated
 
     def snapshot(self) -> dict[str, float]:
@@ -38,15 +47,22 @@ class CoordinatorStats:
             "events_seen": self.events_seen,
             "events_stored": self.events_stored,
             "views_changed": self.views_changed,
+            "reservations_released": self.reservations_released,
             "lag_p50_s": pick(0.5) if pick else float("nan"),
             "lag_p99_s": pick(0.99) if pick else float("nan"),
         }
 
 
 class StateCoordinator:
-    def __init__(self, store: EventStore, read_model: ReadModel) -> None:
+    """`ledger`: the reservation ledger to release final intents from (None: no releases,
+    for a coordinator of the log and read model alone)."""
+
+    def __init__(
+        self, store: EventStore, read_model: ReadModel, ledger: ReservationLedger | None = None
+    ) -> None:
         self.store = store
         self.read_model = read_model
+        self.ledger = ledger
         self.stats = CoordinatorStats()
 
     async def handle(self, envelopes: Sequence[EventEnvelope]) -> None:
@@ -60,10 +76,25 @@ class StateCoordinator:
         except SequenceTaken as exc:
             raise PermanentEventError(f"{exc.code}: {exc}", code=exc.code) from exc
         changed = await self.read_model.apply(envelopes, source=self.store)
+        released = await self._release_final(envelopes)
         now = datetime.now(UTC)
         self.stats.batches += 1
         self.stats.events_seen += len(envelopes)
         self.stats.events_stored += len(new_ids)
         self.stats.views_changed += changed
+        self.stats.reservations_released += released
         lags = [(now - env.occurred_at).total_seconds() for env in envelopes]
         self.stats.lag_s = (self.stats.lag_s + lags)[-_LAG_WINDOW:]
+
+    async def _release_final(self, envelopes: Sequence[EventEnvelope]) -> int:
+        """Release the reservations of the batch's intents whose views are final."""
+        if self.ledger is None or not envelopes:
+            return 0
+        intent_ids = list(dict.fromkeys(env.intent_id for env in envelopes))
+        views = await self.read_model.get_many(intent_ids)
+        final = [
+            (view.intent_id, view.last_block)
+            for view in views
+            if view is not None and view.status.is_terminal and view.reserved
+        ]
+        return await self.ledger.release_many(final) if final else 0

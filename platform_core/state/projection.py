@@ -11,6 +11,7 @@ from platform_core.errors import ErrorCode, PlatformError
 from platform_core.types import (
     EventEnvelope,
     ExecutionCompleted,
+    ExecutionStepConfirmed,
     ExecutionStepSubmitted,
     IntentDenied,
     IntentFailed,
@@ -42,6 +43,10 @@ class IntentView:
     amount_in: int | None = None
     amount_out: int | None = None
     intent: dict[str, Any] | None = field(default=None, compare=True)
+    # The gate's reservation (lower-case token -> base units) and the wallet it holds it in.
+    wallet: str | None = None
+    reserved: dict[str, int] = field(default_factory=dict)
+    last_block: int | None = None  # the highest block a step of the intent was mined in
 
     def to_hash(self) -> dict[str, str]:
         """Flat string fields for a Redis hash (every field, every time)."""
@@ -60,6 +65,9 @@ class IntentView:
             "amount_in": "" if self.amount_in is None else str(self.amount_in),
             "amount_out": "" if self.amount_out is None else str(self.amount_out),
             "intent": "" if self.intent is None else json.dumps(self.intent, sort_keys=True),
+            "wallet": self.wallet or "",
+            "reserved": json.dumps({token: str(amount) for token, amount in self.reserved.items()}),
+            "last_block": "" if self.last_block is None else str(self.last_block),
         }
 
     @classmethod
@@ -82,6 +90,9 @@ class IntentView:
             amount_in=opt_int("amount_in"),
             amount_out=opt_int("amount_out"),
             intent=json.loads(data["intent"]) if data.get("intent") else None,
+            wallet=data.get("wallet") or None,
+            reserved={t: int(a) for t, a in json.loads(data.get("reserved") or "{}").items()},
+            last_block=opt_int("last_block"),
         )
 
 
@@ -109,12 +120,16 @@ def apply(view: IntentView | None, env: EventEnvelope) -> IntentView:
         case IntentSubmitted():
             changes["priority"] = event.priority
             changes["intent"] = event.intent.model_dump(mode="json", by_alias=True)
+            changes["wallet"] = event.wallet
+            changes["reserved"] = dict(event.reserved)
         case IntentDenied():
             changes["reason_codes"] = tuple(event.reason_codes)
         case PlanCreated():
             changes["plan_id"] = str(event.plan.plan_id)
         case ExecutionStepSubmitted():
             changes["tx_hashes"] = (*view.tx_hashes, event.tx_hash)
+        case ExecutionStepConfirmed():
+            changes["last_block"] = max(view.last_block or 0, event.block_number)
         case ExecutionCompleted():
             changes["amount_in"] = event.amount_in
             changes["amount_out"] = event.amount_out

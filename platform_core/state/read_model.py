@@ -18,6 +18,7 @@ from platform_core.state.projection import IntentView, fold
 from platform_core.types import EventEnvelope, IntentStatus
 
 if TYPE_CHECKING:
+    from platform_core.intent.ledger import ReservationLedger
     from platform_core.state.event_store import StoredEvent
 
 # KEYS: intent hash, strategy index. ARGV: expected last_sequence ("" when new), index
@@ -77,7 +78,7 @@ class ReadModel:
             ids = cast("list[str]", await self._redis.zrevrange(key, start, start + page - 1))
             if not ids:
                 break
-            for view in await self._get_many(ids):
+            for view in await self.get_many(ids):
                 if view is not None and (status is None or view.status is status):
                     views.append(view)
             start += page
@@ -99,7 +100,7 @@ class ReadModel:
         if not by_intent:
             return 0
         intent_ids = list(by_intent)
-        currents = dict(zip(intent_ids, await self._get_many(intent_ids), strict=True))
+        currents = dict(zip(intent_ids, await self.get_many(intent_ids), strict=True))
         stored: dict[UUID, list[EventEnvelope]] = {}
         if source is not None:
             stored = await source.intents_events_after(
@@ -128,7 +129,8 @@ class ReadModel:
                 changed += await self._apply_one(intent_id, candidates, current, source)
         return changed
 
-    async def _get_many(self, intent_ids: list[UUID] | list[str]) -> list[IntentView | None]:
+    async def get_many(self, intent_ids: list[UUID] | list[str]) -> list[IntentView | None]:
+        """The views of `intent_ids`, in order (None where there is none), in one round trip."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for intent_id in intent_ids:
                 pipe.hgetall(self.intent_key(intent_id))
@@ -183,8 +185,9 @@ class ReadModel:
                 deleted += await self._redis.delete(*batch)
         return deleted
 
-    async def rebuild(self, log: ReplaySource) -> int:
-        """Rebuild every view from the event log; return the number of intents."""
+    async def rebuild(self, log: ReplaySource, *, ledger: ReservationLedger | None = None) -> int:
+        """Rebuild every view from the event log, and the reservation ledger from those views
+        when given; return the number of intents."""
         await self.clear()
         views: dict[UUID, IntentView | None] = {}
         pending: dict[UUID, list[EventEnvelope]] = defaultdict(list)
@@ -204,6 +207,8 @@ class ReadModel:
                     {view.intent_id: view.created_at.timestamp()},
                 )
             await pipe.execute()
+        if ledger is not None:
+            await ledger.rebuild(v for v in views.values() if v is not None)
         return sum(1 for v in views.values() if v is not None)
 
 

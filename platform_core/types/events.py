@@ -39,6 +39,10 @@ class IntentSubmitted(DomainEvent):
     status_after = IntentStatus.PENDING
     intent: Intent
     priority: int | None = Field(default=None, ge=1, le=10)  # None: not scored
+    # What the gate reserved of the wallet (lower-case token address -> base units), so the
+    # reservation ledger can be rebuilt from the log exactly; empty in older events.
+    reserved: dict[str, Wei] = Field(default_factory=dict)
+    wallet: str | None = None  # the wallet the reservation is held against
 
 
 class IntentDenied(DomainEvent):

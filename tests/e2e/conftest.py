@@ -1,7 +1,8 @@
 """One platform for the end-to-end tier: `sep up` on ports of its own, with its own devnet,
 Ray cluster, Serve application and actors, over the shared NATS, Redis and PostgreSQL under
-names of its own. The seed strategy trades from devnet wallet 1, whose (public, devnet-only)
-key the execution actor signs with. PASSIVE slices are 5 s apart so windows stay short.
+names of its own. The seed strategy trades from devnet wallet 1 and `LEDGER_STRATEGY` from
+devnet wallet 7; each wallet has its execution actor, signing with its (public,
+devnet-only) key. PASSIVE slices are 5 s apart so windows stay short.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from tests.platform_env import WALLET_1 as WALLET
 SEP = [sys.executable, "-m", "platform_core.cli"]
 DEV_MNEMONIC = "test test test test test test test test test test test junk"  # anvil's, public
 SLICE_INTERVAL_MS = 5_000
+LEDGER_STRATEGY = "7e57a1b2-0000-4000-8000-000000000007"
+
+
+def dev_account(index: int) -> Any:
+    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
 FINAL = {"completed", "failed", "expired", "cancelled", "denied"}
 
 Account.enable_unaudited_hdwallet_features()
@@ -44,11 +52,13 @@ def _tail(path: Path) -> str:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
     run_dir = tmp_path_factory.mktemp("run")
     tag = uuid.uuid4().hex[:10]
-    key = Account.from_mnemonic(DEV_MNEMONIC, account_path="m/44'/60'/0'/0/1").key.to_0x_hex()
+    wallets = {SEED_STRATEGY: dev_account(1), LEDGER_STRATEGY: dev_account(7)}
+    inherited = {k: v for k, v in os.environ.items() if k != "SEP_SIGNING_KEY"}
     env = {
-        **os.environ,
+        **inherited,
         **isolated_platform_env(tag, run_dir),
-        "SEP_SIGNING_KEY": key,
+        "SEP_STRATEGY_WALLETS": json.dumps({s: a.address for s, a in wallets.items()}),
+        "SEP_SIGNING_KEYS": json.dumps({a.address: a.key.to_0x_hex() for a in wallets.values()}),
         "SEP_PASSIVE_SLICE_INTERVAL_MS": str(SLICE_INTERVAL_MS),
     }
     up = subprocess.run([*SEP, "up"], env=env, capture_output=True, text=True, timeout=600)
@@ -57,7 +67,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         assert up.returncode == 0, up.stdout + up.stderr + _tail(run_dir / "ray-head.log")
         assert "ray: started a head node" in up.stdout
         assert "chain: started the devnet" in up.stdout
-        assert f"executor:uniswap_v3:{WALLET.lower()} ready" in up.stdout, up.stdout
+        assert f"executor:42161:{WALLET.lower()} ready" in up.stdout, up.stdout
         keys = subprocess.run(
             [*SEP, "keys", "create", "--strategy", SEED_STRATEGY], env=env, capture_output=True,
             text=True, timeout=60, check=True,

@@ -33,6 +33,7 @@ class MemoryBackends:
         self.deny_codes: list[str] = []
         self.decisions = 0
         self.cancel_flags: set[UUID] = set()
+        self.released: list[UUID] = []  # intents whose reservation the API gave back
 
     async def decide(self, submission: IntentSubmission, strategy_id: UUID) -> GateDecision:
         self.decisions += 1
@@ -78,6 +79,9 @@ class MemoryBackends:
     async def publish(self, envelope: EventEnvelope) -> None:
         if all(e.event_id != envelope.event_id for e in self.published):  # JetStream dedupe
             self.published.append(envelope)
+
+    async def release(self, intent_id: UUID) -> None:
+        self.released.append(intent_id)
 
     async def intent_view(self, intent_id: UUID) -> tuple[IntentView | None, str]:
         return fold(await self.intent_events(intent_id)), "event_log"

@@ -1,8 +1,10 @@
 """The HTTP contract of `POST /intents`, in-process (no Ray): 202, 422 naming the field,
-413 for oversized bodies, and never a 5xx for bad input."""
+413 for oversized bodies, never a 5xx for bad input, and one intent per Idempotency-Key
+however the requests race."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from uuid import UUID
@@ -13,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platform_core.api.app import create_app
+from platform_core.api.backends import GateDecision
 from platform_core.config import Settings
-from platform_core.types import IntentSubmitted
+from platform_core.types import IntentSubmission, IntentSubmitted
 from tests.unit.bad_inputs import BAD_INPUTS, BadInput
 from tests.unit.memory_backends import MemoryBackends
 
@@ -312,3 +315,65 @@ async def test_cancel_of_an_ended_intent_is_409(seed_intent: dict) -> None:
     assert response.status_code == 409
     assert response.json()["reason_codes"] == ["INTENT_FINAL"]
     assert not backends.cancel_flags
+
+
+class RacingBackends(MemoryBackends):
+    """Both requests pass the gate before either claims its key: what two replicas (or
+    two requests in one) do when nothing serialises them."""
+
+    def __init__(self, racers: int) -> None:
+        super().__init__()
+        self.tokens = {TOKEN: SEED_STRATEGY}
+        self._racers = racers
+        self._at_gate = 0
+        self._all_there = asyncio.Event()
+
+    async def decide(self, submission: IntentSubmission, strategy_id: UUID) -> GateDecision:
+        decision = await super().decide(submission, strategy_id)
+        self._at_gate += 1
+        if self._at_gate == self._racers:
+            self._all_there.set()
+        await self._all_there.wait()
+        return decision
+
+
+async def _race(backends: RacingBackends, bodies: list[dict]) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=create_app(Settings(), backends))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as c:
+        return list(await asyncio.gather(*(
+            c.post("/intents", json=body, headers={"idempotency-key": "race-1"})
+            for body in bodies
+        )))  # fmt: skip
+
+
+async def test_racing_repeats_get_one_intent_and_the_loser_releases(seed_intent: dict) -> None:
+    backends = RacingBackends(racers=3)
+    answers = await _race(backends, [seed_intent] * 3)
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert len({a.json()["intent_id"] for a in answers}) == 1  # the claim's winner, for all
+    assert backends.decisions == 3  # each passed the gate (and reserved)...
+    assert len(backends.published) == 1  # ...one intent exists...
+    winner = backends.published[0].intent_id
+    assert len(backends.released) == 2 and winner not in backends.released  # ...two gave back
+    assert len(set(backends.released)) == 2
+
+
+async def test_racing_different_bodies_loser_is_422_and_releases(seed_intent: dict) -> None:
+    other = json.loads(json.dumps(seed_intent))
+    other["constraints"]["max_slippage"] = "0.01"
+    backends = RacingBackends(racers=2)
+    answers = await _race(backends, [seed_intent, other])
+    assert sorted(a.status_code for a in answers) == [202, 422]
+    refused = next(a for a in answers if a.status_code == 422)
+    assert refused.json()["reason_codes"] == ["IDEMPOTENCY_KEY_REUSED"]
+    assert len(backends.published) == 1 and len(backends.released) == 1
+    assert backends.released[0] != backends.published[0].intent_id
+
+
+async def test_a_denied_loser_has_nothing_to_release(seed_intent: dict) -> None:
+    backends = RacingBackends(racers=2)
+    backends.deny_codes = ["NO_ROUTE"]
+    answers = await _race(backends, [seed_intent] * 2)
+    assert [a.status_code for a in answers] == [422, 422]
+    assert answers[0].json() == answers[1].json()
+    assert backends.released == []

@@ -198,3 +198,20 @@ async def test_a_replan_after_a_crash_executes_the_plan_on_record(seed_intent: d
     assert resumed is not None and resumed.plan == original.plan  # ...but runs the first plan
     assert resumed.plan_created.event_id == original.plan_created.event_id
     assert len(log.events) == 2  # and published nothing new
+
+
+async def test_a_plan_no_executor_takes_ends_no_executor_once_after_its_plan(
+    seed_intent: dict,
+) -> None:
+    log = Log()
+    first = submitted(seed_intent, 5)
+    work = processor(log, Planner())
+    handoff = await work.process(first)
+    assert handoff is not None and handoff.chain_id == 42161  # the intent's chain
+    for _ in range(2):  # a redelivered batch: said once
+        await work.no_executor(handoff, f"executor:42161:{WALLET.lower()}")
+    events = await log.intent_events(first.intent_id)
+    assert [(e.event_type, e.sequence) for e in events][-1] == ("IntentFailed", 3)
+    assert len(events) == 3 and events[-1].causation_id == handoff.plan_created.event_id
+    reason = events[-1].event().reason  # type: ignore[attr-defined]
+    assert reason.startswith("NO_EXECUTOR: ") and WALLET.lower() in reason

@@ -14,7 +14,9 @@ from platform_core.chain.journal import (
     AttemptKind,
     Journal,
     StepState,
+    adopt_venue_journal,
     archive_journals,
+    venue_journals,
     wallet_journal_path,
     wallet_journals,
 )
@@ -188,8 +190,36 @@ def test_a_journal_written_before_blocks_were_recorded_is_migrated(tmp_path: Pat
 
 def test_wallet_journals_are_named_beside_the_configured_path(tmp_path: Path) -> None:
     base = tmp_path / "journal.sqlite"
-    path = wallet_journal_path(base, "uniswap_v3", "0xABC")
-    assert path == tmp_path / "journal-uniswap_v3-0xabc.sqlite"
+    path = wallet_journal_path(base, 42161, "0xABC")
+    assert path == tmp_path / "journal-42161-0xabc.sqlite"
     Journal(path).close()  # leaves -wal / -shm files beside it, which are not journals
     (tmp_path / "other.sqlite").write_bytes(b"")
     assert wallet_journals(base) == [path]
+
+
+def test_a_per_venue_journal_is_taken_over_with_its_open_steps(tmp_path: Path) -> None:
+    base = tmp_path / "journal.sqlite"
+    old = tmp_path / "journal-uniswap_v3-0xabc.sqlite"  # one journal per (venue, wallet)
+    journal = Journal(old)
+    journal.bind(42161, GENESIS)
+    prepare(journal)
+    journal.record_signed("step-1", attempt(1), gas_limit=1)
+    journal.close()
+    assert venue_journals(base, "0xABC") == [old]
+    assert adopt_venue_journal(base, 42161, "0xABC") == old
+    assert not old.exists() and venue_journals(base, "0xABC") == []
+    adopted = Journal(wallet_journal_path(base, 42161, "0xABC"))
+    assert [r.step_key for r in adopted.open_steps()] == ["step-1"]
+    assert adopted.chain() == (42161, GENESIS)
+    adopted.close()
+    assert adopt_venue_journal(base, 42161, "0xABC") is None  # nothing left to take over
+
+
+def test_a_per_venue_journal_of_another_chain_is_left_alone(tmp_path: Path) -> None:
+    base = tmp_path / "journal.sqlite"
+    old = tmp_path / "journal-uniswap_v3-0xabc.sqlite"
+    journal = Journal(old)
+    journal.bind(1, GENESIS)
+    journal.close()
+    assert adopt_venue_journal(base, 42161, "0xABC") is None
+    assert old.exists() and not wallet_journal_path(base, 42161, "0xABC").exists()

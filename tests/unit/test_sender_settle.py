@@ -1,7 +1,8 @@
 """Settling a step from what the node shows, with a small fake node: a receipt that appears
 only after the account's nonce has moved is waited for (the step ends CONFIRMED); a step is
 REPLACED only when the node shows another transaction, by hash, at its nonce; and a nonce
-that moved while the node shows nothing at it leaves the step UNKNOWN, never REPLACED."""
+that moved while the node shows nothing at it leaves the step UNKNOWN, never REPLACED. A
+transaction the node lost while its nonce is not mined is sent again: the journalled bytes."""
 
 from __future__ import annotations
 
@@ -92,3 +93,54 @@ async def test_a_moved_nonce_with_nothing_shown_at_it_stays_unknown(tmp_path: Pa
     outcome = await sender.wait("step:swap")
     assert outcome.state is StepState.UNKNOWN  # not known: never a guess
     assert node.lookups > 0
+
+
+class ForgetfulNode:
+    """A node whose pool lost our transaction: it does not know the hash and the nonce is
+    not mined, until the bytes come again; then it mines them. It remembers what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def nonce(self, address: str, block: int | str = "pending") -> int:
+        return NONCE + 1 if self.sent else NONCE
+
+    async def receipt(self, tx_hash: bytes) -> dict[str, Any] | None:
+        if not self.sent:
+            return None
+        return {"status": 1, "blockNumber": 96, "blockHash": BLOCK_HASH, "transactionHash": tx_hash}
+
+    async def transaction(self, tx_hash: bytes) -> dict[str, Any] | None:
+        return {"hash": tx_hash, "blockNumber": 96} if self.sent else None
+
+    async def send_raw(self, raw: bytes) -> bytes:
+        self.sent.append(raw)
+        return raw
+
+    async def check_chain(self) -> None:
+        return None
+
+
+async def test_a_transaction_the_node_dropped_is_sent_again_as_journalled(
+    tmp_path: Path,
+) -> None:
+    node = ForgetfulNode()
+    journal = Journal(tmp_path / "journal.sqlite")
+    signer = Signer(SecretStr(Account.create().key.to_0x_hex()))
+    journal.prepare("step:swap", chain_id=42161, sender=signer.address, to=signer.address,
+                    value=0, data=b"", max_fee_ceiling=10**11)  # fmt: skip
+    signed = signer.sign({"type": 2, "chainId": 42161, "nonce": NONCE, "to": signer.address,
+                          "value": 0, "data": b"", "gas": 21_000, "maxFeePerGas": 10,
+                          "maxPriorityFeePerGas": 1})  # fmt: skip
+    attempt = Attempt(signed.hash, signed.raw, AttemptKind.ORIGINAL, NONCE, 10, 1)
+    journal.record_signed("step:swap", attempt, gas_limit=21_000)
+    journal.set_state("step:swap", StepState.SUBMITTED)
+    policy = SenderPolicy(fee_ceiling_wei=10**11, receipt_timeout_s=30, poll_interval_s=0,
+                          redeliver_after_s=0)  # fmt: skip
+    sender = TransactionSender(node, signer, journal, chain_id=42161, policy=policy)  # type: ignore[arg-type]
+    sender.check_chain = node.check_chain  # type: ignore[method-assign]  # no chain to bind
+
+    outcome = await sender.wait("step:swap")
+    assert outcome.state is StepState.CONFIRMED and outcome.tx_hash == signed.hash
+    assert node.sent == [signed.raw]  # the journalled bytes, once: never signed again
+    assert len(journal.get("step:swap").attempts) == 1

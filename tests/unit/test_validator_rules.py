@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
@@ -14,24 +13,21 @@ from eth_abi import encode as abi_encode
 
 from platform_core.chain.errors import SimulationReverted
 from platform_core.config import Settings
-from platform_core.errors import ErrorCode, PlanningError
+from platform_core.errors import ErrorCode
 from platform_core.intent.validator import (
-    ChainAccess,
     GatePolicy,
     IntentValidator,
     Refusal,
     RoutedLeg,
-    TokenFacts,
     ValidationReport,
-    approval_succeeds,
-    read_token_facts,
-    route_error_refusal,
+    route_refusal,
     slippage_refusal,
     token_refusals,
     venue_refusals,
     window_refusal,
 )
 from platform_core.market import contracts as c
+from platform_core.market.wallet_state import TokenFacts, approval_succeeds, read_token_facts
 from platform_core.types.intent import Intent, IntentConstraints, IntentSubmission
 
 WETH = "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1"
@@ -42,14 +38,6 @@ def constraints(**fields: Any) -> IntentConstraints:
     return IntentConstraints.model_validate(
         {"max_slippage": "0.005", "time_window_ms": 300_000, **fields}
     )
-
-
-class NoReservations:
-    async def reserved(self, strategy_id: Any, token: str, *, balance: int = 0) -> int:
-        return 0
-
-    def hold(self, intent: Intent) -> None:
-        pass
 
 
 def test_passive_needs_two_slices_aggressive_a_minimum() -> None:
@@ -103,9 +91,10 @@ def test_slippage_below_fees_and_impact_could_never_fill() -> None:
 
 def test_planner_and_decomposer_codes_map_to_gate_codes() -> None:
     def refusal(code: ErrorCode, message: str = "x") -> Refusal:
-        return route_error_refusal(PlanningError(code, message))
+        return route_refusal(code, message)
 
     assert refusal(ErrorCode.INSUFFICIENT_LIQUIDITY).code is ErrorCode.NO_ROUTE
+    assert refusal(ErrorCode.INSUFFICIENT_LIQUIDITY).message == "INSUFFICIENT_LIQUIDITY: x"
     assert refusal(ErrorCode.NO_ROUTE).code is ErrorCode.NO_ROUTE
     assert refusal(ErrorCode.VENUE_NOT_ALLOWED).code is ErrorCode.UNSUPPORTED_VENUE
     kept = refusal(ErrorCode.AMOUNT_TOO_SMALL, "rounds to zero")
@@ -124,7 +113,7 @@ async def test_every_failing_check_is_reported(seed_intent: dict[str, Any]) -> N
     body = {**seed_intent, "constraints": {**seed_intent["constraints"], "time_window_ms": 2_000}}
     intent = Intent.from_submission(IntentSubmission.model_validate(body))
     # No wallet for the strategy, a window too short, and no chain access at all.
-    validator = IntentValidator(Settings(), {}, NoReservations(), wallets={uuid4(): WETH})
+    validator = IntentValidator(Settings(), {}, wallets={uuid4(): WETH})
     report = await validator.validate(intent)
     assert report.reason_codes == [
         "UNKNOWN_STRATEGY_WALLET",
@@ -162,29 +151,26 @@ class FakeClient:
         return answer
 
 
-def access(client: FakeClient) -> ChainAccess:
-    adapter = SimpleNamespace(client=client, addresses=SimpleNamespace(swap_router=USDC))
-    return ChainAccess(adapter, planner=None)  # type: ignore[arg-type]
-
-
 async def test_token_facts_read_from_the_contract() -> None:
     erc20 = {
         c.DECIMALS.selector: abi_encode(["uint8"], [6]),
         c.SYMBOL.selector: abi_encode(["string"], ["USDC"]),
     }
-    assert await read_token_facts(access(FakeClient("0x6080", erc20)), USDC) == TokenFacts(
-        True, 6, "USDC"
-    )
-    assert await read_token_facts(access(FakeClient("0x", erc20)), USDC) == TokenFacts(False)
+    facts = await read_token_facts(FakeClient("0x6080", erc20), USDC)  # type: ignore[arg-type]
+    assert facts == TokenFacts(True, 6, "USDC")
+    empty = await read_token_facts(FakeClient("0x", erc20), USDC)  # type: ignore[arg-type]
+    assert empty == TokenFacts(False)
     odd = {c.DECIMALS.selector: SimulationReverted("no"), c.SYMBOL.selector: b"\x01"}
-    assert await read_token_facts(access(FakeClient("0x6080", odd)), USDC) == TokenFacts(True)
+    unreadable = await read_token_facts(FakeClient("0x6080", odd), USDC)  # type: ignore[arg-type]
+    assert unreadable == TokenFacts(True)
 
 
 async def test_approval_simulation_outcomes() -> None:
-    def approving(answer: bytes | Exception) -> ChainAccess:
-        return access(FakeClient("0x6080", {c.APPROVE.selector: answer}))
+    async def approves(answer: bytes | Exception) -> bool:
+        client = FakeClient("0x6080", {c.APPROVE.selector: answer})
+        return await approval_succeeds(client, USDC, USDC, WETH)  # type: ignore[arg-type]
 
-    assert await approval_succeeds(approving(abi_encode(["bool"], [True])), USDC, WETH)
-    assert await approval_succeeds(approving(b""), USDC, WETH)  # returns nothing: fine
-    assert not await approval_succeeds(approving(abi_encode(["bool"], [False])), USDC, WETH)
-    assert not await approval_succeeds(approving(SimulationReverted("paused")), USDC, WETH)
+    assert await approves(abi_encode(["bool"], [True]))
+    assert await approves(b"")  # returns nothing: fine
+    assert not await approves(abi_encode(["bool"], [False]))
+    assert not await approves(SimulationReverted("paused"))

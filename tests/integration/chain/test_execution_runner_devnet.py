@@ -116,6 +116,10 @@ async def test_the_watcher_reads_only_the_pools_a_swap_moved(
     quote_before = registry.engine.quote([first_hop.pool_id], first_hop.token_in, 10**9)
     update = await watcher.refresh()
     assert not update.full and update.pools_read == len(moved)
+    # What it read is returned, for a venue adapter actor to publish.
+    assert {state.info.address.lower() for state in update.states} == moved
+    assert {state.block_number for state in update.states} == {update.block}
+    assert update.block_hash == "0x" + bytes((await client.get_block(update.block))["hash"]).hex()
     quote_after = registry.engine.quote([first_hop.pool_id], first_hop.token_in, 10**9)
     assert quote_after < quote_before  # the engine saw WETH get dearer in that pool
     chain_state = await uniswap.pool_state(

@@ -1,5 +1,6 @@
 """The gate on a private devnet, real Redis and real NATS: intents are accepted with a
-priority or denied with their codes, and either way the first event is on the stream."""
+priority or denied with their codes, and either way the first event is on the stream;
+what accepted intents pay is reserved in the Redis ledger."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from platform_core.chain.abi import Function
 from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import AnvilProcess
 from platform_core.config import ChainSettings, Settings
+from platform_core.intent.ledger import ReservationLedger
 from platform_core.intent.manager import (
     IntentManager,
     ManagerDecision,
@@ -23,9 +25,7 @@ from platform_core.intent.manager import (
     routed_usd_quote,
 )
 from platform_core.intent.prioritizer import OnnxPrioritizer
-from platform_core.intent.reservations import ReadModelReservations, sized_input_estimate
 from platform_core.intent.validator import IntentValidator, connect_chain
-from platform_core.state.read_model import ReadModel
 from platform_core.streaming.event_stream import EventStream
 from platform_core.types.events import EventEnvelope, IntentDenied, IntentSubmitted
 from platform_core.types.intent import IntentStatus, IntentSubmission
@@ -41,7 +41,7 @@ SINK = "0x000000000000000000000000000000000000bEEF"  # where the drained USDC go
 @dataclass
 class Gate:
     manager: IntentManager
-    read_model: ReadModel
+    ledger: ReservationLedger
     settings: Settings
     funded: UUID  # strategy with devnet wallet 1 (10M USDC, 1,000 WETH)
     drained: UUID  # strategy with devnet wallet 2, left with 10,000 USDC
@@ -73,21 +73,19 @@ async def gate(
     access = await connect_chain(settings, CHAIN_ID, deployment)
     planner = access.planner
     assert planner.engine.pool_count() >= 8  # every devnet pool is in the engine
-    read_model = ReadModel.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
+    ledger = ReservationLedger.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
     stream = await EventStream.connect(
         settings.nats_url, stream=settings.stream_name, subject_prefix=settings.subject_prefix
     )
-    reservations = ReadModelReservations(read_model, estimate=sized_input_estimate(planner.sizer))
-    validator = IntentValidator(settings, {CHAIN_ID: access}, reservations)
+    validator = IntentValidator(settings, {CHAIN_ID: access})
     usd = UsdToken(tokens["USDC"], 6, quote=routed_usd_quote(planner, tokens["USDC"]))
-    manager = IntentManager(
-        validator, OnnxPrioritizer.from_settings(settings), stream, usd_tokens={CHAIN_ID: usd}
-    )
+    scorer = OnnxPrioritizer.from_settings(settings)
+    manager = IntentManager(validator, scorer, stream, ledger, usd_tokens={CHAIN_ID: usd})
     try:
-        yield Gate(manager, read_model, settings, funded, drained, unfunded)
+        yield Gate(manager, ledger, settings, funded, drained, unfunded)
     finally:
-        await read_model.clear()
-        await read_model.close()
+        await ledger.clear()
+        await ledger.close()
         await stream.close()
         await access.adapter.client.close()
 
@@ -183,21 +181,29 @@ async def test_each_refusal_has_its_code_and_a_denied_event(
         assert event.reason_codes == decision.reason_codes and event.details
 
 
-async def test_open_intents_reserve_the_balance(gate: Gate, seed_intent: dict[str, Any]) -> None:
+async def test_open_intents_reserve_the_balance(
+    gate: Gate, seed_intent: dict[str, Any], tokens: dict[str, str]
+) -> None:
     # 10,000 USDC pay for two 1.5 WETH purchases (~4,530 USDC each), not three.
     first = await gate.submit(seed_intent, gate.drained)
     second = await gate.submit(seed_intent, gate.drained)
     assert first.accepted and second.accepted, (first.reason_codes, second.reason_codes)
-    # The state coordinator's part: the accepted intents become open views in Redis.
-    assert await gate.read_model.apply([first.envelope, second.envelope]) == 2
+    # Each reserved exactly what its plan pays, and its event says so.
+    usdc = tokens["USDC"].lower()
+    for decision in (first, second):
+        event = decision.envelope.event()
+        assert isinstance(event, IntentSubmitted)
+        (leg,) = decision.report.legs
+        assert event.reserved == {usdc: leg.amount_in} and event.wallet is not None
 
     third = await gate.submit(seed_intent, gate.drained)
     assert third.reason_codes == ["INSUFFICIENT_BALANCE"]
-    assert "open intents reserve" in third.report.refusals[0].message
+    message = third.report.refusals[0].message
+    reserved = sum(d.report.legs[0].amount_in for d in (first, second))
+    assert f"wallet holds {10_000 * 10**6} of which open intents reserve {reserved}" in message
 
-    # Once one is no longer open, the same intent fits again.
-    await gate.read_model.clear()
-    assert await gate.read_model.apply([first.envelope]) == 1
+    # Once one has ended without spending (the coordinator's part), the same intent fits.
+    assert await gate.ledger.release(first.intent.id) == 1
     assert (await gate.submit(seed_intent, gate.drained)).accepted
 
 
@@ -258,7 +264,7 @@ async def test_passive_and_dispose_intents_are_accepted(
 async def test_concurrent_submissions_see_each_others_reservations(
     gate: Gate, seed_intent: dict[str, Any]
 ) -> None:
-    # Nothing projects the events into Redis here: the gate itself holds what it accepted.
+    # No lock: the ledger's atomic check-and-reserve lets two of the three through.
     decisions = await asyncio.gather(*(gate.submit(seed_intent, gate.drained) for _ in range(3)))
     assert sorted(d.status for d in decisions) == [
         IntentStatus.DENIED,

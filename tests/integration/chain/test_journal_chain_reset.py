@@ -37,8 +37,6 @@ from tests.integration.chain.test_orchestrator_devnet import intent_and_plan, st
 from tests.integration.chain.test_planner_devnet import synced_planner
 from tests.integration.conftest import free_port
 
-VENUE = "uniswap_v3"
-
 
 async def run_seed_intent(
     runner: ExecutionRunner, uniswap: UniswapV3Adapter, seed_intent: dict[str, Any]
@@ -76,7 +74,7 @@ async def test_a_devnet_restarted_from_its_saved_state_ends_the_next_intent_with
         wallet = Signer(dev_key(1)).address
 
         def executor() -> ExecutionRunner:  # an execution actor's core, on its journal
-            journals.append(Journal(wallet_journal_path(base, VENUE, wallet)))
+            journals.append(Journal(wallet_journal_path(base, CHAIN_ID, wallet)))
             sender = make_sender(client, journals[-1], 1, chain_check_settle_s=0.5)
             orchestrator = ExecutionOrchestrator(uniswap, sender, stream, wallet=sender.address)
             return ExecutionRunner(orchestrator, NoCancels())

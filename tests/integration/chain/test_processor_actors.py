@@ -1,6 +1,7 @@
 """The intent processor and planner actors on a local Ray cluster, over the real JetStream,
 PostgreSQL and Redis and a private devnet: intents waiting in the stream when the processor
-starts (more than it can run at once) are planned highest priority first."""
+starts (more than it can run at once) are planned highest priority first. The planner's
+engine is fed by the venue adapter actor, started first as `sep up` starts it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import ray
 
 from actors.execution_planner import ExecutionPlannerActor
 from actors.intent_processor import IntentProcessorActor
-from actors.wiring import PLANNER_NAME
+from actors.venue_adapter import VenueAdapterActor
+from actors.wiring import PLANNER_NAME, venue_actor_name
 from platform_core.chain.devnet import AnvilProcess
 from platform_core.config import Settings
 from platform_core.streaming.event_stream import EventStream
@@ -55,8 +57,13 @@ async def test_waiting_intents_are_planned_highest_priority_first(
         submitted.append(envelope)
 
     config = overrides(isolated_settings, anvil, seed_intent["strategy_id"])
+    venue = VenueAdapterActor.options(name=venue_actor_name(42161, "uniswap_v3")).remote(
+        42161, "uniswap_v3", config
+    )
     planner = ExecutionPlannerActor.options(name=PLANNER_NAME).remote(config)
-    assert await planner.ready.remote()
+    assert await venue.ready.remote() and await planner.ready.remote()
+    # The planner reads no pool itself: its engine is at the block the venue actor published.
+    assert await planner.block.remote() == await venue.block.remote() is not None
     # One intent at a time: the order of the plans is the order of the work.
     processor = IntentProcessorActor.remote(0, config, concurrency=1)
     try:
@@ -87,5 +94,6 @@ async def test_waiting_intents_are_planned_highest_priority_first(
     finally:
         await processor.stop.remote()
         await planner.stop.remote()
-        ray.kill(processor)
-        ray.kill(planner)
+        await venue.stop.remote()
+        for actor in (processor, planner, venue):
+            ray.kill(actor)

@@ -1,0 +1,97 @@
+"""Every answer of the API that is not a success, as JSON with machine-readable codes.
+
+`ApiError` is a refusal a route raises; `install_error_handlers` gives each kind of failure
+(a refusal, invalid input, an unknown route, a service down, a bug) the same body:
+`{"error", "reason_codes", "detail": [{"field", "code", "message"}]}`, and never a 5xx
+for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from platform_core.api.backends import ServiceUnavailable
+from platform_core.errors import ErrorCode, PlatformError
+from platform_core.types.errors import describe_validation_errors
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+
+
+class ApiError(PlatformError):
+    """A refusal with a status, a reason code and a message (never a 5xx for bad input)."""
+
+    code = ErrorCode.HTTP_ERROR
+
+    def __init__(
+        self,
+        status_code: int,
+        code: ErrorCode,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.status_code = status_code
+        self.headers = headers
+
+
+def error_response(
+    status_code: int,
+    error: str,
+    detail: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    codes = list(dict.fromkeys(d["code"] for d in detail))
+    return JSONResponse(
+        status_code=status_code,
+        content={"error": error, "reason_codes": codes, "detail": detail},
+        headers=headers,
+    )
+
+
+def _one(code: ErrorCode, message: str) -> list[dict[str, Any]]:
+    return [{"field": None, "code": code, "message": message}]
+
+
+async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = describe_validation_errors(list(exc.errors()), drop_prefix=("body",))
+    return error_response(status.HTTP_422_UNPROCESSABLE_CONTENT, "validation_failed", detail)
+
+
+async def _refused(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.code.lower(), _one(exc.code, str(exc)), exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
+    return error_response(exc.status_code, code.lower(), _one(code, str(exc.detail)))
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceUnavailable)
+    detail = _one(exc.code, str(exc))
+    return error_response(503, "service_unavailable", detail, {"Retry-After": "1"})
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # Log the type only: exception text may echo request data.
+    log.error("unhandled error in request: %s", type(exc).__name__)
+    return error_response(500, "internal", _one(ErrorCode.INTERNAL, "internal error"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_failed)
+    app.add_exception_handler(ApiError, _refused)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ServiceUnavailable, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)
