@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # What answers on api_port: Serve's HAProxy ingress (falls back to the proxy when no
     # haproxy binary is found) or Serve's own proxy.
     serve_ingress: Literal["haproxy", "proxy"] = "haproxy"
+    # Each API replica's PostgreSQL connections (API keys, idempotency claims), and how long
+    # it trusts a key it checked: a revoked key is refused everywhere within that time.
+    api_db_pool_size: int = Field(default=8, ge=1, le=64)
+    api_key_cache_s: float = Field(default=1.0, ge=0)
 
     # Services
     nats_url: str = "nats://127.0.0.1:4222"

@@ -18,7 +18,7 @@ import redis.exceptions
 
 import platform_rust
 from platform_core.api.idempotency import Claim, IdempotencyKeys
-from platform_core.api.keys import ApiKeys
+from platform_core.api.keys import ApiKeys, KeyCache
 from platform_core.api.rate_limit import Decision, RateLimiter
 from platform_core.chain.devnet import load_deployment
 from platform_core.chain.errors import TransportError
@@ -131,6 +131,7 @@ class ServiceBackends:
         self._settings = settings
         self._scorer = scorer
         self._market = market
+        self._keys = KeyCache(settings.api_key_cache_s)
         self._followed: list[FollowedMarket] = []
         self._lock = asyncio.Lock()
         self._stream: EventStream | None = None
@@ -159,7 +160,9 @@ class ServiceBackends:
         async with self._lock:
             if self._store is None:
                 try:
-                    self._store = await EventStore.connect(self._settings.postgres_dsn)
+                    self._store = await EventStore.connect(
+                        self._settings.postgres_dsn, max_size=self._settings.api_db_pool_size
+                    )
                 except Exception as exc:
                     raise ServiceUnavailable("postgres", exc) from exc
             return self._store
@@ -187,11 +190,17 @@ class ServiceBackends:
         return self._read_model
 
     async def authenticate(self, token: str) -> UUID | None:
+        strategy_id = self._keys.get(token)
+        if strategy_id is not None:
+            return strategy_id
         store = await self._get_store()
         try:
-            return await ApiKeys(store.pool).strategy_for(token)
+            strategy_id = await ApiKeys(store.pool).strategy_for(token)
         except Exception as exc:
             raise ServiceUnavailable("postgres", exc) from exc
+        if strategy_id is not None:
+            self._keys.put(token, strategy_id)
+        return strategy_id
 
     async def take_rate_limit(self, strategy_id: UUID) -> Decision:
         self._get_redis()

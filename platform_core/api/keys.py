@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -77,3 +79,27 @@ class ApiKeys:
             return None
         strategy_id: UUID = row["strategy_id"]  # asyncpg decodes a uuid column to UUID
         return strategy_id
+
+
+class KeyCache:
+    """Valid keys remembered for `ttl_s` per process, so a busy strategy's requests do not
+    each cost a PostgreSQL round trip; a key revoked meanwhile is refused everywhere within
+    `ttl_s`. Only keys that authenticated are remembered, by the SHA-256 of the whole token
+    (the token itself is not kept)."""
+
+    def __init__(self, ttl_s: float = 1.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._valid: dict[bytes, tuple[UUID, float]] = {}
+
+    def get(self, token: str) -> UUID | None:
+        entry = self._valid.get(_hash(token))
+        if entry is None or entry[1] <= self.clock():
+            return None
+        return entry[0]
+
+    def put(self, token: str, strategy_id: UUID) -> None:
+        now = self.clock()
+        if len(self._valid) > 10_000:  # old entries of keys no longer used
+            self._valid = {k: v for k, v in self._valid.items() if v[1] > now}
+        self._valid[_hash(token)] = (strategy_id, now + self.ttl_s)

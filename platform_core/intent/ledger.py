@@ -1,6 +1,6 @@
 """`ReservationLedger`: what open intents commit of each wallet's tokens, in Redis.
 
-The gate reserves what an accepted intent will pay, per (strategy, wallet, token), in one
+The gate reserves what an accepted intent will pay, per (wallet, token), in one
 atomic Lua call over every token the intent pays: each must satisfy
 `balance - reserved >= need`, then all are reserved, else none is and the shortfalls come
 back. Any number of gates (API replicas) share the ledger, so none can over-commit a
@@ -17,7 +17,7 @@ missing can no longer be counted. Every entry also expires `grace` after its int
 deadline, so a reservation whose intent was never published cannot leak.
 
 Entries are rebuilt from the event log with the read model (`IntentSubmitted.reserved`).
-Redis keys: `ledger:{strategy}:{wallet}:{token}` (a hash: intent id -> entry, plus the
+Redis keys: `ledger:{wallet}:{token}` (a hash: intent id -> entry, plus the
 floor) and `ledger:intent:{intent}` (a hash: the first kind of key -> amount), under the
 settings' prefix. The release script reaches the keys an intent's hash names, so the
 ledger runs on a single Redis (not a cluster).
@@ -257,8 +257,10 @@ class ReservationLedger:
     async def close(self) -> None:
         await self._redis.aclose()
 
-    def token_key(self, strategy_id: UUID | str, wallet: str, token: str) -> str:
-        return f"{self._prefix}ledger:{strategy_id}:{wallet.lower()}:{token.lower()}"
+    def token_key(self, wallet: str, token: str) -> str:
+        """One key per (wallet, token): every strategy trading from the wallet reserves
+        against the same balance."""
+        return f"{self._prefix}ledger:{wallet.lower()}:{token.lower()}"
 
     def intent_key(self, intent_id: UUID | str) -> str:
         return f"{self._prefix}ledger:intent:{intent_id}"
@@ -266,7 +268,6 @@ class ReservationLedger:
     async def reserve(
         self,
         intent_id: UUID,
-        strategy_id: UUID,
         wallet: str,
         needs: Sequence[Need],
         *,
@@ -285,7 +286,7 @@ class ReservationLedger:
         now, expires = millis(self.clock()), millis(deadline + self.grace)
         args: list[str | int] = [str(intent_id), now, expires, settle_ms]
         for need in needs:
-            keys.append(self.token_key(strategy_id, wallet, need.token))
+            keys.append(self.token_key(wallet, need.token))
             args += [str(need.amount), str(need.balance), need.balance_block]
         status, *rest = [_text(item) for item in await self._reserve(keys=keys, args=args)]
         if status == "stale":
@@ -322,9 +323,9 @@ class ReservationLedger:
                 return 0
             return sum(int(n) for n in await pipe.execute())
 
-    async def entries(self, strategy_id: UUID | str, wallet: str, token: str) -> dict[str, Entry]:
-        """Intent id -> its entry for one (strategy, wallet, token), as stored."""
-        raw = await self._redis.hgetall(self.token_key(strategy_id, wallet, token))
+    async def entries(self, wallet: str, token: str) -> dict[str, Entry]:
+        """Intent id -> its entry for one (wallet, token), as stored."""
+        raw = await self._redis.hgetall(self.token_key(wallet, token))
         return {
             _text(field): Entry.decode(_text(value))
             for field, value in raw.items()
@@ -344,7 +345,7 @@ class ReservationLedger:
         expiry: dict[str, int] = {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for row in rows:
-                key = self.token_key(row.strategy_id, row.wallet, row.token)
+                key = self.token_key(row.wallet, row.token)
                 intent_key = self.intent_key(row.intent_id)
                 pipe.hset(key, row.intent_id, row.entry.encode())
                 pipe.hset(intent_key, key, str(row.entry.amount))

@@ -63,7 +63,6 @@ class Ledger(Protocol):
     async def reserve(
         self,
         intent_id: UUID,
-        strategy_id: UUID,
         wallet: str,
         needs: Sequence[Need],
         *,
@@ -210,7 +209,7 @@ class IntentManager:
             return await self._deny(intent, report)
         assert report.wallet is not None, "an accepted report names the wallet"
         shortfalls = await self.ledger.reserve(
-            intent.id, intent.strategy_id, report.wallet, report.needs, deadline=intent.deadline
+            intent.id, report.wallet, report.needs, deadline=intent.deadline
         )
         if shortfalls:
             refusals = (shortfall_refusal(intent, s) for s in shortfalls)

@@ -15,6 +15,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -68,6 +69,14 @@ class StoredEvent:
     envelope: EventEnvelope
 
 
+def _ssl(dsn: str) -> bool | None:
+    """No TLS to a server on this machine unless the DSN asks for it (asyncpg would try it
+    first, for nothing but CPU); elsewhere, asyncpg's default (the DSN's `sslmode`)."""
+    parts = urlsplit(dsn)
+    local = parts.hostname in (None, "127.0.0.1", "::1", "localhost")
+    return None if "sslmode" in parse_qs(parts.query) or not local else False
+
+
 class EventStore:
     def __init__(self, pool: asyncpg.Pool, *, timescale: bool) -> None:
         self._pool = pool
@@ -81,6 +90,7 @@ class EventStore:
             dsn,
             min_size=min_size,
             max_size=max_size,
+            ssl=_ssl(dsn),
             server_settings={"synchronous_commit": "on", "application_name": "sep"},
         )
         try:

@@ -1,8 +1,9 @@
 """One platform for the end-to-end tier: `sep up` on ports of its own, with its own devnet,
 Ray cluster, Serve application and actors, over the shared NATS, Redis and PostgreSQL under
 names of its own. The seed strategy trades from devnet wallet 1 and `LEDGER_STRATEGY` from
-devnet wallet 7; each wallet has its execution actor, signing with its (public,
-devnet-only) key. PASSIVE slices are 5 s apart so windows stay short.
+account 10 of anvil's mnemonic (the devnet does not fund it: its test does); each wallet has
+its execution actor, signing with its (public, devnet-only) key. PASSIVE slices are 5 s
+apart so windows stay short.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _tail(path: Path) -> str:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
     run_dir = tmp_path_factory.mktemp("run")
     tag = uuid.uuid4().hex[:10]
-    wallets = {SEED_STRATEGY: dev_account(1), LEDGER_STRATEGY: dev_account(7)}
+    wallets = {SEED_STRATEGY: dev_account(1), LEDGER_STRATEGY: dev_account(10)}
     inherited = {k: v for k, v in os.environ.items() if k != "SEP_SIGNING_KEY"}
     env = {
         **inherited,

@@ -1,9 +1,12 @@
 """Many lanes, end to end: the reservation ledger holds across the API's replicas.
 
 `sep up` runs `SEP_API_REPLICAS` (2 by default) Serve replicas of the gate, none holding a
-lock. `LEDGER_STRATEGY` trades from devnet wallet 7, left holding exactly 1,000 USDC; 40
-concurrent DISPOSEs of 100 USDC each can only all fit if the replicas over-commit: exactly
-10 are accepted, and the 10 complete, spending exactly 1,000 USDC.
+lock. `LEDGER_STRATEGY` trades from a wallet of its own (account 10 of anvil's mnemonic,
+which the devnet does not fund), given gas and exactly 1,000 USDC by the test; 40 concurrent
+DISPOSEs of 100 USDC each could only all fit if the replicas over-commit: exactly 10 are
+accepted, and the 10 complete, spending exactly 1,000 USDC.
+
+Nothing but the platform sends from that wallet: its execution actor numbers its nonces.
 """
 
 from __future__ import annotations
@@ -29,20 +32,20 @@ from tests.e2e.test_lifecycle import USDC, WETH
 HOLDING = 1_000 * 10**6
 EACH = "100"
 CONCURRENT = 40
-SINK = dev_account(0).address  # where the rest of wallet 7's USDC goes
+DONOR = dev_account(8).address  # a funded devnet wallet the platform does not trade from
 
 
-def _leave_exactly(env: dict[str, str], owner: str, amount: int) -> None:
-    """Move all but `amount` of `owner`'s USDC away (anvil impersonation, devnet only)."""
-    surplus = erc20_balance(env, USDC, owner) - amount
-    data = ("0xa9059cbb" + SINK.lower().removeprefix("0x").rjust(64, "0")
-            + hex(surplus)[2:].rjust(64, "0"))  # fmt: skip
-    rpc(env, "anvil_impersonateAccount", [owner])
+def _fund_exactly(env: dict[str, str], owner: str, amount: int) -> None:
+    """Gas, and exactly `amount` USDC sent by the donor (anvil impersonation, devnet only)."""
+    rpc(env, "anvil_setBalance", [owner, hex(10**20)])
+    data = ("0xa9059cbb" + owner.lower().removeprefix("0x").rjust(64, "0")
+            + hex(amount)[2:].rjust(64, "0"))  # fmt: skip
+    rpc(env, "anvil_impersonateAccount", [DONOR])
     try:
-        tx = rpc(env, "eth_sendTransaction", [{"from": owner, "to": USDC, "data": data}])
+        tx = rpc(env, "eth_sendTransaction", [{"from": DONOR, "to": USDC, "data": data}])
         assert int(rpc(env, "eth_getTransactionReceipt", [tx])["status"], 16) == 1
     finally:
-        rpc(env, "anvil_stopImpersonatingAccount", [owner])
+        rpc(env, "anvil_stopImpersonatingAccount", [DONOR])
     assert erc20_balance(env, USDC, owner) == amount
 
 
@@ -74,8 +77,8 @@ def test_replicas_never_over_commit_a_wallet(
     platform: tuple[str, dict[str, str]], seed_intent: dict[str, Any]
 ) -> None:
     base, env = platform
-    wallet = dev_account(7).address
-    _leave_exactly(env, wallet, HOLDING)
+    wallet = dev_account(10).address
+    _fund_exactly(env, wallet, HOLDING)
     token = _api_key(env, LEDGER_STRATEGY)
 
     answers = asyncio.run(_submit_all(base, token, _dispose(seed_intent)))

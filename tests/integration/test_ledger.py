@@ -57,9 +57,9 @@ async def ledger(isolated_settings: Settings) -> AsyncIterator[ReservationLedger
 
 
 async def reserve(
-    ledger: ReservationLedger, strategy: UUID, *needs: Need, intent: UUID | None = None
+    ledger: ReservationLedger, *needs: Need, intent: UUID | None = None
 ) -> tuple[Shortfall, ...]:
-    return await ledger.reserve(intent or uuid4(), strategy, WALLET, needs, deadline=DEADLINE)
+    return await ledger.reserve(intent or uuid4(), WALLET, needs, deadline=DEADLINE)
 
 
 def clock_of(ledger: ReservationLedger) -> Clock:
@@ -68,89 +68,80 @@ def clock_of(ledger: ReservationLedger) -> Clock:
 
 
 async def test_all_or_nothing_across_tokens(ledger: ReservationLedger) -> None:
-    strategy = uuid4()
-    assert await reserve(ledger, strategy, Need(USDC, 600, 1_000, 5)) == ()
+    assert await reserve(ledger, Need(USDC, 600, 1_000, 5)) == ()
     # USDC would fit no more: the WETH part is not reserved either.
-    short = await reserve(ledger, strategy, Need(WETH, 10, 100, 5), Need(USDC, 500, 1_000, 5))
+    short = await reserve(ledger, Need(WETH, 10, 100, 5), Need(USDC, 500, 1_000, 5))
     assert short == (Shortfall(USDC, 500, 1_000, 600),)
-    assert await ledger.entries(strategy, WALLET, WETH) == {}
-    assert await reserve(ledger, strategy, Need(WETH, 100, 100, 5), Need(USDC, 400, 1_000, 5)) == ()
-    # Another strategy on the same wallet keeps a ledger of its own.
-    assert await reserve(ledger, uuid4(), Need(USDC, 1_000, 1_000, 5)) == ()
+    assert await ledger.entries(WALLET, WETH) == {}
+    assert await reserve(ledger, Need(WETH, 100, 100, 5), Need(USDC, 400, 1_000, 5)) == ()
+    # Every strategy trading from the wallet reserves against the same balance.
+    assert await reserve(ledger, Need(USDC, 1, 1_000, 5)) == (Shortfall(USDC, 1, 1_000, 1_000),)
 
 
 async def test_releases_are_idempotent_and_count_from_their_block(
     ledger: ReservationLedger,
 ) -> None:
-    strategy, spent, unsent = uuid4(), uuid4(), uuid4()
-    assert await reserve(ledger, strategy, Need(USDC, 700, 1_000, 5), intent=spent) == ()
-    assert await reserve(ledger, strategy, Need(USDC, 300, 1_000, 5), intent=unsent) == ()
+    spent, unsent = uuid4(), uuid4()
+    assert await reserve(ledger, Need(USDC, 700, 1_000, 5), intent=spent) == ()
+    assert await reserve(ledger, Need(USDC, 300, 1_000, 5), intent=unsent) == ()
     assert await ledger.release(spent, block=9) == 1
     assert await ledger.release(spent, block=12) == 0  # a redelivery: nothing changes
-    assert (await ledger.entries(strategy, WALLET, USDC))[str(spent)].released_block == 9
+    assert (await ledger.entries(WALLET, USDC))[str(spent)].released_block == 9
     assert await ledger.release(unsent) == 1  # sent nothing: released as of block 0
     assert await ledger.release(uuid4()) == 0  # never reserved
 
     # A balance read before block 9 does not show the spend yet: the 700 still count.
-    assert await reserve(ledger, strategy, Need(USDC, 301, 1_000, 8)) == (
-        Shortfall(USDC, 301, 1_000, 700),
-    )
+    assert await reserve(ledger, Need(USDC, 301, 1_000, 8)) == (Shortfall(USDC, 301, 1_000, 700),)
     # From block 9 on it does (the wallet then holds 300): only that is there to reserve.
-    assert await reserve(ledger, strategy, Need(USDC, 300, 300, 9)) == ()
+    assert await reserve(ledger, Need(USDC, 300, 300, 9)) == ()
 
 
 async def test_released_entries_are_dropped_once_settled_and_older_balances_refused(
     ledger: ReservationLedger,
 ) -> None:
-    strategy, done = uuid4(), uuid4()
-    assert await reserve(ledger, strategy, Need(USDC, 700, 1_000, 5), intent=done) == ()
+    done = uuid4()
+    assert await reserve(ledger, Need(USDC, 700, 1_000, 5), intent=done) == ()
     await ledger.release(done, block=9)
-    assert await reserve(ledger, strategy, Need(USDC, 1, 1_000, 10)) == ()
-    assert str(done) in await ledger.entries(strategy, WALLET, USDC)  # not settled yet
+    assert await reserve(ledger, Need(USDC, 1, 1_000, 10)) == ()
+    assert str(done) in await ledger.entries(WALLET, USDC)  # not settled yet
 
     clock_of(ledger).now += ledger.settle
-    assert await reserve(ledger, strategy, Need(USDC, 1, 1_000, 10)) == ()
-    assert str(done) not in await ledger.entries(strategy, WALLET, USDC)
+    assert await reserve(ledger, Need(USDC, 1, 1_000, 10)) == ()
+    assert str(done) not in await ledger.entries(WALLET, USDC)
     # What a balance of block 8 lacks (the 700 spent at 9) is no longer in the ledger.
     with pytest.raises(StaleBalance, match="block 8"):
-        await reserve(ledger, strategy, Need(USDC, 1, 1_000, 8))
+        await reserve(ledger, Need(USDC, 1, 1_000, 8))
 
 
 async def test_reservations_expire_after_the_deadline_and_grace(ledger: ReservationLedger) -> None:
-    strategy = uuid4()
-    assert await reserve(ledger, strategy, Need(USDC, 1_000, 1_000, 5)) == ()
+    assert await reserve(ledger, Need(USDC, 1_000, 1_000, 5)) == ()
     clock_of(ledger).now = DEADLINE + ledger.grace - timedelta(milliseconds=1)
-    assert await reserve(ledger, strategy, Need(USDC, 1, 1_000, 5)) == (
-        Shortfall(USDC, 1, 1_000, 1_000),
-    )
+    assert await reserve(ledger, Need(USDC, 1, 1_000, 5)) == (Shortfall(USDC, 1, 1_000, 1_000),)
     clock_of(ledger).now = DEADLINE + ledger.grace  # never published, never released: gone
-    assert await reserve(ledger, strategy, Need(USDC, 1_000, 1_000, 5)) == ()
+    assert await reserve(ledger, Need(USDC, 1_000, 1_000, 5)) == ()
 
 
 async def test_amounts_beyond_doubles_are_exact(ledger: ReservationLedger) -> None:
-    strategy, unit = uuid4(), 10**30 + 1
+    unit = 10**30 + 1
     balance = 3 * unit
     for _ in range(3):
-        assert await reserve(ledger, strategy, Need(WETH, unit, balance, 5)) == ()
-    assert await reserve(ledger, strategy, Need(WETH, 1, balance, 5)) == (
+        assert await reserve(ledger, Need(WETH, unit, balance, 5)) == ()
+    assert await reserve(ledger, Need(WETH, 1, balance, 5)) == (
         Shortfall(WETH, 1, balance, balance),
     )
-    assert await reserve(ledger, uuid4(), Need(WETH, 2**256 - 1, 2**256 - 1, 5)) == ()
+    assert await reserve(ledger, Need(USDC, 2**256 - 1, 2**256 - 1, 5)) == ()
 
 
 async def test_concurrent_reservations_never_over_commit(ledger: ReservationLedger) -> None:
-    strategy = uuid4()
-    results = await asyncio.gather(
-        *(reserve(ledger, strategy, Need(USDC, 100, 1_050, 5)) for _ in range(25))
-    )
+    results = await asyncio.gather(*(reserve(ledger, Need(USDC, 100, 1_050, 5)) for _ in range(25)))
     assert sum(1 for r in results if r == ()) == 10
 
 
 async def test_reserving_twice_for_one_intent_reserves_once(ledger: ReservationLedger) -> None:
-    strategy, intent = uuid4(), uuid4()
+    intent = uuid4()
     for _ in range(2):
-        assert await reserve(ledger, strategy, Need(USDC, 600, 1_000, 5), intent=intent) == ()
-    assert list(await ledger.entries(strategy, WALLET, USDC)) == [str(intent)]
+        assert await reserve(ledger, Need(USDC, 600, 1_000, 5), intent=intent) == ()
+    assert list(await ledger.entries(WALLET, USDC)) == [str(intent)]
 
 
 def submitted(seed: dict[str, Any], reserved: dict[str, int]) -> IntentAggregate:
@@ -181,18 +172,17 @@ async def test_the_coordinator_releases_final_intents_once(
     try:
         events = submitted(seed_intent, {USDC: 4_500})
         intent = events.intent.id
-        strategy = UUID(seed_intent["strategy_id"])
         needs = [Need(USDC, 4_500, 5_000, 3)]
         deadline = datetime.now(UTC) + timedelta(minutes=5)
-        assert await ledger.reserve(intent, strategy, WALLET, needs, deadline=deadline) == ()
+        assert await ledger.reserve(intent, WALLET, needs, deadline=deadline) == ()
         log = completed_at(events, block=42)
         await coordinator.handle(log[:1])
-        assert (await ledger.entries(strategy, WALLET, USDC))[str(intent)].released_block is None
+        assert (await ledger.entries(WALLET, USDC))[str(intent)].released_block is None
         # The completion arrives before the step that closes the gap: final only then.
         await coordinator.handle(log[2:])
-        assert (await ledger.entries(strategy, WALLET, USDC))[str(intent)].released_block is None
+        assert (await ledger.entries(WALLET, USDC))[str(intent)].released_block is None
         await coordinator.handle(log[1:2])
-        assert (await ledger.entries(strategy, WALLET, USDC))[str(intent)].released_block == 42
+        assert (await ledger.entries(WALLET, USDC))[str(intent)].released_block == 42
         await coordinator.handle(log)  # redelivered
         assert coordinator.stats.reservations_released == 1
     finally:
@@ -213,21 +203,20 @@ async def test_rebuild_from_the_log_restores_open_and_released_entries(
         done = submitted(seed_intent, {USDC: 3_000, WETH: 7})
         log = [*open_one.appended, *completed_at(done, block=77)]
         await store.append(log)
-        strategy = UUID(seed_intent["strategy_id"])
         unlogged = [Need(USDC, 1, 10, 1)]  # reserved, but its intent never reached the log
-        assert await ledger.reserve(uuid4(), strategy, WALLET, unlogged, deadline=DEADLINE) == ()
+        assert await ledger.reserve(uuid4(), WALLET, unlogged, deadline=DEADLINE) == ()
 
         assert await read_model.rebuild(store, ledger=ledger) == 2
-        usdc = await ledger.entries(strategy, WALLET, USDC)
+        usdc = await ledger.entries(WALLET, USDC)
         assert set(usdc) == {str(open_one.intent.id), str(done.intent.id)}
         assert usdc[str(open_one.intent.id)].amount == 4_500
         assert usdc[str(open_one.intent.id)].released_block is None
         assert usdc[str(done.intent.id)].released_block == 77
-        weth = await ledger.entries(strategy, WALLET, WETH)
+        weth = await ledger.entries(WALLET, WETH)
         assert weth[str(done.intent.id)].amount == 7
         # The rebuilt ledger works as the live one: the open intent still holds its 4,500.
         more = [Need(USDC, 600, 5_000, 80)]
-        short = await ledger.reserve(uuid4(), strategy, WALLET, more, deadline=DEADLINE)
+        short = await ledger.reserve(uuid4(), WALLET, more, deadline=DEADLINE)
         assert short == (Shortfall(USDC, 600, 5_000, 4_500),)
         assert await ledger.release(done.intent.id, block=90) == 0  # released already
         assert await ledger.release(open_one.intent.id) == 1

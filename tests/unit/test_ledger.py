@@ -122,8 +122,8 @@ async def test_one_need_per_token() -> None:
     ledger = ReservationLedger(aioredis.Redis())  # never connects: refused before any call
     twice = [Need(USDC, 1, 10, 1), Need(USDC.upper().replace("0X", "0x"), 1, 10, 1)]
     with pytest.raises(ValueError, match="one need per token"):
-        await ledger.reserve(uuid4(), uuid4(), WALLET, twice, deadline=datetime.now(UTC))
-    assert await ledger.reserve(uuid4(), uuid4(), WALLET, [], deadline=datetime.now(UTC)) == ()
+        await ledger.reserve(uuid4(), WALLET, twice, deadline=datetime.now(UTC))
+    assert await ledger.reserve(uuid4(), WALLET, [], deadline=datetime.now(UTC)) == ()
 
 
 def test_a_shortfall_names_token_need_balance_and_reserved(seed_intent: dict[str, Any]) -> None:

@@ -81,7 +81,6 @@ class MemoryLedger:
     async def reserve(
         self,
         intent_id: UUID,
-        strategy_id: UUID,
         wallet: str,
         needs: Sequence[Need],
         *,

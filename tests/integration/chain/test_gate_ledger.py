@@ -97,7 +97,7 @@ async def test_two_gates_sharing_the_ledger_accept_exactly_what_the_wallet_holds
 
         ledger = ReservationLedger.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
         try:
-            entries = await ledger.entries(strategy, wallet, tokens["WETH"])
+            entries = await ledger.entries(wallet, tokens["WETH"])
         finally:
             await ledger.close()
         assert set(entries) == {str(d.intent.id) for d in accepted}
