@@ -39,13 +39,14 @@ constraints:
 devnet/node_modules/.package-lock.json: devnet/package.json devnet/package-lock.json
 	npm ci --prefix devnet --no-audit --no-fund --loglevel=error
 
-# On the devnet, unless the environment says otherwise: devnet/devnet.env's strategies,
+# On the devnet, unless the environment says otherwise (and for `make down`, which stops
+# what they started): devnet/devnet.env's strategies,
 # wallets and keys (anvil's public test accounts 1-3; never for a real chain). The keys only
 # when no key of any kind is set, so that the devnet's never join a key of your own.
 include devnet/devnet.env
-up demo: export SEP_STRATEGY_WALLETS ?= $(DEVNET_STRATEGY_WALLETS)
+up demo down: export SEP_STRATEGY_WALLETS ?= $(DEVNET_STRATEGY_WALLETS)
 ifeq ($(SEP_SIGNING_KEY)$(SEP_SIGNING_KEYS)$(SEP_KEYSTORE_PATH)$(SEP_KEYSTORE_DIR),)
-up demo: export SEP_SIGNING_KEYS = $(DEVNET_SIGNING_KEYS)
+up demo down: export SEP_SIGNING_KEYS = $(DEVNET_SIGNING_KEYS)
 endif
 
 up: install

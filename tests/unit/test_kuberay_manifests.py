@@ -331,7 +331,7 @@ def test_ports_settings_and_secrets(kind: str) -> None:
 
 def test_no_secret_is_shipped() -> None:
     config = _one("ConfigMap")["data"]
-    assert not {"SEP_SIGNING_KEY", "SEP_KEYSTORE_PASSWORD"} & set(config)
+    assert not {"SEP_SIGNING_KEY", "SEP_SIGNING_KEYS", "SEP_KEYSTORE_PASSWORD"} & set(config)
     assert all(doc["kind"] != "Secret" for _, doc in _documents())
     for path in [*KUBERAY.glob("*.yaml"), ROOT / "cluster.yaml"]:
         assert not re.search(r"0x[0-9a-fA-F]{64}", path.read_text()), path
