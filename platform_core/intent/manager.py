@@ -1,17 +1,17 @@
 """`IntentManager`: the gate, the first stage of the lifecycle, run by the API before it
 answers `POST /intents`.
 
-A submission becomes an `Intent` and is validated against the world (`IntentValidator`:
-the strategy's wallet, the window, the chain and its venues, each token's contract, the
+A submission becomes an `Intent` and is validated against the world (`IntentValidator`: the
+strategy's wallet, the window, the chain and its venues, each token's contract, the
 balance, the approval, a route, the slippage). What the plan pays is then reserved in the
-`ReservationLedger`, atomically against the balance less what the strategy's open intents
-already reserve there (`INSUFFICIENT_BALANCE` when it does not fit). A refused intent gets
-`IntentDenied` with every reason code. An accepted one gets its `MLFeatures` (the routed
-legs' USD notional, the liquidity their price impact implies, the market signals; values
-no real market has deny it with `MARKET_DATA_INVALID`, and release the reservation), a
-priority from 1 to 10 from the scorer, and `IntentSubmitted` with that priority and what
-it reserved. Either event is the first of the intent's life, appended through its new
-`IntentAggregate` (sequence 0, no cause, a fresh time-ordered id).
+`ReservationLedger`, atomically against the wallet's balance less what open intents (of any
+strategy trading from it) already reserve there (`INSUFFICIENT_BALANCE` when it does not
+fit). A refused intent gets `IntentDenied` with every reason code. An accepted one gets its
+`MLFeatures` (the routed legs' USD notional, the liquidity their price impact implies, the
+market signals; values no real market has deny it with `MARKET_DATA_INVALID`, and release
+the reservation), a priority from 1 to 10 from the scorer, and `IntentSubmitted` with that
+priority and what it reserved. Either event is the first of the intent's life, appended
+through its new `IntentAggregate` (sequence 0, no cause, a fresh time-ordered id).
 
 No lock: the ledger's check-and-reserve is one atomic step, so concurrent submissions, in
 this process or in other API replicas, cannot over-commit a wallet. The event goes to
@@ -24,9 +24,8 @@ event stream does not hold; a request that loses that claim releases its reserva
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
@@ -35,7 +34,7 @@ from platform_core.errors import ErrorCode
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.features import FeatureError, MarketContext, build_features
-from platform_core.intent.ledger import Need, Shortfall
+from platform_core.intent.ledger import ReservationLedger, Shortfall
 from platform_core.intent.validator import (
     IntentValidator,
     Refusal,
@@ -55,21 +54,6 @@ MIN_IMPACT = 1e-6
 
 class EventPublisher(Protocol):
     async def publish(self, envelope: EventEnvelope) -> Any: ...
-
-
-class Ledger(Protocol):
-    """`ReservationLedger`, as the gate uses it."""
-
-    async def reserve(
-        self,
-        intent_id: UUID,
-        wallet: str,
-        needs: Sequence[Need],
-        *,
-        deadline: datetime,
-    ) -> tuple[Shortfall, ...]: ...
-
-    async def release(self, intent_id: UUID, *, block: int | None = None) -> int: ...
 
 
 class Scorer(Protocol):
@@ -187,7 +171,7 @@ class IntentManager:
         validator: IntentValidator,
         scorer: Scorer,
         publisher: EventPublisher,
-        ledger: Ledger,
+        ledger: ReservationLedger,
         *,
         usd_tokens: dict[int, UsdToken] | None = None,
         signals: MarketSignals | None = None,
