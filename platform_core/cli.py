@@ -71,6 +71,31 @@ def cmd_archive_journals(settings: Settings) -> int:
     return 0
 
 
+async def rebuild_read_model(settings: Settings) -> int:
+    """Rebuild the Redis read model and the reservation ledger from the event log
+    (PostgreSQL), e.g. after Redis lost them; the number of intents. Run it with the
+    platform stopped: events projected meanwhile would be cleared with the rest."""
+    from platform_core.intent.ledger import ReservationLedger
+    from platform_core.state.event_store import EventStore
+    from platform_core.state.read_model import ReadModel
+
+    store = await EventStore.connect(settings.postgres_dsn)
+    read_model = ReadModel.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
+    ledger = ReservationLedger.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
+    try:
+        return await read_model.rebuild(store, ledger=ledger)
+    finally:
+        await ledger.close()
+        await read_model.close()
+        await store.close()
+
+
+def cmd_rebuild(settings: Settings) -> int:
+    count = asyncio.run(rebuild_read_model(settings))
+    print(f"read model: {count} intents and their reservations rebuilt from the event log")
+    return 0
+
+
 # Each service: how to start it (URL, run directory) and where the settings say it is.
 _STARTERS: dict[str, tuple[Callable[[str, Path], launcher.Started], Callable[[Settings], str]]] = {
     "nats": (launcher.start_nats, lambda s: s.nats_url),
@@ -483,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     keys_sub.add_parser("revoke").add_argument("key_id")
     journals = sub.add_parser("journals", help="the execution journals")
     journals.add_argument("action", choices=["archive"])
+    sub.add_parser("rebuild", help="rebuild the read model and the ledger from the event log")
     sub.add_parser("up", help="services, Ray and the Serve application")
     sub.add_parser("down", help="stop what `up` started, and only that")
     args = parser.parse_args(argv)
@@ -498,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "journals":
         return cmd_archive_journals(settings)
+    if args.command == "rebuild":
+        return cmd_rebuild(settings)
     if args.command == "keys":
         value = args.strategy if args.action == "create" else args.key_id
         return asyncio.run(_keys(settings, args.action, value))

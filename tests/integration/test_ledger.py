@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from platform_core.cli import cmd_rebuild
 from platform_core.config import Settings
 from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.ledger import Need, ReservationLedger, Shortfall, StaleBalance
@@ -222,5 +223,32 @@ async def test_rebuild_from_the_log_restores_open_and_released_entries(
         assert await ledger.release(open_one.intent.id) == 1
     finally:
         await read_model.clear()
+        await read_model.close()
+        await store.close()
+
+
+async def test_sep_rebuild_restores_views_and_reservations(
+    isolated_settings: Settings, seed_intent: dict[str, Any]
+) -> None:
+    """`sep rebuild` after Redis lost everything: the views and the ledger come back."""
+    s = isolated_settings
+    store = await EventStore.connect(s.postgres_dsn)
+    read_model = ReadModel.from_url(s.redis_url, prefix=s.redis_key_prefix)
+    ledger = ReservationLedger.from_url(s.redis_url, prefix=s.redis_key_prefix)
+    try:
+        open_one = submitted(seed_intent, {USDC: 4_500})
+        await store.append(open_one.appended)
+        await read_model.clear()
+        await ledger.clear()
+
+        assert await asyncio.to_thread(cmd_rebuild, s) == 0
+
+        view = await read_model.get(open_one.intent.id)
+        assert view is not None and view.reserved == {USDC: 4_500}
+        entries = await ledger.entries(WALLET, USDC)
+        assert entries[str(open_one.intent.id)].amount == 4_500
+    finally:
+        await read_model.clear()
+        await ledger.close()
         await read_model.close()
         await store.close()
