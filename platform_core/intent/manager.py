@@ -17,7 +17,7 @@ No lock: the ledger's check-and-reserve is one atomic step, so concurrent submis
 this process or in other API replicas, cannot over-commit a wallet. The event goes to
 `publisher` before the decision is returned. The API gives a publisher that does nothing
 and publishes the decision's event itself once its idempotency claim is recorded
-(`platform_core/api/app.py`), so a client is never told "accepted" about an intent the
+(`platform_core/api/routes.py`), so a client is never told "accepted" about an intent the
 event stream does not hold; a request that loses that claim releases its reservation.
 """
 
