@@ -14,7 +14,7 @@ export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 export PYO3_PYTHON := $(PY)
 
-.PHONY: install constraints up down demo check test test-rust test-python lint bench burst backtest model devnet devnet-down devnet-rebuild clean
+.PHONY: install constraints up down demo check test test-rust test-python lint bench burst chaos backtest model devnet devnet-down devnet-rebuild clean
 
 install: $(STAMP) devnet/node_modules/.package-lock.json
 
@@ -87,6 +87,16 @@ bench: install
 # its verdict; prints the count per final status (SEP_BENCH_BURST_INTENTS, _IN_FLIGHT).
 burst: install
 	$(PY) -m benchmarks burst
+
+# The long chaos run: a platform of its own (its own NATS, Redis, PostgreSQL, devnet, Ray),
+# CHAOS_INTENTS intents while CHAOS_FAULTS faults of every kind land, then the history
+# checker and the secret canaries; tables in .run/chaos/<run>/report.txt. Exit 1 on any
+# violation. The bounded run of the same is part of `make test` (tests/chaos/).
+CHAOS_INTENTS ?= 10000
+CHAOS_FAULTS ?= 60
+CHAOS_SEED ?= 1
+chaos: install
+	$(PY) -m platform_core.chaos --intents $(CHAOS_INTENTS) --faults $(CHAOS_FAULTS) --seed $(CHAOS_SEED)
 
 # The backtest on real history, as a Ray job on the cluster `make up` runs (GRID=quick for a
 # short one); the report lands in .run/backtest/<grid>/report.md.

@@ -90,7 +90,7 @@ class IntentProcessorActor:
             durable=DURABLE,
             filter_subject=f"{s.subject_prefix}.{IntentSubmitted.event_type()}",
             batch=16,
-            ack_wait_s=120.0,
+            ack_wait_s=10.0,  # a batch being planned is kept alive by heartbeats
         )
         self._start.started.set()
         try:

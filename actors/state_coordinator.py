@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 
 ACTOR_NAME = "state-coordinator"
 DURABLE = "state-coordinator"
+REDIS_CHECK_S = 1.0
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
 class StateCoordinatorActor:
-    def __init__(self, overrides: dict[str, Any] | None = None, ack_wait_s: float = 30.0) -> None:
+    def __init__(self, overrides: dict[str, Any] | None = None, ack_wait_s: float = 10.0) -> None:
         logs.configure(actor=ACTOR_NAME)
         self._settings = Settings(**(overrides or {}))
         self._consumer = ConsumerSettings(durable=DURABLE, ack_wait_s=ack_wait_s)
@@ -55,14 +56,28 @@ class StateCoordinatorActor:
             s.nats_url, stream=s.stream_name, subject_prefix=s.subject_prefix
         )
         self._coordinator = StateCoordinator(store, read_model, ledger)
+        await self._coordinator.restore_if_lost()
+        watch = asyncio.create_task(self._watch_redis(self._coordinator))
         self._start.started.set()
         try:
             await stream.consume(self._consumer, self._handle, store, self._stop)
         finally:
+            watch.cancel()
             await stream.close()
             await ledger.close()
             await read_model.close()
             await store.close()
+
+    async def _watch_redis(self, coordinator: StateCoordinator) -> None:
+        """Notice a Redis that lost its data while no events flow (gates refuse until the
+        ledger is rebuilt, so none may)."""
+        while not self._stop.is_set():
+            await asyncio.sleep(REDIS_CHECK_S)
+            try:
+                if (count := await coordinator.restore_if_lost()) is not None:
+                    log.warning("Redis had lost the read model: %d intents rebuilt", count)
+            except Exception as exc:  # Redis or PostgreSQL away: try again next time
+                log.warning("read model check failed: %s", type(exc).__name__)
 
     async def _handle(self, batch: Sequence[EventEnvelope]) -> None:
         assert self._coordinator is not None

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # The time a request has to arrive: its body, from the app's first read (replicas, the
+    # in-process app); its headers and (buffered) body at the HAProxy ingress. Then 408.
+    api_body_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # Per strategy, over every authenticated request: a bucket of `burst`, refilled at
     # `rate_limit_per_s`.
     rate_limit_per_s: float = Field(default=20.0, gt=0)

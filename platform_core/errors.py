@@ -50,6 +50,9 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    JSON_INVALID = "JSON_INVALID"  # a body that does not decode (not UTF-8, not JSON)
+    JSON_TOO_DEEP = "JSON_TOO_DEEP"  # a body nested deeper than the API reads
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # a request that did not arrive in time (408)
     RATE_LIMITED = "RATE_LIMITED"
     INTENT_FINAL = "INTENT_FINAL"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
@@ -75,6 +78,10 @@ class ErrorCode(StrEnum):
     OUT_OF_ORDER = "OUT_OF_ORDER"
     SEQUENCE_TAKEN = "SEQUENCE_TAKEN"
     STALE_BALANCE = "STALE_BALANCE"  # a balance older than reservations already let go
+    LEDGER_REBUILDING = "LEDGER_REBUILDING"  # Redis lost the ledger: rebuilding from the log
+    # -- the chaos harness ----------------------------------------------------------------
+    FAULT_NOT_INJECTED = "FAULT_NOT_INJECTED"  # no target for it, or not the platform's own
+    WORKLOAD_OVER_BUDGET = "WORKLOAD_OVER_BUDGET"  # it would spend more than a wallet may
     # -- prioritisation --------------------------------------------------------------------
     PRIORITY_MODEL_INVALID = "PRIORITY_MODEL_INVALID"
     QUEUE_FULL = "QUEUE_FULL"

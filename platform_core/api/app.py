@@ -14,7 +14,8 @@ from fastapi import FastAPI
 import platform_rust
 from platform_core.api.backends import Backends, ServiceBackends
 from platform_core.api.class_views import bind_routes
-from platform_core.api.limits import BodySizeLimit
+from platform_core.api.contract import install_contract
+from platform_core.api.limits import BodyDeadline, BodySizeLimit
 from platform_core.api.refusals import ApiError, install_error_handlers
 from platform_core.api.routes import IntentRoutes, routes
 from platform_core.config import Settings, get_settings
@@ -23,7 +24,8 @@ __all__ = ["ApiError", "bound_app", "create_app"]
 
 
 def _service_app(settings: Settings) -> FastAPI:
-    """The application without its routes: metadata, error handlers, body size limit."""
+    """The application without its routes: metadata, error handlers, the published contract
+    (`platform_core/api/contract.py`), body size limit, body deadline."""
     app = FastAPI(
         title="Strategy Execution Platform",
         version=platform_rust.__version__,
@@ -33,13 +35,16 @@ def _service_app(settings: Settings) -> FastAPI:
         ),
     )
     install_error_handlers(app)
+    install_contract(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: the deadline runs from the request's arrival, whatever runs inside.
+    app.add_middleware(BodyDeadline, timeout_s=settings.api_body_timeout_s)
     return app
 
 
 def bound_app(api: IntentRoutes) -> FastAPI:
     """The API served by `api`: the routes bound to it, the error handlers, the body size
-    limit. Each Serve replica builds its app with it, from itself."""
+    limit and deadline. Each Serve replica builds its app with it, from itself."""
     app = _service_app(api.settings)
     bind_routes(app, routes, api)
     return app

@@ -26,7 +26,7 @@ from platform_core.config import Settings
 from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.cancels import CancelRequests
 from platform_core.execution.pool_registry import PoolRegistry
-from platform_core.intent.ledger import ReservationLedger, StaleBalance
+from platform_core.intent.ledger import LedgerRebuilding, ReservationLedger, StaleBalance
 from platform_core.intent.manager import IntentManager, Scorer, UsdToken, routed_usd_quote
 from platform_core.intent.prioritizer import OnnxPrioritizer
 from platform_core.intent.validator import IntentValidator, connect_chain
@@ -235,7 +235,11 @@ class ServiceBackends:
             decision = await manager.submit(submission, strategy_id)
         except (TransportError, StaleBalance) as exc:  # the chain, or the gate's view of it
             raise ServiceUnavailable("chain", exc) from exc
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            LedgerRebuilding,
+        ) as exc:
             raise ServiceUnavailable("redis", exc) from exc
         return GateDecision(decision.envelope, decision.intent, decision.priority,
                         decision.reason_codes, [f"{r.code}: {r.message}"

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from platform_core.api.backends import ServiceUnavailable
 from platform_core.errors import ErrorCode, PlatformError
@@ -71,10 +72,31 @@ async def _refused(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code.lower(), _one(exc.code, str(exc)), exc.headers)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """The methods of every route at the request's path (Starlette's 405 names only the
+    first route's, and the API has one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.__cause__ is not None:
+        # FastAPI's answer to a body it could not decode (bytes that are not UTF-8): invalid
+        # input, answered as a JSON syntax error is (pydantic's `json_invalid`).
+        message = f"the body does not decode: {type(exc.__cause__).__name__}"
+        detail = _one(ErrorCode.JSON_INVALID, message)
+        return error_response(status.HTTP_422_UNPROCESSABLE_CONTENT, "validation_failed", detail)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
-    return error_response(exc.status_code, code.lower(), _one(code, str(exc.detail)))
+    headers = dict(exc.headers or {})
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        headers["Allow"] = allowed_methods(request)  # RFC 9110: every 405 names them
+    detail = _one(code, str(exc.detail))
+    return error_response(exc.status_code, code.lower(), detail, headers or None)
 
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:

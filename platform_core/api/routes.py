@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import platform_rust
 from platform_core.api.backends import Backends, GateDecision
 from platform_core.api.class_views import serving_instance
+from platform_core.api.contract import AUTHENTICATED, SECURITY, error_responses
 from platform_core.api.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, request_hash
 from platform_core.api.refusals import ApiError
 from platform_core.api.views import CancelReceipt, IntentEventsPage, IntentList, IntentStatusView
@@ -33,27 +34,30 @@ routes = APIRouter()
 
 _IDEMPOTENCY_KEY = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{MAX_KEY_LENGTH}}}$")
 _BEARER = {"WWW-Authenticate": "Bearer"}
-_NOT_THEIRS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such intent (or not this strategy's)"}
-}
-_SUBMIT_ANSWERS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key"},
-    403: {"description": "The body names another strategy"},
-    503: {"description": "A service the gate needs (chain, database) is down"},
-    413: {"description": "Body over the size limit"},
-    422: {
-        "description": "The intent is invalid or the gate denied it (balance, venue, "
-        "token, route, slippage, window); `reason_codes` says why"
+_SECURED: dict[str, Any] = {"security": SECURITY}
+_NOT_THEIRS = error_responses(*AUTHENTICATED, 404)
+_SUBMIT_ANSWERS = error_responses(
+    *AUTHENTICATED,
+    403,
+    descriptions={
+        422: "The intent is invalid (`error: validation_failed`), or the gate denied it "
+        "(`error: intent_denied`: balance, venue, token, route, slippage, window; with the "
+        "`IntentDenied` event at `links`), or the Idempotency-Key was used with another body "
+        "(`IDEMPOTENCY_KEY_REUSED`); `reason_codes` says why",
+        503: "A service the gate needs (chain, database) is down",
     },
-    429: {"description": "Rate limit reached; see Retry-After"},
-}
+)
+# The key's pattern, published without letting the framework check it: a bad key is refused
+# with its own code (`IDEMPOTENCY_KEY_INVALID`, in `_check_submission`).
+_IDEMPOTENCY_KEY_SCHEMA = {"pattern": _IDEMPOTENCY_KEY.pattern, "maxLength": MAX_KEY_LENGTH}
 
 
 async def api_token(
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str:
-    """The API key the request carries (`Authorization: Bearer`, or `X-Api-Key`)."""
+    """The API key the request carries (`Authorization: Bearer`, or `X-Api-Key`): published
+    as the OpenAPI security schemes, not as parameters."""
     token = x_api_key
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
@@ -155,7 +159,7 @@ class IntentRoutes:
                            {"Retry-After": str(retry)})  # fmt: skip
         return strategy_id
 
-    @routes.get("/healthz", tags=["ops"])
+    @routes.get("/healthz", tags=["ops"], responses=error_responses(413, 500))
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok", "version": platform_rust.__version__}
 
@@ -165,12 +169,15 @@ class IntentRoutes:
         response_model=IntentReceipt,
         tags=["intents"],
         responses=_SUBMIT_ANSWERS,
+        openapi_extra=_SECURED,
     )
     async def submit_intent(
         self,
         submission: IntentSubmission,
         strategy_id: Strategy,
-        idempotency_key: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[
+            str | None, Header(json_schema_extra=_IDEMPOTENCY_KEY_SCHEMA)
+        ] = None,
     ) -> IntentReceipt | JSONResponse:
         _check_submission(submission, strategy_id, idempotency_key)
         try:
@@ -219,7 +226,8 @@ class IntentRoutes:
         if decision.accepted:
             await self.services.release(decision.intent.id)
 
-    @routes.get("/intents", response_model=IntentList, tags=["intents"])
+    @routes.get("/intents", response_model=IntentList, tags=["intents"],
+                responses=error_responses(*AUTHENTICATED), openapi_extra=_SECURED)  # fmt: skip
     async def list_intents(
         self,
         strategy_id: Strategy,
@@ -237,13 +245,13 @@ class IntentRoutes:
         return view, source
 
     @routes.get("/intents/{intent_id}", response_model=IntentStatusView, tags=["intents"],
-                responses=_NOT_THEIRS)  # fmt: skip
+                responses=_NOT_THEIRS, openapi_extra=_SECURED)  # fmt: skip
     async def get_intent(self, intent_id: UUID, strategy_id: Strategy) -> IntentStatusView:
         view, source = await self._owned_view(intent_id, strategy_id)
         return IntentStatusView.from_view(view, source)
 
     @routes.get("/intents/{intent_id}/events", response_model=IntentEventsPage,
-                tags=["intents"], responses=_NOT_THEIRS)  # fmt: skip
+                tags=["intents"], responses=_NOT_THEIRS, openapi_extra=_SECURED)  # fmt: skip
     async def get_intent_events(self, intent_id: UUID, strategy_id: Strategy) -> IntentEventsPage:
         events = await self.services.intent_events(intent_id)
         if not events or events[0].strategy_id != strategy_id:
@@ -255,8 +263,8 @@ class IntentRoutes:
         status_code=status.HTTP_202_ACCEPTED,
         response_model=CancelReceipt,
         tags=["intents"],
-        responses={**_NOT_THEIRS,
-                   409: {"description": "The intent has ended already (`INTENT_FINAL`)"}},
+        responses={**_NOT_THEIRS, **error_responses(409)},
+        openapi_extra=_SECURED,
     )  # fmt: skip
     async def cancel_intent(self, intent_id: UUID, strategy_id: Strategy) -> CancelReceipt:
         view, _ = await self._owned_view(intent_id, strategy_id)

@@ -72,7 +72,9 @@ def start_anvil(
         raise FileNotFoundError(f"anvil not found at {ANVIL_BINARY}: run `npm ci --prefix devnet`")
     if _listening(host, port):
         raise RuntimeError(f"port {port} is already in use: is a devnet already running?")
-    cmd = [str(ANVIL_BINARY), "--host", host, "--port", str(port)]
+    # Quiet: anvil's banner lists the private keys of its accounts, the platform's devnet
+    # wallets among them, and no log may hold a signing key (the chaos run's canaries).
+    cmd = [str(ANVIL_BINARY), "--host", host, "--port", str(port), "--quiet"]
     cmd += ["--chain-id", str(DEVNET_CHAIN_ID), *extra_args]
     if state_file is not None:
         cmd += ["--load-state", str(unpack_state(work_dir, state_file))]

@@ -14,6 +14,12 @@ the steps already in flight are followed to their true end and reported; the int
 `IntentFailed` with the first failure (`IntentExpired` when that was a swap mined past its
 deadline).
 
+An approval is no event of its own: the step's `ExecutionStepSubmitted` names it
+(`prerequisites`: kind, hash, block, gas used and price, reverted or not), or, when the
+swap was never broadcast, the step's `ExecutionStepFailed` does, so every transaction a
+step put on chain is in an event. It is read back from the journal (`<step key>:approve`),
+so a re-run names it too, even when the allowance no longer calls for it.
+
 The events come in step order whatever the order of the receipts, and a wave is a function
 of the journal and the clock: steps signed in an earlier run form a wave of their own,
 reported before anything new is launched. So a re-run publishes the same events at the same
@@ -44,7 +50,7 @@ from platform_core.chain.errors import (
     JournalError,
     SimulationReverted,
 )
-from platform_core.chain.journal import StepRecord, StepState
+from platform_core.chain.journal import MINED_STATES, StepRecord, StepState
 from platform_core.chain.sender import StepOutcome, TransactionSender, TxRequest
 from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.event_chain import EventChain
@@ -61,6 +67,7 @@ from platform_core.types.events import (
     IntentCancelled,
     IntentExpired,
     IntentFailed,
+    PrerequisiteTx,
 )
 from platform_core.types.intent import Intent, IntentStatus
 from platform_core.types.plan import ExecutionPlan, ExecutionStep
@@ -68,6 +75,9 @@ from platform_core.types.plan import ExecutionPlan, ExecutionStep
 log = logging.getLogger(__name__)
 
 UNDECIDED_STATES = (StepState.PREPARED, StepState.SIGNED, StepState.SUBMITTED, StepState.UNKNOWN)
+# What a step may send before its swap, each journalled as `<step key>:<kind>`: the keys a
+# re-run reads back, so no other prerequisite is ever sent (it could go unreported).
+PREREQUISITE_KINDS = ("approve",)
 
 
 class EventPublisher(Protocol):
@@ -137,6 +147,11 @@ class _Tally:
 def step_key(plan: ExecutionPlan, step: ExecutionStep) -> str:
     """Journal key of a step: stable across re-runs of the same plan."""
     return f"{plan.plan_id}:{step.index}"
+
+
+def prerequisite_keys(key: str) -> tuple[str, ...]:
+    """The journal keys of what the step `key` may send before its swap."""
+    return tuple(f"{key}:{kind}" for kind in PREREQUISITE_KINDS)
 
 
 def _hex(tx_hash: bytes) -> str:
@@ -296,7 +311,12 @@ class ExecutionOrchestrator:
                 )
             order = order_from_step(step, self.wallet)
             *prerequisites, swap = await adapter.build_swap_tx(order, self.wallet, key)
-            for request in prerequisites:  # the approval: not an event of its own
+            unknown = [
+                r.step_key for r in prerequisites if r.step_key not in prerequisite_keys(key)
+            ]
+            if unknown:  # never sent: the step's events could not name it on a re-run
+                return _StepFailure(None, f"unexpected prerequisite(s) {unknown}: not sent")
+            for request in prerequisites:  # named in the step's events (`_prerequisites`)
                 failure = await self._send_prerequisite(request)
                 if failure is not None:
                     return failure
@@ -348,16 +368,26 @@ class ExecutionOrchestrator:
         launch: _Launch,
         tally: _Tally,
     ) -> None:
-        """Publish what became of a launched step, once the chain has decided it."""
-        if isinstance(launch, _Launched):
-            try:
+        """Publish what became of a launched step, once the chain has decided it. What
+        the step had mined before its swap is named by its `ExecutionStepSubmitted`, or by
+        its `ExecutionStepFailed` when there is none."""
+        named: list[PrerequisiteTx] = []
+        submitted = False  # an ExecutionStepSubmitted of the step was published
+        outcome: _StepFailure | ExecutionStepConfirmed
+        try:
+            named = await self._prerequisites(step_key(plan, step))
+            if isinstance(launch, _StepFailure):
+                outcome = launch
+            elif launch.record.state is StepState.REFUSED:  # refused at its broadcast
+                outcome = _StepFailure(None, f"refused: {launch.record.detail}")
+            else:
+                await self._submitted(events, plan, step, launch.record, named)
+                submitted = True
                 outcome = await self._follow(events, plan, step, launch)
-            except PlatformError as exc:
-                if exc.retryable:
-                    raise
-                outcome = _StepFailure(None, str(exc), code=exc.code)
-        else:
-            outcome = launch
+        except PlatformError as exc:
+            if exc.retryable:
+                raise
+            outcome = _StepFailure(None, str(exc), code=exc.code)
         if isinstance(outcome, ExecutionStepConfirmed):
             tally.done += 1
             tally.amount_in += outcome.amount_in
@@ -371,6 +401,7 @@ class ExecutionOrchestrator:
                 tx_hash=None if outcome.tx_hash is None else _hex(outcome.tx_hash),
                 reason=outcome.describe(),
                 reverted=outcome.reverted,
+                prerequisites=[] if submitted else named,
             ),
             step.index,
         )
@@ -381,9 +412,6 @@ class ExecutionOrchestrator:
         self, events: EventChain, plan: ExecutionPlan, step: ExecutionStep, launch: _Launched
     ) -> _StepFailure | ExecutionStepConfirmed:
         record = launch.record
-        if record.state is StepState.REFUSED:  # refused at its broadcast
-            return _StepFailure(None, f"refused: {record.detail}")
-        await self._submitted(events, plan, step, record)
         first = await self.sender.wait(record.step_key) if launch.fresh else None
         outcome = await self._settled(record.step_key, first)
         if outcome.state is StepState.CONFIRMED:
@@ -407,8 +435,42 @@ class ExecutionOrchestrator:
             return outcome
         raise ExecutionUndecided(f"step {key}: still {outcome and outcome.state} on chain")
 
+    async def _prerequisites(self, key: str) -> list[PrerequisiteTx]:
+        """What the step `key` had mined before its swap, in nonce order, from the journal
+        and the receipts: the same on every run (a re-run's adapter may ask for no approval
+        any more, the allowance being there). One still undecided is settled first."""
+        found: list[tuple[int, PrerequisiteTx]] = []
+        for kind, prerequisite in zip(PREREQUISITE_KINDS, prerequisite_keys(key), strict=True):
+            try:
+                record = await asyncio.to_thread(self.sender.journal.get, prerequisite)
+            except JournalError:  # never prepared
+                continue
+            if not record.attempts:  # never signed: never on chain
+                continue
+            outcome = await self._settled(prerequisite, None)
+            if outcome.state not in MINED_STATES or outcome.tx_hash is None:
+                continue  # refused at its broadcast, or another transaction took its nonce
+            receipt = outcome.receipt or await self.sender.client.receipt(outcome.tx_hash)
+            if receipt is None:  # the journal says mined; a node that forgot it is a reorg
+                raise ExecutionUndecided(f"no receipt for mined tx {_hex(outcome.tx_hash)}")
+            mined = PrerequisiteTx(
+                kind="cancel" if outcome.state is StepState.DROPPED else kind,
+                tx_hash=_hex(outcome.tx_hash),
+                block_number=int(receipt["blockNumber"]),
+                gas_used=int(receipt["gasUsed"]),
+                effective_gas_price=int(receipt.get("effectiveGasPrice") or 0),
+                reverted=int(receipt["status"]) != 1,
+            )
+            found.append((record.attempts[0].nonce, mined))
+        return [mined for _, mined in sorted(found, key=lambda pair: pair[0])]
+
     async def _submitted(
-        self, events: EventChain, plan: ExecutionPlan, step: ExecutionStep, record: StepRecord
+        self,
+        events: EventChain,
+        plan: ExecutionPlan,
+        step: ExecutionStep,
+        record: StepRecord,
+        prerequisites: list[PrerequisiteTx],
     ) -> None:
         attempt = record.attempts[0]  # the original: later attempts reuse its nonce
         await self._publish(
@@ -419,6 +481,7 @@ class ExecutionOrchestrator:
                 tx_hash=_hex(attempt.tx_hash),
                 wallet=self.wallet,
                 nonce=attempt.nonce,
+                prerequisites=prerequisites,
             ),
             step.index,
         )

@@ -72,17 +72,19 @@ local function parse(entry)
 end
 """
 
-# KEYS: the intent's hash, then one ledger hash per token. ARGV: intent id, now (ms),
-# expiry (ms), settle (ms), then need, balance and balance block per token.
-# Returns {'ok'}, {'short', reserved per token...} or {'stale', token index, floor}.
+# KEYS: the intent's hash, one ledger hash per token, then the ready marker. ARGV: intent
+# id, now (ms), expiry (ms), settle (ms), then need, balance and balance block per token.
+# Returns {'ok'}, {'short', reserved per token...}, {'stale', token index, floor}, or
+# {'rebuilding'} when the marker is missing (Redis lost the ledger: it is being rebuilt).
 _RESERVE = (
     _BIG
     + _PARSE
     + """
 local intent, now, expires, settle = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return {'rebuilding'} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
 local reserved, short = {}, false
-for i = 2, #KEYS do
+for i = 2, #KEYS - 1 do
   local key, base = KEYS[i], 5 + (i - 2) * 3
   local need, balance, block = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2])
   local floor = tonumber(redis.call('HGET', key, 'floor') or '0')
@@ -110,7 +112,7 @@ for i = 2, #KEYS do
   if not le(add(sum, need), balance) then short = true end
 end
 if short then return {'short', unpack(reserved)} end
-for i = 2, #KEYS do
+for i = 2, #KEYS - 1 do
   local key, need = KEYS[i], ARGV[5 + (i - 2) * 3]
   redis.call('HSET', key, intent, need .. '|' .. expires .. '||')
   redis.call('HSET', KEYS[1], key, need)
@@ -143,6 +145,14 @@ end
 return released
 """
 )
+
+
+class LedgerRebuilding(PlatformError, RuntimeError):
+    """The ledger's ready marker is missing: Redis lost its data (restarted empty, flushed)
+    and the state coordinator has not yet rebuilt the ledger from the event log. Nothing is
+    reserved until it has, so no gate can over-commit a wallet meanwhile. Retryable."""
+
+    code = ErrorCode.LEDGER_REBUILDING
 
 
 class StaleBalance(PlatformError, RuntimeError):
@@ -265,6 +275,18 @@ class ReservationLedger:
     def intent_key(self, intent_id: UUID | str) -> str:
         return f"{self._prefix}ledger:intent:{intent_id}"
 
+    @property
+    def ready_key(self) -> str:
+        """Present once the ledger holds what the event log implies: written by `rebuild`
+        (`mark_ready` for a new, empty one); gone when Redis loses its data."""
+        return f"{self._prefix}ledger:ready"
+
+    async def is_ready(self) -> bool:
+        return bool(await self._redis.exists(self.ready_key))
+
+    async def mark_ready(self) -> None:
+        await self._redis.set(self.ready_key, str(millis(self.clock())))
+
     async def reserve(
         self,
         intent_id: UUID,
@@ -288,7 +310,12 @@ class ReservationLedger:
         for need in needs:
             keys.append(self.token_key(wallet, need.token))
             args += [str(need.amount), str(need.balance), need.balance_block]
+        keys.append(self.ready_key)
         status, *rest = [_text(item) for item in await self._reserve(keys=keys, args=args)]
+        if status == "rebuilding":
+            raise LedgerRebuilding(
+                "the reservation ledger is being rebuilt from the event log (Redis lost it)"
+            )
         if status == "stale":
             need = needs[int(rest[0]) - 1]
             raise StaleBalance(
@@ -353,5 +380,6 @@ class ReservationLedger:
                     expiry[name] = max(expiry.get(name, 0), row.entry.expires_ms)
             for name, expires_ms in expiry.items():
                 pipe.pexpireat(name, expires_ms)
+            pipe.set(self.ready_key, str(millis(self.clock())))
             await pipe.execute()
         return len(rows)

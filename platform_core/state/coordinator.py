@@ -12,10 +12,16 @@ moves no tokens, and an intent that sent nothing releases as of block 0). Every 
 at the views of all its intents, not only at final events: an event that closes a gap can
 make a view final, and a batch redelivered after a crash between the read model and the
 release must still release. Releasing again changes nothing.
+
+Redis is a cache of the log. When it loses its data (restarted empty, flushed), the
+ledger's ready marker is gone with it: gates refuse to reserve (`LedgerRebuilding`, a 503
+the client retries) and the coordinator rebuilds the read model and the ledger from the log
+before it handles another batch (`restore_if_lost`, also called on a timer by its actor).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +43,7 @@ class CoordinatorStats:
     events_stored: int = 0
     views_changed: int = 0
     reservations_released: int = 0  # ledger entries
+    rebuilds: int = 0  # of the read model and ledger, after Redis lost them
     lag_s: list[float] = field(default_factory=list)  # occurred_at -> read model updated
 
     def snapshot(self) -> dict[str, float]:
@@ -48,6 +55,7 @@ class CoordinatorStats:
             "events_stored": self.events_stored,
             "views_changed": self.views_changed,
             "reservations_released": self.reservations_released,
+            "rebuilds": self.rebuilds,
             "lag_p50_s": pick(0.5) if pick else float("nan"),
             "lag_p99_s": pick(0.99) if pick else float("nan"),
         }
@@ -64,8 +72,30 @@ class StateCoordinator:
         self.read_model = read_model
         self.ledger = ledger
         self.stats = CoordinatorStats()
+        self._lock = asyncio.Lock()  # a rebuild never interleaves with a batch
+
+    async def restore_if_lost(self) -> int | None:
+        """When Redis has lost the ledger (its ready marker is missing), rebuild the read
+        model and the ledger from the event log; the number of intents rebuilt, or None
+        when nothing was lost."""
+        if self.ledger is None:
+            return None
+        async with self._lock:
+            return await self._restore_if_lost()
+
+    async def _restore_if_lost(self) -> int | None:
+        if self.ledger is None or await self.ledger.is_ready():
+            return None
+        count = await self.read_model.rebuild(self.store, ledger=self.ledger)
+        self.stats.rebuilds += 1
+        return count
 
     async def handle(self, envelopes: Sequence[EventEnvelope]) -> None:
+        async with self._lock:
+            await self._restore_if_lost()
+            await self._handle(envelopes)
+
+    async def _handle(self, envelopes: Sequence[EventEnvelope]) -> None:
         for env in envelopes:
             try:
                 env.event()  # a payload this version cannot read is never stored

@@ -13,8 +13,9 @@ consumers that ack only after the handler's effect is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,6 +69,9 @@ class ConsumerSettings:
     filter_subject: str | None = None  # default: every subject of the stream
     batch: int = 128
     fetch_timeout_s: float = 1.0
+    # A batch still being handled is kept from redelivery by a heartbeat (`in_progress`)
+    # every third of `ack_wait_s`, so the wait can be short: it is how long the messages of
+    # a consumer that died stay unseen before another gets them.
     ack_wait_s: float = 30.0
     max_deliveries: int = 5
     backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0)
@@ -228,6 +232,16 @@ class EventStream:
                 await self._dead_letter(msg, f"undecodable event: {exc}", dead_letters)
         if not decoded:
             return
+        async with _kept_alive([m for m, _ in decoded], settings.ack_wait_s / 3):
+            await self._handle(decoded, settings, handler, dead_letters)
+
+    async def _handle(
+        self,
+        decoded: list[tuple[Msg, EventEnvelope]],
+        settings: ConsumerSettings,
+        handler: BatchHandler,
+        dead_letters: DeadLetterSink,
+    ) -> None:
         try:
             await handler([env for _, env in decoded])
         except Exception as exc:
@@ -270,6 +284,27 @@ class EventStream:
             await msg.term()
         except nats.errors.Error:
             pass
+
+
+@contextlib.asynccontextmanager
+async def _kept_alive(messages: list[Msg], interval_s: float) -> AsyncIterator[None]:
+    """While the block runs, tell the server every `interval_s` that these messages are
+    still being worked on, so that they are not redelivered to another consumer."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            for msg in messages:
+                try:
+                    await msg.in_progress()
+                except nats.errors.Error:
+                    pass  # acked already, or the connection is gone: redelivery then
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 async def _ack(msg: Msg) -> None:

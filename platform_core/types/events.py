@@ -73,12 +73,29 @@ class PlanCreated(DomainEvent):
     plan: ExecutionPlan
 
 
+class PrerequisiteTx(BaseModel):
+    """A transaction a step had mined before its swap (its token approval), as its receipt
+    shows it, gas included: with these, a step's events name every transaction the step put
+    on chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str  # "approve"; "cancel" when our zero-value self-transfer took its nonce
+    tx_hash: str = Field(pattern=r"^0x[0-9a-f]{64}$")
+    block_number: int = Field(ge=0)
+    gas_used: int = Field(ge=0)
+    effective_gas_price: Wei
+    reverted: bool = False
+
+
 class ExecutionStepSubmitted(DomainEvent):
     plan_id: UUID
     step_id: UUID
     tx_hash: str = Field(pattern=r"^0x[0-9a-f]{64}$")
     wallet: str
     nonce: int = Field(ge=0)
+    # What the step had mined before this swap, in nonce order; empty in older events.
+    prerequisites: list[PrerequisiteTx] = Field(default_factory=list)
 
 
 class ExecutionStepConfirmed(DomainEvent):
@@ -98,6 +115,9 @@ class ExecutionStepFailed(DomainEvent):
     tx_hash: str | None = None  # None: it failed before broadcast (e.g. pre-flight)
     reason: str
     reverted: bool = False
+    # What the step had mined before its swap when no `ExecutionStepSubmitted` of the step
+    # named it (the swap was never broadcast); empty otherwise, and in older events.
+    prerequisites: list[PrerequisiteTx] = Field(default_factory=list)
 
 
 class ExecutionCompleted(DomainEvent):

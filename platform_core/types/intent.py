@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -33,6 +34,64 @@ MAX_TIME_WINDOW_MS = 24 * 60 * 60 * 1_000
 MAX_SLIPPAGE = Decimal("0.5")
 MAX_ASSETS = 16
 MAX_VENUES = 32
+
+# The JSON schema of the submission carries the rules intake enforces, so that a request valid
+# against the published schema is refused only for what depends on live state (the chain's
+# tokens, balances and routes) or on rules between items (an asset listed twice, venues both
+# allowed and excluded). The schema may be stricter than intake at the edges (exponent
+# notation, leading-dot decimals, nulls for absent fields are accepted but not published);
+# it is never looser. It is documentation only: validation is the models' own.
+_DECIMAL_CHARS = 80  # parse_decimal's limit
+_UINT256_DIGITS = 77  # an amount below 10**77 base units fits a uint256
+
+
+def amount_pattern(decimals: int) -> str:
+    """A positive decimal with at most `decimals` fractional digits (trailing zeros aside)
+    whose base units fit a uint256."""
+    integer = rf"0*[1-9][0-9]{{0,{_UINT256_DIGITS - 1 - decimals}}}"
+    if decimals == 0:
+        return rf"^{integer}(\.0+)?$"
+    fraction = rf"\.[0-9]{{1,{decimals}}}0*"
+    below_one = rf"0*\.[0-9]{{0,{decimals - 1}}}[1-9]0*"
+    return rf"^({integer}({fraction})?|{below_one})$"
+
+
+_AMOUNT_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "maxLength": _DECIMAL_CHARS,
+    "description": 'A positive decimal string ("1.5"), with no more fractional digits than the '
+    "asset's decimals; its base units must fit a uint256",
+}
+_PERCENTAGE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "maxLength": _DECIMAL_CHARS,
+    "pattern": r"^([1-9][0-9]?(\.[0-9]+)?|0?\.[0-9]*[1-9][0-9]*|100(\.0+)?)$",
+    "description": "A share of the wallet's balance, in (0, 100]",
+}
+_SIZED: dict[str, Any] = {"anyOf": [{"required": ["amount"]}, {"required": ["percentage"]}]}
+
+
+def _asset_spec_schema(schema: dict[str, Any]) -> None:
+    # Not both an amount and a percentage; an amount's precision is its asset's decimals.
+    schema["not"] = {"required": ["amount", "percentage"]}
+    schema["anyOf"] = [{"not": {"required": ["amount"]}}] + [
+        {
+            "properties": {
+                "asset": {"properties": {"decimals": {"const": decimals}}},
+                "amount": {"pattern": amount_pattern(decimals)},
+            }
+        }
+        for decimals in range(37)
+    ]
+
+
+_SLIPPAGE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": float(MAX_SLIPPAGE)},
+        {"type": "string", "pattern": r"^0?\.([0-4][0-9]*[1-9][0-9]*|[1-4][0-9]*|50*)$"},
+    ],
+    "description": f"The worst price accepted, as a fraction: in (0, {MAX_SLIPPAGE}]",
+}
 
 
 class _CaseInsensitiveEnum(StrEnum):
@@ -78,6 +137,14 @@ def _percentage(value: Any) -> Decimal:
     return parse_decimal(value, field="percentage")
 
 
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 300000.0 is the integer 300000 (and schema-valid as one).
+    # Anything else is left to the strict integer check (no strings, no bools, no 1.5).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _slippage(value: Any) -> Decimal:
     # A slippage tolerance is not an amount: a JSON number is fine here.
     if isinstance(value, float):
@@ -92,11 +159,24 @@ class AssetSpec(BaseModel):
     (DISPOSE), like USDC in "acquire 1.5 WETH with USDC".
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_asset_spec_schema)
 
     asset: Asset
-    amount: Annotated[Decimal, BeforeValidator(_amount)] | None = None
-    percentage: Annotated[Decimal, BeforeValidator(_percentage)] | None = None
+    amount: Annotated[
+        Annotated[Decimal, BeforeValidator(_amount)] | None, WithJsonSchema(_AMOUNT_SCHEMA)
+    ] = None
+    percentage: Annotated[
+        Annotated[Decimal, BeforeValidator(_percentage)] | None, WithJsonSchema(_PERCENTAGE_SCHEMA)
+    ] = None
+
+    @field_validator("asset", mode="before")
+    @classmethod
+    def _whole_numbers(cls, value: Any) -> Any:
+        # `Asset`'s integers are strict (platform_core/types/common.py); JSON's 18.0 is 18.
+        if isinstance(value, dict):
+            return {k: _whole_number(v) if k in ("decimals", "chain_id") else v
+                    for k, v in value.items()}  # fmt: skip
+        return value
 
     @model_validator(mode="after")
     def _sized_consistently(self) -> AssetSpec:
@@ -140,14 +220,30 @@ class AssetSpec(BaseModel):
         return int(value.scaleb(self.asset.decimals))
 
 
+def _venue_list(schema: dict[str, Any]) -> None:
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "array":
+            branch.update(minItems=1, uniqueItems=True)
+
+
+_VENUE_LIST: Any = _venue_list
+
+
 class IntentConstraints(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_slippage: Annotated[Decimal, BeforeValidator(_slippage)]
-    time_window_ms: int = Field(strict=True)
+    max_slippage: Annotated[Decimal, BeforeValidator(_slippage), WithJsonSchema(_SLIPPAGE_SCHEMA)]
+    time_window_ms: Annotated[int, BeforeValidator(_whole_number)] = Field(
+        strict=True,
+        json_schema_extra={"minimum": MIN_TIME_WINDOW_MS, "maximum": MAX_TIME_WINDOW_MS},
+    )
     execution_style: ExecutionStyle = ExecutionStyle.AGGRESSIVE
-    allowed_venues: list[VenueName] | None = Field(default=None, max_length=MAX_VENUES)
-    excluded_venues: list[VenueName] | None = Field(default=None, max_length=MAX_VENUES)
+    allowed_venues: list[VenueName] | None = Field(
+        default=None, max_length=MAX_VENUES, json_schema_extra=_VENUE_LIST
+    )
+    excluded_venues: list[VenueName] | None = Field(
+        default=None, max_length=MAX_VENUES, json_schema_extra=_VENUE_LIST
+    )
 
     @field_validator("max_slippage")
     @classmethod
@@ -220,6 +316,15 @@ class MLFeatures(BaseModel):
         return [float(getattr(self, name)) for name in self.feature_names()]
 
 
+# At least one asset sized, at most one not (the counter side).
+_ASSET_LIST: dict[str, Any] = {
+    "allOf": [
+        {"contains": _SIZED},
+        {"contains": {"not": _SIZED}, "minContains": 0, "maxContains": 1},
+    ]
+}
+
+
 class IntentSubmission(BaseModel):
     """What a client may send: only these fields. Server-owned fields (id, status,
     ml_features) are refused as unknown, so a client cannot assign them.
@@ -231,7 +336,9 @@ class IntentSubmission(BaseModel):
 
     strategy_id: UUID
     type: IntentType = Field(alias="intent_type")
-    assets: list[AssetSpec] = Field(min_length=1, max_length=MAX_ASSETS)
+    assets: list[AssetSpec] = Field(
+        min_length=1, max_length=MAX_ASSETS, json_schema_extra=_ASSET_LIST
+    )
     constraints: IntentConstraints
 
     @field_validator("assets")

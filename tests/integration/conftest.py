@@ -71,9 +71,26 @@ def two_node_cluster() -> Iterator[TwoNodeCluster]:
 
 @pytest.fixture
 def isolated_settings() -> Iterator[Settings]:
+    """Names of the test's own, as a new platform has them: an empty log, and so a
+    reservation ledger marked ready (as the state coordinator marks it when it starts)."""
     tag = uuid.uuid4().hex[:10]
-    yield Settings(**isolated_names(tag))
+    settings = Settings(**isolated_names(tag))
+    mark_ledger_ready(settings)
+    yield settings
     drop_test_resources(tag)
+
+
+def mark_ledger_ready(settings: Settings) -> None:
+    from platform_core.intent.ledger import ReservationLedger
+
+    async def mark() -> None:
+        ledger = ReservationLedger.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
+        try:
+            await ledger.mark_ready()
+        finally:
+            await ledger.close()
+
+    asyncio.run(mark())
 
 
 async def _drop_test_resources(settings: Settings, tag: str) -> None:

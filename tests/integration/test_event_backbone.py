@@ -437,3 +437,66 @@ async def test_strategy_index_lists_newest_first_and_filters(read_model: ReadMod
     assert {v.intent_id for v in pending} == {str(e[0].intent_id) for e in lifecycles[3:]}
     assert len(await read_model.list_for_strategy(strategy, limit=2)) == 2
     assert await read_model.list_for_strategy(uuid7()) == []
+
+
+async def test_a_slow_batch_is_kept_by_heartbeats_and_a_dead_consumers_is_redelivered(
+    isolated_settings: Settings, store: EventStore
+) -> None:
+    """Two consumers share one durable, as the intent processors do, with a 1 s ack wait.
+    A batch handled for 4 s is not redelivered meanwhile (its consumer says it is still at
+    work); the batch of a consumer that dies mid-batch goes to the other after the wait."""
+    s = isolated_settings
+    stream = await EventStream.connect(s.nats_url, stream=s.stream_name,
+                                       subject_prefix=s.subject_prefix)  # fmt: skip
+    consumer = ConsumerSettings(durable="pool", batch=4, ack_wait_s=1.0)
+    seen: list[tuple[str, str]] = []
+    release = asyncio.Event()
+
+    def handler(name: str, work_s: float | None) -> object:
+        async def handle(batch: list[EventEnvelope]) -> None:
+            seen.extend((name, str(env.event_id)) for env in batch)
+            if work_s is None:
+                await release.wait()  # never returns on its own: killed mid-batch
+            else:
+                await asyncio.sleep(work_s)
+
+        return handle
+
+    async def run(name: str, work_s: float | None, stop: asyncio.Event) -> None:
+        await stream.consume(consumer, handler(name, work_s), store, stop)  # type: ignore[arg-type]
+
+    try:
+        slow_stop, other_stop = asyncio.Event(), asyncio.Event()
+        slow = asyncio.create_task(run("slow", 4.0, slow_stop))
+        await asyncio.sleep(0.5)
+        first = lifecycle()[0]
+        await stream.publish(first)
+        await _wait_for(lambda: _true(len(seen) == 1), 10)
+        other = asyncio.create_task(run("other", 0.0, other_stop))
+        await asyncio.sleep(5.0)  # past the batch and four ack waits
+        assert seen == [("slow", str(first.event_id))]  # handled once: never redelivered
+
+        slow_stop.set()
+        await asyncio.wait_for(slow, 10)
+        doomed_stop = asyncio.Event()
+        doomed = asyncio.create_task(run("doomed", None, doomed_stop))
+        other_stop.set()
+        await asyncio.wait_for(other, 10)  # only the doomed consumer fetches now
+        second = lifecycle()[0]
+        await stream.publish(second)
+        await _wait_for(lambda: _true(("doomed", str(second.event_id)) in seen), 10)
+        doomed.cancel()  # dies mid-batch: no ack, no heartbeat
+        with contextlib.suppress(asyncio.CancelledError):
+            await doomed
+        rescuer_stop = asyncio.Event()
+        rescuer = asyncio.create_task(run("rescuer", 0.0, rescuer_stop))
+        await _wait_for(lambda: _true(("rescuer", str(second.event_id)) in seen), 15)
+        rescuer_stop.set()
+        await asyncio.wait_for(rescuer, 10)
+    finally:
+        release.set()
+        await stream.close()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -15,7 +15,13 @@ import pytest
 from platform_core.cli import cmd_rebuild
 from platform_core.config import Settings
 from platform_core.intent.aggregate import IntentAggregate
-from platform_core.intent.ledger import Need, ReservationLedger, Shortfall, StaleBalance
+from platform_core.intent.ledger import (
+    LedgerRebuilding,
+    Need,
+    ReservationLedger,
+    Shortfall,
+    StaleBalance,
+)
 from platform_core.state.coordinator import StateCoordinator
 from platform_core.state.event_store import EventStore
 from platform_core.state.read_model import ReadModel
@@ -50,6 +56,7 @@ async def ledger(isolated_settings: Settings) -> AsyncIterator[ReservationLedger
         isolated_settings.redis_url, prefix=isolated_settings.redis_key_prefix
     )
     book.clock = clock
+    await book.mark_ready()  # a new ledger: nothing in the log to rebuild it from
     try:
         yield book
     finally:
@@ -221,6 +228,46 @@ async def test_rebuild_from_the_log_restores_open_and_released_entries(
         assert short == (Shortfall(USDC, 600, 5_000, 4_500),)
         assert await ledger.release(done.intent.id, block=90) == 0  # released already
         assert await ledger.release(open_one.intent.id) == 1
+    finally:
+        await read_model.clear()
+        await read_model.close()
+        await store.close()
+
+
+async def test_a_lost_ledger_refuses_until_the_coordinator_rebuilds_it(
+    isolated_settings: Settings, ledger: ReservationLedger, seed_intent: dict[str, Any]
+) -> None:
+    """Redis loses its data (here: every key of the platform's prefix): no gate may reserve
+    against the empty ledger, which would over-commit the wallet, until the coordinator has
+    rebuilt the views and the reservations from the log; then the open intent counts again."""
+    s = isolated_settings
+    clock_of(ledger).now = datetime.now(UTC)
+    store = await EventStore.connect(s.postgres_dsn)
+    read_model = ReadModel.from_url(s.redis_url, prefix=s.redis_key_prefix)
+    coordinator = StateCoordinator(store, read_model, ledger)
+    try:
+        open_one = submitted(seed_intent, {USDC: 4_500})
+        assert await ledger.reserve(open_one.intent.id, WALLET, [Need(USDC, 4_500, 5_000, 3)],
+                                    deadline=DEADLINE) == ()  # fmt: skip
+        await coordinator.handle(open_one.appended)
+        assert await coordinator.restore_if_lost() is None  # nothing lost yet
+
+        await read_model.clear()
+        await ledger.clear()
+        with pytest.raises(LedgerRebuilding):
+            await reserve(ledger, Need(USDC, 600, 5_000, 4))
+        assert await read_model.get(open_one.intent.id) is None
+
+        assert await coordinator.restore_if_lost() == 1
+        view = await read_model.get(open_one.intent.id)
+        assert view is not None and view.reserved == {USDC: 4_500}
+        short = await reserve(ledger, Need(USDC, 600, 5_000, 4))
+        assert short == (Shortfall(USDC, 600, 5_000, 4_500),)
+
+        await ledger.clear()  # lost again: the next batch rebuilds before it is applied
+        await coordinator.handle(open_one.appended)
+        assert coordinator.stats.rebuilds == 2
+        assert await reserve(ledger, Need(USDC, 500, 5_000, 4)) == ()
     finally:
         await read_model.clear()
         await read_model.close()
