@@ -118,6 +118,14 @@ class Evidence:
     wallets: list[str] = field(default_factory=list)  # ours, besides those the log names
     start_block: int | None = None
     end_block: int | None = None
+    # The blocks each injected reorg replaced (first, last): a transaction mined in them
+    # came back in the last one, at that block's gas price.
+    reorgs: list[tuple[int, int]] = field(default_factory=list)
+
+    def moved_by_reorg(self, recorded: int, mined: int) -> bool:
+        """Whether a transaction recorded as mined in block `recorded` and now in block
+        `mined` was moved there by an injected reorg."""
+        return any(first <= recorded <= last and mined == last for first, last in self.reorgs)
 
 
 def _hex(value: bytes) -> str:
@@ -516,10 +524,14 @@ def check_chain_accounted(ev: Evidence, ix: _Index) -> list[Violation]:
                     f"{env.event_type} but the chain's status is {mined.status}",
                 )
             )
-        elif isinstance(event, ExecutionStepConfirmed) and (
-            event.block_number != mined.block_number
-            or event.gas_used != mined.gas_used
-            or event.effective_gas_price != mined.effective_gas_price
+        elif (
+            isinstance(event, ExecutionStepConfirmed)
+            and (
+                event.block_number != mined.block_number
+                or event.gas_used != mined.gas_used
+                or event.effective_gas_price != mined.effective_gas_price
+            )
+            and not _reorged(ev, event.block_number, event.gas_used, mined)
         ):
             out.append(
                 Violation(
@@ -545,11 +557,13 @@ def check_chain_accounted(ev: Evidence, ix: _Index) -> list[Violation]:
         mined = ix.chain_by_hash.get(named.tx_hash.lower())
         if mined is None:
             out.append(Violation("chain_accounted", subject, f"{env.event_type} but not on chain"))
-        elif (
-            mined.status != (0 if named.reverted else 1)
-            or named.block_number != mined.block_number
-            or named.gas_used != mined.gas_used
-            or named.effective_gas_price != mined.effective_gas_price
+        elif mined.status != (0 if named.reverted else 1) or (
+            (
+                named.block_number != mined.block_number
+                or named.gas_used != mined.gas_used
+                or named.effective_gas_price != mined.effective_gas_price
+            )
+            and not _reorged(ev, named.block_number, named.gas_used, mined)
         ):
             out.append(
                 Violation(
@@ -585,6 +599,26 @@ def check_chain_accounted(ev: Evidence, ix: _Index) -> list[Violation]:
                 )
             )
     return out
+
+
+def _reorged(ev: Evidence, recorded_block: int, gas_used: int, mined: ChainTx) -> bool:
+    """An event written before an injected reorg moved its transaction: the block and the
+    gas price it names are the ones the chain showed then; the transaction, its status and
+    the gas it used are the same (amounts: the `balance` rule)."""
+    return gas_used == mined.gas_used and ev.moved_by_reorg(recorded_block, mined.block_number)
+
+
+def moved_by_reorgs(ev: Evidence) -> int:
+    """How many confirmations name a block an injected reorg replaced (the report says so)."""
+    by_hash = {tx.hash.lower(): tx for tx in ev.chain_txs}
+    count = 0
+    for env in ev.events:
+        event = _event(env)
+        if isinstance(event, ExecutionStepConfirmed):
+            mined = by_hash.get(event.tx_hash.lower())
+            if mined is not None and mined.block_number != event.block_number:
+                count += _reorged(ev, event.block_number, event.gas_used, mined)
+    return count
 
 
 def check_balance(ev: Evidence, ix: _Index) -> list[Violation]:

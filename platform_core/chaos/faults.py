@@ -205,6 +205,7 @@ class _Outcome:
     target: str
     ok: bool
     detail: str
+    blocks: list[int] | None = None
 
 
 @dataclass
@@ -234,6 +235,7 @@ class FaultInjector:
                 ended=time.time(),
                 ok=outcome.ok,
                 detail=outcome.detail,
+                blocks=outcome.blocks,
             )
 
     async def inject_async(self, fault: PlannedFault) -> FaultRecord:
@@ -573,7 +575,7 @@ class FaultInjector:
             f"re-included in block {head} ({'all' if kept else 'NOT all'} mined again); "
             f"head hash {old} -> {new}; {how} again"
         )
-        return _Outcome(f"block {head}", new != old and kept, detail)
+        return _Outcome(f"block {head}", new != old and kept, detail, [head - depth + 1, head])
 
     def _base_fee_spike(self, fault: PlannedFault) -> _Outcome:
         ceiling = int(self.handle.setting("fee_ceiling_wei"))

@@ -43,6 +43,7 @@ class FaultRecord:
     ended: float
     ok: bool
     detail: str = ""
+    blocks: list[int] | None = None  # a reorg: the first and last block it replaced
 
 
 T = TypeVar("T", ApiCall, FaultRecord)

@@ -34,7 +34,7 @@ import httpx
 
 from platform_core.chain.client import ChainClient
 from platform_core.chaos import canaries
-from platform_core.chaos.checker import Evidence, Violation, check
+from platform_core.chaos.checker import Evidence, Violation, check, moved_by_reorgs
 from platform_core.chaos.client import ClientConfig, Summary, run_workload
 from platform_core.chaos.collect import collect, read_balances
 from platform_core.chaos.faults import (
@@ -212,6 +212,7 @@ async def _inject_all(
 async def _settled_evidence(
     settings: Settings, calls: Path, start: tuple[int, dict[str, dict[str, int]]],
     wallets: Sequence[str], tokens: Sequence[str], settle_s: float,
+    reorgs: list[tuple[int, int]],
 ) -> tuple[Evidence, list[Violation]]:  # fmt: skip
     """The evidence once the read model has caught up with the log (or `settle_s` passed):
     the coordinator updates Redis a moment after the last event is stored."""
@@ -221,6 +222,7 @@ async def _settled_evidence(
             settings, api_calls_path=calls, start_block=start[0], start_balances=start[1],
             wallets=wallets, tokens=tokens,
         )  # fmt: skip
+        evidence.reorgs = reorgs
         violations = check(evidence)
         if not violations or time.monotonic() > deadline:
             return evidence, violations
@@ -294,8 +296,9 @@ async def _run(config: ChaosConfig, run_dir: Path) -> ChaosResult:
         if client.not_final:
             problems.append(f"{len(client.not_final)} accepted intents not final at the end")
         problems += [f"client: {e}" for e in client.client_errors[:20]]
+        reorgs = [(r.blocks[0], r.blocks[1]) for r in records if r.blocks and r.ok]
         evidence, violations = await _settled_evidence(
-            settings, run_dir / "calls.jsonl", start, wallets, tokens, config.settle_s
+            settings, run_dir / "calls.jsonl", start, wallets, tokens, config.settle_s, reorgs
         )
         leaks = canaries.find_secrets(
             _secrets(env, keys),
@@ -306,6 +309,7 @@ async def _run(config: ChaosConfig, run_dir: Path) -> ChaosResult:
     table = summary(evidence, records, violations)
     table["violations"].setdefault(SECRET_RULE, 0)
     table["client"] = dict(sorted(client.calls.items()))
+    table["confirmations_moved_by_reorgs"] = moved_by_reorgs(evidence)
     return ChaosResult(run_dir, table, violations, records, client, problems=problems)
 
 
@@ -315,6 +319,11 @@ def run_chaos(config: ChaosConfig) -> ChaosResult:
     run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=base))
     result = asyncio.run(_run(config, run_dir))
     result.text = render(result.table)
+    moved = result.table["confirmations_moved_by_reorgs"]
+    result.text += (
+        f"\n{moved} confirmed steps were moved to another block by an injected reorg (same"
+        " transaction, status and gas used; the event names the block and gas price of before)\n"
+    )
     if result.problems:
         result.text += "\nthe run itself:\n" + "\n".join(f"  {p}" for p in result.problems)
     if result.violations:

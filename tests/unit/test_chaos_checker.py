@@ -24,6 +24,7 @@ from platform_core.chaos.checker import (
     Violation,
     WalletJournal,
     check,
+    moved_by_reorgs,
 )
 from platform_core.chaos.history import ApiCall, FaultRecord
 from platform_core.chaos.report import render, summary
@@ -532,6 +533,25 @@ def test_chain_accounted_a_confirmed_step_that_reverted(history: History) -> Non
     ev = history.evidence()
     ev.chain_txs = [chain_tx(history.attempt.tx_hash, NONCE, status=0)]
     assert len(check(ev, ["chain_accounted"])) == 2  # the event and the journal
+
+
+def test_chain_accounted_a_confirmation_moved_by_an_injected_reorg(history: History) -> None:
+    """The event names block 10 and its gas price; a reorg of blocks 9-11 put the same
+    transaction in block 11, at another price. Only an injected reorg explains that."""
+    ev = history.evidence()
+    moved = replace(ev.chain_txs[0], block_number=11, effective_gas_price=PRICE - 7)
+    ev.chain_txs = [moved]
+    ev.balances[WALLET.lower()][ETH] = Balance(10**19, 10**19 - GAS * (PRICE - 7))
+    (found,) = check(ev, ["chain_accounted"])
+    assert "chain block 11" in found.detail
+    ev.reorgs = [(9, 11)]
+    assert check(ev) == []
+    assert moved_by_reorgs(ev) == 1
+    ev.reorgs = [(11, 12)]  # a reorg that did not replace block 10 explains nothing
+    assert len(check(ev, ["chain_accounted"])) == 1
+    ev.reorgs = [(9, 11)]
+    ev.chain_txs = [replace(moved, gas_used=GAS + 1)]  # nor another outcome
+    assert len(check(ev, ["chain_accounted"])) == 1
 
 
 # -- balance --------------------------------------------------------------------------------
