@@ -468,7 +468,22 @@ class FaultInjector:
             self.rpc("evm_setAutomine", [False])
         if interval:
             self.rpc("evm_setIntervalMining", [0])
+        self._settled_head()
         return automine, int(interval) if interval else None
+
+    def _settled_head(self, quiet_s: float = 0.5, timeout_s: float = 10.0) -> int:
+        """The head once no block has come for `quiet_s`: a block anvil was mining when
+        mining stopped lands a moment later, and a reorg or a base fee set before it would
+        miss it."""
+        head = int(self.rpc("eth_blockNumber"), 16)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(quiet_s)
+            now = int(self.rpc("eth_blockNumber"), 16)
+            if now == head:
+                break
+            head = now
+        return head
 
     def _resume_mining(self, mode: tuple[bool, int | None]) -> str:
         automine, interval = mode
@@ -577,18 +592,26 @@ class FaultInjector:
         )
         return _Outcome(f"block {head}", new != old and kept, detail, [head - depth + 1, head])
 
+    def _next_base_fee(self, fee: int) -> int:
+        """Mine one block with base fee `fee`, mining paused meanwhile (a transaction mined
+        between the two calls would take the block that was meant to carry it)."""
+        mode = self._pause_mining()
+        try:
+            self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(fee)])
+            self.rpc("evm_mine")
+            return int(self._block()["baseFeePerGas"], 16)
+        finally:
+            self._resume_mining(mode)
+
     def _base_fee_spike(self, fault: PlannedFault) -> _Outcome:
         ceiling = int(self.handle.setting("fee_ceiling_wei"))
         before = int(self._block()["baseFeePerGas"], 16)
         high = 2 * ceiling  # above the ceiling even with no tip: every estimate is refused
-        self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(high)])
-        self.rpc("evm_mine")
-        spiked = int(self._block()["baseFeePerGas"], 16)
+        spiked = self._next_base_fee(high)
         try:
             time.sleep(fault.hold_s)
         finally:
-            self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(before)])
-            self.rpc("evm_mine")
+            self._next_base_fee(before)
 
         def back() -> bool:
             return int(self._block()["baseFeePerGas"], 16) <= max(before, 1) * 2
