@@ -8,6 +8,7 @@ from typing import Any
 from eth_account import Account
 
 from platform_core.chain.client import ChainClient
+from platform_core.chain.devnet import AnvilProcess
 from platform_core.market import contracts as c
 from platform_core.market.adapter import Route
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
@@ -84,3 +85,14 @@ async def test_large_trades_beat_the_direct_pool_by_routing(uniswap: UniswapV3Ad
     assert await out(Route((weth, usdc), (500,)), small) > await out(
         Route((weth, usdc), (3000,)), small
     )
+
+
+async def test_the_devnet_log_holds_no_key(anvil: AnvilProcess, client: ChainClient) -> None:
+    """anvil's banner lists its accounts' private keys, the platform's devnet wallets among
+    them: the devnet runs it quiet, so that no log holds a signing key."""
+    assert await client.chain_id() == CHAIN_ID  # it runs, and has answered
+    log = anvil.log_path.read_text()
+    for index in (0, 1, 2, 3):
+        key = dev_key(index).get_secret_value()
+        assert key.removeprefix("0x").lower() not in log.lower()
+    assert "Private Keys" not in log
