@@ -44,6 +44,17 @@ from platform_core.types import EventEnvelope, Intent, IntentStatus, IntentSubmi
 MarketSource = Callable[[int, str], SnapshotSource]
 
 
+# What asyncpg raises when PostgreSQL goes away or restarts under a pooled connection: a
+# server error, a socket error, or a connection the client can no longer use (seen under a
+# kill -9 of the server: `InternalClientError`, `InterfaceError`). Each is a 503, never a 500.
+POSTGRES_DOWN = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
 class ServiceUnavailable(PlatformError, RuntimeError):
     """A service a request needs (NATS, PostgreSQL, Redis, the chain) is down: 503."""
 
@@ -214,7 +225,7 @@ class ServiceBackends:
         store = await self._get_store()
         try:
             return await IdempotencyKeys(store.pool).find(strategy_id, key, body_hash)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except POSTGRES_DOWN as exc:
             raise ServiceUnavailable("postgres", exc) from exc
 
     async def claim_idempotency(
@@ -226,7 +237,7 @@ class ServiceBackends:
             return await IdempotencyKeys(store.pool).claim(
                 strategy_id, key, body_hash, status_code, body, envelope
             )
-        except (OSError, asyncpg.PostgresError) as exc:
+        except POSTGRES_DOWN as exc:
             raise ServiceUnavailable("postgres", exc) from exc
 
     async def decide(self, submission: IntentSubmission, strategy_id: UUID) -> GateDecision:
