@@ -471,10 +471,11 @@ class FaultInjector:
         self._settled_head()
         return automine, int(interval) if interval else None
 
-    def _settled_head(self, quiet_s: float = 0.5, timeout_s: float = 10.0) -> int:
-        """The head once no block has come for `quiet_s`: a block anvil was mining when
-        mining stopped lands a moment later, and a reorg or a base fee set before it would
-        miss it."""
+    def _settled_head(self, quiet_s: float = 2.0, timeout_s: float = 30.0) -> int:
+        """The head once no block has come for `quiet_s`: blocks anvil had begun to mine
+        for transactions sent before mining stopped land a while later on a busy machine
+        (seen: four blocks within a second after `evm_setAutomine false`), and a reorg or
+        a base fee set before them would miss them."""
         head = int(self.rpc("eth_blockNumber"), 16)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -580,7 +581,11 @@ class FaultInjector:
             # before. anvil would also let them be lost, which no node does with its own
             # mempool.
             raws = [self.rpc("eth_getRawTransactionByHash", [h]) for h in hashes]
+            if int(self.rpc("eth_blockNumber"), 16) != head:  # a late block: not now
+                raise FaultError(f"a block came after head {head} with mining stopped")
             self.rpc("anvil_reorg", [depth, [[raw, depth - 1] for raw in raws]])
+            if int(self.rpc("eth_blockNumber"), 16) != head:
+                raise FaultError(f"the reorg raced a late block after head {head}")
             new = self._block(head)["hash"]
             kept = all(self.rpc("eth_getTransactionReceipt", [h]) is not None for h in hashes)
         finally:

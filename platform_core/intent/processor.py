@@ -109,6 +109,8 @@ class IntentProcessor:
         self.wallets = wallets
         self.venue = venue
         self.clock = clock
+        # Intents whose IntentDecomposed went out and whose PlanCreated did not (yet).
+        self._partial: dict[UUID, tuple[EventEnvelope, ...]] = {}
 
     async def process_batch(
         self,
@@ -159,9 +161,17 @@ class IntentProcessor:
             assert isinstance(plan_event, PlanCreated)
             return self._handoff(intent, plan_event.plan, planned, wallet, event, submitted)
 
+        # An earlier run may have published IntentDecomposed and died before PlanCreated:
+        # an ending goes after what the log holds, never at a sequence already taken (the
+        # coordinator would refuse it, and the intent would never end).
+        # (The log may not hold it yet when this processor retries at once: it remembers.)
+        known = [history[-1] if history else submitted, *self._partial.get(intent.id, ())]
+        last = max(known, key=lambda e: e.sequence)
+
         async def end(ending: DomainEvent) -> None:
-            envelope = IntentAggregate.after(intent, submitted).append(ending)
+            envelope = IntentAggregate.after(intent, last).append(ending)
             await self.publisher.publish(envelope)
+            self._partial.pop(intent.id, None)
             log.info("intent %s: %s before planning", intent.id, envelope.event_type,
                      extra={"intent_id": str(intent.id)})  # fmt: skip
 
@@ -191,7 +201,10 @@ class IntentProcessor:
         events = IntentAggregate.after(intent, submitted)
         decomposed, created = plan_events(events, result.orders, result.plan)
         await self.publisher.publish(decomposed)
-        if await self.publisher.publish(created) is True:
+        self._partial[intent.id] = (decomposed,)
+        duplicate = await self.publisher.publish(created)
+        self._partial.pop(intent.id, None)
+        if duplicate is True:
             # The stream already held this PlanCreated: an earlier run planned the intent
             # and then died. Its plan is the one on record, so it is the one to execute.
             recorded = await self._recorded_plan(intent.id)

@@ -157,6 +157,66 @@ async def test_an_intent_past_its_window_expires_unplanned(seed_intent: dict) ->
     assert ended.event_type == "IntentExpired" and planner.calls == []
 
 
+class DiesAfterDecomposing(Log):
+    """A publisher that fails on the PlanCreated of a plan, as NATS going away between the
+    two publishes of a plan does."""
+
+    async def publish(self, envelope: EventEnvelope) -> bool:
+        if envelope.event_type == "PlanCreated":
+            raise ConnectionError("nats: connection closed")
+        return await super().publish(envelope)
+
+
+async def test_an_intent_decomposed_before_a_crash_ends_after_its_decomposition(
+    seed_intent: dict,
+) -> None:
+    """Seen in the chaos run: IntentDecomposed published, PlanCreated lost with NATS; the
+    redelivery found the window gone and published IntentExpired at sequence 1, which the
+    log refuses (taken): the intent never ended. It ends at sequence 2 now."""
+    log = DiesAfterDecomposing()
+    first = submitted(seed_intent, 5, created_at=datetime.now(UTC) - timedelta(seconds=59))
+    try:
+        await processor(log, Planner()).process(first)
+    except ConnectionError:
+        pass
+    [decomposed] = await log.intent_events(first.intent_id)
+    assert decomposed.event_type == "IntentDecomposed"
+    late = processor(log, Planner())
+    late.clock = lambda: datetime.now(UTC) + timedelta(minutes=5)  # the window has passed
+    assert await late.process(first) is None
+    events = await log.intent_events(first.intent_id)
+    assert [(e.event_type, e.sequence) for e in events] == [
+        ("IntentDecomposed", 1),
+        ("IntentExpired", 2),
+    ]
+    assert events[1].causation_id == decomposed.event_id
+
+
+class Lagging(DiesAfterDecomposing):
+    """Publishes as the stream does, while the log (the coordinator) has not stored yet."""
+
+    async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]:
+        return []
+
+
+async def test_a_retry_at_once_ends_after_the_decomposition_the_log_has_not_stored(
+    seed_intent: dict,
+) -> None:
+    log = Lagging()
+    first = submitted(seed_intent, 5, created_at=datetime.now(UTC) - timedelta(seconds=59))
+    worker = processor(log, Planner())
+    try:
+        await worker.process(first)
+    except ConnectionError:
+        pass
+    worker.clock = lambda: datetime.now(UTC) + timedelta(minutes=5)
+    assert await worker.process(first) is None  # the consumer's retry, one by one
+    assert [(e.event_type, e.sequence) for e in log.events] == [
+        ("IntentDecomposed", 1),
+        ("IntentExpired", 2),
+    ]
+
+
 async def test_a_plan_refused_by_the_planner_fails_the_intent_with_its_code(
     seed_intent: dict,
 ) -> None:
