@@ -119,13 +119,14 @@ class Evidence:
     start_block: int | None = None
     end_block: int | None = None
     # The blocks each injected reorg replaced (first, last): a transaction mined in them
-    # came back in the last one, at that block's gas price.
+    # came back in one of the new blocks, maybe at another gas price.
     reorgs: list[tuple[int, int]] = field(default_factory=list)
 
     def moved_by_reorg(self, recorded: int, mined: int) -> bool:
         """Whether a transaction recorded as mined in block `recorded` and now in block
         `mined` was moved there by an injected reorg."""
-        return any(first <= recorded <= last and mined == last for first, last in self.reorgs)
+        return any(first <= recorded <= last and first <= mined <= last
+                   for first, last in self.reorgs)  # fmt: skip
 
 
 def _hex(value: bytes) -> str:

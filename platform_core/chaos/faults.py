@@ -573,17 +573,20 @@ class FaultInjector:
             if depth < 1:
                 raise FaultError(f"the chain is too short for a reorg (head {head})")
             old = self._block(head)["hash"]
-            hashes = [
-                h for n in range(head - depth + 1, head + 1) for h in self._block(n)["transactions"]
+            # Each replaced block's transactions come back in the new block at its height,
+            # in their order: new blocks (new hashes, new timestamps), the same outcomes.
+            # Moved elsewhere they are re-ordered, and a swap that reverted can then
+            # succeed: the platform does not follow that (README, "Seen and left").
+            placed = [
+                (h, offset)
+                for offset, n in enumerate(range(head - depth + 1, head + 1))
+                for h in self._block(n)["transactions"]
             ]
-            # As a real node does, the replaced blocks' transactions come back: all in the
-            # last new block (the others are empty), so each lands in another block than
-            # before. anvil would also let them be lost, which no node does with its own
-            # mempool.
-            raws = [self.rpc("eth_getRawTransactionByHash", [h]) for h in hashes]
+            hashes = [h for h, _ in placed]
+            raws = [[self.rpc("eth_getRawTransactionByHash", [h]), at] for h, at in placed]
             if int(self.rpc("eth_blockNumber"), 16) != head:  # a late block: not now
                 raise FaultError(f"a block came after head {head} with mining stopped")
-            self.rpc("anvil_reorg", [depth, [[raw, depth - 1] for raw in raws]])
+            self.rpc("anvil_reorg", [depth, raws])
             if int(self.rpc("eth_blockNumber"), 16) != head:
                 raise FaultError(f"the reorg raced a late block after head {head}")
             new = self._block(head)["hash"]
@@ -592,7 +595,7 @@ class FaultInjector:
             how = self._resume_mining(mode)
         detail = (
             f"the last {depth} blocks to {head} replaced; their {len(hashes)} transactions "
-            f"re-included in block {head} ({'all' if kept else 'NOT all'} mined again); "
+            f"re-included at their heights ({'all' if kept else 'NOT all'} mined again); "
             f"head hash {old} -> {new}; {how} again"
         )
         return _Outcome(f"block {head}", new != old and kept, detail, [head - depth + 1, head])
