@@ -217,6 +217,8 @@ class ExecutionOrchestrator:
             wave, gate = await self._wave(intent, plan, index, cancelled)
             for step, launch in wave:
                 await self._report(events, plan, step, launch, tally)
+            if tally.failure is not None or gate in (Gate.EXPIRED, Gate.CANCELLED):
+                await self._unsent(events, plan, plan.steps[index + len(wave) :])
             if tally.failure is not None:
                 step, failure = tally.failure
                 if await self._mined_past(failure, step):
@@ -434,6 +436,22 @@ class ExecutionOrchestrator:
         if outcome is not None and outcome.state not in UNDECIDED_STATES:
             return outcome
         raise ExecutionUndecided(f"step {key}: still {outcome and outcome.state} on chain")
+
+    async def _unsent(
+        self, events: EventChain, plan: ExecutionPlan, steps: list[ExecutionStep]
+    ) -> None:
+        """Steps the intent ends without sending although they had an approval mined (an
+        earlier run sent it and stopped, or the window closed between the two): each
+        fails, naming it, so that every transaction of the wallet is in an event."""
+        for step in steps:
+            named = await self._prerequisites(step_key(plan, step))
+            if named:
+                unsent = ExecutionStepFailed(
+                    plan_id=plan.plan_id, step_id=step.step_id, tx_hash=None,
+                    reason="not sent: the intent ended before the swap was broadcast",
+                    prerequisites=named,
+                )  # fmt: skip
+                await self._publish(events, unsent, step.index)
 
     async def _prerequisites(self, key: str) -> list[PrerequisiteTx]:
         """What the step `key` had mined before its swap, in nonce order, from the journal

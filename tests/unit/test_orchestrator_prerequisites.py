@@ -7,7 +7,7 @@ same events."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,32 @@ async def test_an_approval_confirmed_before_a_crash_is_named_by_the_rerun(
         "ExecutionStepSubmitted", "ExecutionStepConfirmed", "ExecutionCompleted",
     ]  # fmt: skip
     assert events[0].event().prerequisites == [approval_of(journal, node, key)]
+
+
+async def test_a_step_left_unsent_when_the_window_closed_names_its_mined_approval(
+    journal: Journal,
+) -> None:
+    """Seen in the chaos run: an earlier run had the approval mined, then stopped; when
+    the re-run came, the window had closed. The intent expires, and the step's failure
+    names the approval, so no transaction of the wallet is in no event."""
+    node = Node()
+    intent, plan, after = setup(steps=1)
+    key = step_key(plan, plan.steps[0])
+    approve = APPROVE.encode(ROUTER, 2**256 - 1)
+    request = TxRequest(f"{key}:approve", 42161, plan.steps[0].token_in, approve,
+                        meta={"kind": "approve"})  # fmt: skip
+    assert (await make_sender(node, journal).execute(request)).state is StepState.CONFIRMED
+    sender, publisher = make_sender(node, journal), ListPublisher()
+    late = T0 + timedelta(days=1)
+    orchestrator = ExecutionOrchestrator(Adapter(node), sender, publisher,
+                                         wallet=sender.address, clock=lambda: late)  # fmt: skip
+    result = await orchestrator.execute(intent, plan, after=after)
+    assert result.status is IntentStatus.EXPIRED and node.sent == ["approve"]
+    events = publisher.envelopes
+    assert [e.event_type for e in events] == ["ExecutionStepFailed", "IntentExpired"]
+    failed = events[0].event()
+    assert isinstance(failed, ExecutionStepFailed) and failed.tx_hash is None
+    assert failed.prerequisites == [approval_of(journal, node, key)]
 
 
 def test_events_written_before_the_field_still_decode_with_none_named() -> None:
