@@ -9,13 +9,14 @@ for bad input.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Router
 
 from platform_core.api.backends import ServiceUnavailable
 from platform_core.errors import ErrorCode, PlatformError
@@ -72,18 +73,30 @@ async def _refused(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code.lower(), _one(exc.code, str(exc)), exc.headers)
 
 
-def allowed_methods(request: Request) -> str:
-    """The methods of every route at the request's path (Starlette's 405 names only the
-    first route's, and the API has one route per method)."""
+def allowed_methods(request: Request, router: Router) -> str:
+    """The methods of every route of `router` (the API's own: behind Serve, `request.app`
+    is Serve's app around it) at the request's path (Starlette's 405 names only the first
+    route's, and the API has one route per method)."""
+    return ", ".join(sorted(_methods_at(router.routes, request.scope.get("path", ""))))
+
+
+def _methods_at(routes: Sequence[Any], path: str) -> set[str]:
+    """The methods of the routes at `path`, included routers' too."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
+    for route in routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
             methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+        # FastAPI keeps an included router as one entry (its `original_router`).
+        inner = getattr(route, "routes", None) or getattr(
+            getattr(route, "original_router", None), "routes", None
+        )
+        if inner:
+            methods |= _methods_at(inner, path)
+    return methods
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception, router: Router) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.__cause__ is not None:
         # FastAPI's answer to a body it could not decode (bytes that are not UTF-8): invalid
@@ -94,7 +107,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
     headers = dict(exc.headers or {})
     if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
-        headers["Allow"] = allowed_methods(request)  # RFC 9110: every 405 names them
+        headers["Allow"] = allowed_methods(request, router)  # RFC 9110: every 405 names them
     detail = _one(code, str(exc.detail))
     return error_response(exc.status_code, code.lower(), detail, headers or None)
 
@@ -114,6 +127,10 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_failed)
     app.add_exception_handler(ApiError, _refused)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        return await _http_error(request, exc, app.router)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(ServiceUnavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

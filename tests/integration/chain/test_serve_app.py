@@ -123,6 +123,9 @@ def test_two_replicas_serve_and_score_through_the_prioritizer(
     answers = asyncio.run(_submit(serve_app, token, seed_intent))
     assert [a.status_code for a in answers] == [202] * REQUESTS, answers[0].text
     assert httpx.get(f"{serve_app}/intents", timeout=10).status_code == 401  # the handlers
+    # A 405 names the path's methods behind Serve too (where `request.app` is Serve's).
+    refused = httpx.delete(f"{serve_app}/intents", timeout=10)
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, POST", refused.headers
 
     status = serve.status().applications[APP].deployments
     assert status["IntentAPI"].replica_states == {"RUNNING": 2}
