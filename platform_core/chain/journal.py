@@ -415,6 +415,28 @@ class Journal:
         )
 
 
+def read_steps(path: Path) -> tuple[int | None, list[StepRecord]]:
+    """The chain id the journal at `path` is bound to (None: not yet) and every step in it
+    with its attempts, in the order written. Read-only: for a checker reading a journal its
+    execution actor may still be writing."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        rows = db.execute(
+            f"SELECT {_STEP_COLUMNS} FROM steps ORDER BY created_at, rowid"
+        ).fetchall()
+        attempts: dict[str, list[tuple[Any, ...]]] = {}
+        for key, *attempt in db.execute(
+            "SELECT step_key, tx_hash, raw, kind, nonce, max_fee_per_gas,"
+            " max_priority_fee_per_gas FROM attempts ORDER BY created_at, rowid"
+        ):
+            attempts.setdefault(key, []).append(tuple(attempt))
+    finally:
+        db.close()
+    chain_id = int(meta["chain_id"]) if "chain_id" in meta else None
+    return chain_id, [_record(row, attempts.get(row[0], [])) for row in rows]
+
+
 def _record(row: tuple[Any, ...], attempts: list[tuple[Any, ...]]) -> StepRecord:
     (key, chain_id, sender, to, value, data, gas_limit, ceiling, nonce, state, detail,
      final_hash, meta, block_number, block_hash) = row  # fmt: skip

@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,13 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from platform_core.chain.client import ChainClient
-from platform_core.chain.journal import (
-    Attempt,
-    AttemptKind,
-    StepRecord,
-    StepState,
-    wallet_journals,
-)
+from platform_core.chain.journal import read_steps, wallet_journals
 from platform_core.chaos.checker import ETH, Balance, ChainTx, Evidence, WalletJournal
 from platform_core.chaos.history import ApiCall, read_jsonl
 from platform_core.config import Settings
@@ -74,66 +66,7 @@ async def collect_views(
 
 def read_journal(path: Path) -> WalletJournal:
     """Every step of one journal file with its attempts, read-only."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(steps)")}
-        blocks = "block_number, block_hash" if "block_number" in columns else "NULL, NULL"
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        rows = db.execute(
-            "SELECT step_key, chain_id, sender, to_address, value, data, gas_limit,"
-            " max_fee_ceiling, nonce, state, detail, final_tx_hash, meta, "
-            f"{blocks} FROM steps ORDER BY created_at, rowid"
-        ).fetchall()
-        attempts: dict[str, list[Attempt]] = {}
-        for key, tx_hash, raw, kind, nonce, max_fee, tip in db.execute(
-            "SELECT step_key, tx_hash, raw, kind, nonce, max_fee_per_gas,"
-            " max_priority_fee_per_gas FROM attempts ORDER BY created_at, rowid"
-        ):
-            attempts.setdefault(key, []).append(
-                Attempt(
-                    bytes(tx_hash), bytes(raw), AttemptKind(kind), nonce, int(max_fee), int(tip)
-                )
-            )
-    finally:
-        db.close()
-    steps = [
-        StepRecord(
-            step_key=key,
-            chain_id=chain_id,
-            sender=sender,
-            to=to,
-            value=int(value),
-            data=bytes(data),
-            gas_limit=gas_limit,
-            max_fee_ceiling=int(ceiling),
-            nonce=nonce,
-            state=StepState(state),
-            detail=detail,
-            final_tx_hash=None if final is None else bytes(final),
-            meta=json.loads(meta_json),
-            attempts=tuple(attempts.get(key, ())),
-            block_number=number,
-            block_hash=None if block_hash is None else bytes(block_hash),
-        )
-        for (
-            key,
-            chain_id,
-            sender,
-            to,
-            value,
-            data,
-            gas_limit,
-            ceiling,
-            nonce,
-            state,
-            detail,
-            final,
-            meta_json,
-            number,
-            block_hash,
-        ) in rows
-    ]
-    chain_id = int(meta["chain_id"]) if "chain_id" in meta else None
+    chain_id, steps = read_steps(path)
     return WalletJournal(str(path), chain_id, steps)
 
 

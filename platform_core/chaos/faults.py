@@ -678,17 +678,7 @@ def _wait_gone_all(pids: Iterable[int], timeout_s: float) -> bool:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    return [child for child, fields in launcher.process_stats() if int(fields[1]) == pid]
 
 
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:

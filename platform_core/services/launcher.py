@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -422,8 +422,9 @@ def _signal_group(pid: int, deadline: float) -> None:
         deadline = time.monotonic() + 5.0  # grace for SIGKILL
 
 
-def _session_members(sid: int) -> list[int]:
-    members = []
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each process's pid and the fields of its `/proc/<pid>/stat` after the command name
+    (which may contain spaces): state, ppid, pgrp, session, ..."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -431,11 +432,11 @@ def _session_members(sid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # Fields after the command name (which may contain spaces) start at state.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            members.append(int(entry.name))
-    return members
+        yield int(entry.name), stat[stat.rindex(")") + 2 :].split()
+
+
+def _session_members(sid: int) -> list[int]:
+    return [pid for pid, fields in process_stats() if fields[0] != "Z" and int(fields[3]) == sid]
 
 
 def _listening(port: int) -> bool:
