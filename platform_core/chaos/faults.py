@@ -569,14 +569,19 @@ class FaultInjector:
         mode = self._pause_mining()
         try:
             head = int(self.rpc("eth_blockNumber"), 16)
-            depth = min(max(fault.depth, 1), head - 1)
+            depth = self._reorderless_depth(head, min(max(fault.depth, 1), head - 1))
             if depth < 1:
-                raise FaultError(f"the chain is too short for a reorg (head {head})")
+                raise FaultError(
+                    f"no reorg at head {head}: the chain is too short, or its last block "
+                    "holds transactions of several senders, which a new block may re-order"
+                )
             old = self._block(head)["hash"]
-            # Each replaced block's transactions come back in the new block at its height,
-            # in their order: new blocks (new hashes, new timestamps), the same outcomes.
-            # Moved elsewhere they are re-ordered, and a swap that reverted can then
-            # succeed: the platform does not follow that (README, "Seen and left").
+            # Each replaced block's transactions come back in the new block at its height:
+            # new blocks (new hashes, timestamps and base fees), the same outcomes. anvil
+            # orders a block's transactions by tip, which a new base fee can change, so
+            # only blocks whose transactions are one sender's (nonce order) are replaced.
+            # Re-ordered, a swap that reverted can succeed: the platform does not follow
+            # that yet (README, "Seen and left").
             placed = [
                 (h, offset)
                 for offset, n in enumerate(range(head - depth + 1, head + 1))
@@ -599,6 +604,17 @@ class FaultInjector:
             f"head hash {old} -> {new}; {how} again"
         )
         return _Outcome(f"block {head}", new != old and kept, detail, [head - depth + 1, head])
+
+    def _reorderless_depth(self, head: int, most: int) -> int:
+        """How many of the last blocks (up to `most`) a reorg can replace without
+        re-ordering: each holds the transactions of at most one sender."""
+        depth = 0
+        while depth < most:
+            block = self.rpc("eth_getBlockByNumber", [hex(head - depth), True])
+            if len({tx["from"].lower() for tx in block["transactions"]}) > 1:
+                break
+            depth += 1
+        return depth
 
     def _next_base_fee(self, fee: int) -> int:
         """Mine one block with base fee `fee`, mining paused meanwhile (a transaction mined

@@ -194,12 +194,13 @@ def rpc(handle: PlatformHandle, method: str, *params: Any) -> Any:
     return reply.get("result", reply.get("error"))
 
 
-def send(handle: PlatformHandle, max_fee: int = 10**10) -> Any:
-    """A 1 wei transfer from wallet 1 at its next nonce; the node's answer (hash or error)."""
+def send(handle: PlatformHandle, max_fee: int = 10**10, account_index: int = 1) -> Any:
+    """A 1 wei transfer to wallet 1 from anvil's account `account_index` at its next nonce;
+    the node's answer (hash or error)."""
     from eth_account import Account
 
-    account = Account.from_key(dev_key(1).get_secret_value())
-    nonce = int(rpc(handle, "eth_getTransactionCount", WALLET, "pending"), 16)
+    account = Account.from_key(dev_key(account_index).get_secret_value())
+    nonce = int(rpc(handle, "eth_getTransactionCount", account.address, "pending"), 16)
     tx = {"to": WALLET, "value": 1, "gas": 21000, "maxFeePerGas": max_fee, "type": 2,
           "maxPriorityFeePerGas": 10**9, "nonce": nonce, "chainId": 42161}  # fmt: skip
     return rpc(
@@ -275,6 +276,22 @@ def test_reorg_replaces_the_last_blocks_and_re_includes_their_transactions(
     # The same transactions, each in the new block at its old height, with its outcome.
     assert sorted(int(r["blockNumber"], 16) for r in receipts) == [head - 1, head], record.detail
     assert [r["status"] for r in receipts] == ["0x1", "0x1"]
+
+
+def test_reorg_leaves_a_block_of_several_senders_alone(chain: PlatformHandle) -> None:
+    """anvil orders a block by tip and a new block's base fee can change the order, and
+    with it the outcomes: a block of two senders' transactions is not replaced."""
+    rpc(chain, "evm_setAutomine", False)
+    hashes = [send(chain, account_index=1), send(chain, account_index=2)]
+    rpc(chain, "evm_mine")
+    rpc(chain, "evm_setAutomine", True)
+    head = int(rpc(chain, "eth_blockNumber"), 16)
+    block = rpc(chain, "eth_getBlockByNumber", hex(head), False)
+    assert sorted(block["transactions"]) == sorted(hashes)
+    record = FaultInjector(chain).inject(PlannedFault(1.0, FaultKind.REORG, depth=2))
+    assert not record.ok and "several senders" in record.detail
+    assert rpc(chain, "eth_getBlockByNumber", hex(head), False)["hash"] == block["hash"]
+    assert rpc(chain, "anvil_getAutomine") is True  # mining restored all the same
 
 
 def test_base_fee_spike_goes_above_the_ceiling_and_back(chain: PlatformHandle) -> None:
