@@ -200,6 +200,10 @@ class FaultError(PlatformError, RuntimeError):
     code = ErrorCode.FAULT_NOT_INJECTED
 
 
+class _MixedHead(FaultError):
+    """The head block holds several senders' transactions: a reorg could re-order them."""
+
+
 @dataclass
 class _Outcome:
     target: str
@@ -563,7 +567,17 @@ class FaultInjector:
         )
         return _Outcome(tx_hash, ok, detail)
 
-    def _reorg(self, fault: PlannedFault) -> _Outcome:
+    def _reorg(self, fault: PlannedFault, tries: int = 5, wait_s: float = 2.0) -> _Outcome:
+        """A reorg at the first head (of `tries`, `wait_s` apart) whose last block holds one
+        sender's transactions: after a mining pause the head holds many wallets' swaps."""
+        for _ in range(tries - 1):
+            try:
+                return self._reorg_once(fault)
+            except _MixedHead:
+                time.sleep(wait_s)
+        return self._reorg_once(fault)
+
+    def _reorg_once(self, fault: PlannedFault) -> _Outcome:
         # Mining is paused around it: a block mined between reading the last blocks and the
         # reorg would be replaced unread, and its transactions lost.
         mode = self._pause_mining()
@@ -571,7 +585,7 @@ class FaultInjector:
             head = int(self.rpc("eth_blockNumber"), 16)
             depth = self._reorderless_depth(head, min(max(fault.depth, 1), head - 1))
             if depth < 1:
-                raise FaultError(
+                raise (_MixedHead if head > 1 else FaultError)(
                     f"no reorg at head {head}: the chain is too short, or its last block "
                     "holds transactions of several senders, which a new block may re-order"
                 )
