@@ -1,4 +1,5 @@
-"""Rebuild the devnet state from scratch: tokens, Uniswap V3, pools, funded wallets.
+"""Rebuild the devnet state from scratch: tokens, Uniswap V3, pools, funded wallets,
+then SushiSwap V2 and its pairs.
 
 Runs a throwaway anvil on a free port, deploys everything from the published npm
 artifacts (real bytecode), then dumps the chain to `devnet/state.json.gz` and writes
@@ -77,6 +78,26 @@ POOLS: list[tuple[str, str, int, list[tuple[str, int]]]] = [
     ("ARB", "USDC", 10000, [("0.5", 1_000_000)]),
 ]
 TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
+
+# SushiSwap V2 at its canonical Arbitrum addresses. @sushiswap/core's npm builds hold no
+# factory, pair and router that fit together (1.4.x ships ABIs only; in 1.2.1 the pair
+# hashes to 0xf0fc0e4e..., not the router's 0xe18a34eb...), so the bytecode is Uniswap V2's,
+# which SushiSwap V2 forked: @uniswap/v2-core's factory and pair, @uniswap/v2-periphery's
+# UniswapV2Router02. Its library derives pair addresses with this hash; the pair bytecode
+# must hash to it, and the router's must hold it.
+SUSHI_FACTORY = "0xc35DADB65012eC5796536bD9864eD8773aBc74C4"
+SUSHI_ROUTER = "0x1b02dA8Cb0d097eB8D57A175b88c7D8b47997506"
+V2_INIT_CODE_HASH = "96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f"
+V2_FEE_PIPS = 3000
+# (token a, token b, price of a in b, USD value): a little off the V3 pools' prices, so that
+# splitting a large order across venues pays. Liquidity is added after everything else.
+V2_PAIRS: list[tuple[str, str, str, int]] = [
+    ("WETH", "USDC", "3004.5", 6_000_000),
+    ("WETH", "USDT", "2997", 4_000_000),
+    ("USDC", "USDT", "1.0004", 10_000_000),
+    ("WBTC", "WETH", "20.03", 4_000_000),
+    ("WETH", "ARB", "4006", 2_000_000),
+]
 
 # anvil's default dev mnemonic: account 0 deploys and provides liquidity, 1..9 are the
 # funded strategy wallets. These keys are public; they exist for local testing only.
@@ -263,6 +284,9 @@ def build(w3: Web3) -> dict[str, Any]:
             d.send(tokens[symbol].functions.mint(wallet, amount))
         wallets.append({"index": index, "address": wallet})
 
+    # SushiSwap V2 last, so that every address above stays what it was before it existed.
+    sushiswap, v2_pairs = deploy_sushiswap(d, tokens)
+
     return {
         "chain_id": CHAIN_ID,
         "note": "devnet only: anvil's public test mnemonic; never fund these keys elsewhere",
@@ -280,8 +304,77 @@ def build(w3: Web3) -> dict[str, Any]:
         "tokens": {s: {"address": ADDRESS[s], "decimals": DECIMALS[s]} for s in ["WETH", *TOKENS]},
         "pools": pools,
         "wallets": wallets,
+        "sushiswap_v2": sushiswap,
+        "v2_pairs": v2_pairs,
         "block_number": w3.eth.block_number,
     }
+
+
+def v2_artifact(package: str, name: str) -> dict[str, Any]:
+    art = artifact(f"@uniswap/{package}", f"build/{name}.json")
+    return {"abi": art["abi"], "bytecode": "0x" + art["bytecode"].removeprefix("0x")}
+
+
+def v2_pair_address(token0: str, token1: str) -> str:
+    """The CREATE2 address UniswapV2Library.pairFor computes (token0 < token1)."""
+    salt = keccak(bytes.fromhex(token0[2:] + token1[2:]))
+    digest = keccak(b"\xff" + bytes.fromhex(SUSHI_FACTORY[2:]) + salt
+                    + bytes.fromhex(V2_INIT_CODE_HASH))  # fmt: skip
+    return to_checksum_address(digest[12:])
+
+
+def deploy_sushiswap(
+    d: Deployer, tokens: dict[str, Contract]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Factory and router at SushiSwap's Arbitrum addresses, then the pairs, created and
+    funded by account 0 through the router's addLiquidity."""
+    pair_art = v2_artifact("v2-core", "UniswapV2Pair")
+    router_art = v2_artifact("v2-periphery", "UniswapV2Router02")
+    if keccak(hexstr=pair_art["bytecode"]).hex() != V2_INIT_CODE_HASH:
+        raise RuntimeError("v2-core pair bytecode does not match the router's init code hash")
+    if router_art["bytecode"].count(V2_INIT_CODE_HASH) != 1:
+        raise RuntimeError("the v2-periphery router does not hold the pair init code hash")
+    # The factory's constructor sets feeToSetter (slot 1; feeTo is slot 0); the router keeps
+    # the factory and WETH in immutables, so its runtime code is all it needs.
+    factory = d.place(d.deploy_artifact(v2_artifact("v2-core", "UniswapV2Factory"), d.account),
+                      SUSHI_FACTORY, slots=2)  # fmt: skip
+    router = d.place(d.deploy_artifact(router_art, SUSHI_FACTORY, WETH), SUSHI_ROUTER)
+    deployed_at = d.w3.eth.block_number
+    for token in tokens.values():
+        d.send(token.functions.approve(router.address, MAX_UINT))
+    pairs = []
+    for a, b, price, usd in V2_PAIRS:
+        human_a = Decimal(usd) / 2 / USD_PRICE[a]
+        amount_a = int(human_a * 10 ** DECIMALS[a])
+        amount_b = int(human_a * Decimal(price) * 10 ** DECIMALS[b])
+        amounts = (amount_a, amount_b, amount_a, amount_b)  # desired = minimum: a new pair
+        d.send(router.functions.addLiquidity(ADDRESS[a], ADDRESS[b], *amounts, d.account,
+                                             FAR_DEADLINE))  # fmt: skip
+        sym0, sym1 = sorted((a, b), key=lambda s: int(ADDRESS[s], 16))
+        address = factory.functions.getPair(ADDRESS[sym0], ADDRESS[sym1]).call()
+        if address != v2_pair_address(ADDRESS[sym0], ADDRESS[sym1]):
+            raise RuntimeError(f"{a}/{b}: the factory's pair is not where the router looks")
+        pair = d.w3.eth.contract(address=address, abi=pair_art["abi"])
+        reserve0, reserve1, _ = pair.functions.getReserves().call()
+        pairs.append(
+            {"venue": "sushiswap_v2", "token0": sym0, "token1": sym1, "address": address,
+             "reserve0": reserve0, "reserve1": reserve1}
+        )  # fmt: skip
+    # A pair writes its price accumulators on its first update after a block with time
+    # elapsed: two zero-to-nonzero stores (~40k gas) that an estimate made in the same
+    # second skips, so the first swap of a fresh pair ran out of gas. A `sync` a second
+    # later makes them nonzero, as every pair on a live chain has them.
+    d.w3.provider.make_request("evm_increaseTime", [1])  # type: ignore[arg-type]
+    for listed in pairs:
+        d.send(d.w3.eth.contract(address=listed["address"], abi=pair_art["abi"]).functions.sync())
+    sushiswap = {
+        "factory": factory.address,
+        "router": router.address,
+        "init_code_hash": "0x" + V2_INIT_CODE_HASH,
+        "fee_pips": V2_FEE_PIPS,
+        "deployed_at_block": deployed_at,
+    }
+    return sushiswap, pairs
 
 
 def link(art: dict[str, Any], libraries: dict[str, str]) -> str:

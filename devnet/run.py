@@ -41,6 +41,13 @@ def print_addresses(rpc_url: str) -> None:
     for pool in deployment["pools"]:
         pair = f"{pool['token0']}/{pool['token1']} {pool['fee'] / 10_000:g}%"
         print(f"  pool {pair:<25} {pool['address']}")
+    sushi = deployment.get("sushiswap_v2", {})
+    for name in ("factory", "router"):
+        if name in sushi:
+            print(f"  {'sushiswap_v2 ' + name:<30} {sushi[name]}")
+    for v2 in deployment.get("v2_pairs", []):
+        pair = f"{v2['token0']}/{v2['token1']} {v2['venue']}"
+        print(f"  pair {pair:<25} {v2['address']}")
     wallets = ", ".join(str(w["index"]) for w in deployment["wallets"])
     print(f"  funded wallets: anvil test mnemonic accounts {wallets} (devnet-only keys)")
 
