@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 
 from actors import metrics
 from actors.background import BackgroundStart
+from actors.chain_monitor import ChainMonitorRef
 from actors.venue_adapter import VenueActorRef
 from actors.wiring import chain_venues, executor_name
 from platform_core import logs
@@ -74,6 +75,7 @@ class ExecutionActor:
         orchestrator = ExecutionOrchestrator(
             builders[0], sender, stream, wallet=signer.address,
             venues={builder.venue: builder for builder in builders},
+            front_runs=ChainMonitorRef(self.chain_id),
         )  # fmt: skip
         self._runner = ExecutionRunner(orchestrator, cancels, on_result=self._observe)
         try:
@@ -111,6 +113,15 @@ class ExecutionActor:
         assert self._runner is not None
         result = await self._runner.wait(intent_id)
         return None if result is None else result.status.value
+
+    async def included(self, tx_hashes: list[bytes], replaced: str | None = None) -> None:
+        """The chain monitor saw a block deciding these hashes' nonces (`replaced`: how one
+        of ours was replaced): their receipt waits look now, and settle from the chain."""
+        if replaced is not None:
+            log.warning("executor: chain monitor: %s", replaced)
+        if self._runner is not None:
+            for tx_hash in tx_hashes:
+                self._runner.orchestrator.sender.included(tx_hash)
 
     async def stats(self) -> dict[str, Any]:
         running = [] if self._runner is None else sorted(map(str, self._runner.running))

@@ -1,7 +1,7 @@
-"""`ExecutionPlannerActor`: the Rust engine in actor memory, fed by the venue adapter
-actor's `PoolStateChanged` messages (`MarketFeed`), serving plans to the intent processors
-(`PlanningService`). It reads no pool from the chain itself: start the venue adapter actor
-first (it waits for it, bounded)."""
+"""`ExecutionPlannerActor`: the Rust engine in actor memory, fed by every venue adapter
+actor's `PoolStateChanged` messages (`MarketFeed`s), serving plans across the venues to the
+intent processors (`PlanningService`). It reads no pool from the chain itself: start the
+venue adapter actors first (it waits for them, bounded)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,15 @@ import ray
 import platform_rust
 from actors.background import BackgroundStart
 from actors.venue_adapter import VenueActorRef
-from actors.wiring import VENUE
+from actors.wiring import market_venues
 from platform_core import logs
 from platform_core.chain.devnet import load_deployment
 from platform_core.config import Settings
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.execution.planning_service import PlanningService, PlanResult
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.intent.decomposer import Portfolio
-from platform_core.market.changes import market_subject
-from platform_core.market.feed import follow_market
+from platform_core.market.feed import VenuesBlock, follow_venues
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types.intent import Intent
 
 log = logging.getLogger(__name__)
@@ -45,21 +44,24 @@ class ExecutionPlannerActor:
         s = self._settings
         chain_id = int(load_deployment(s.deployment_path)["chain_id"])
         registry = PoolRegistry(platform_rust.ExecutionEngine())
-        market = await follow_market(
-            registry, VenueActorRef(chain_id, VENUE, self._venue_wait_s), nats_url=s.nats_url,
-            subject=market_subject(s.subject_prefix, chain_id, VENUE), chain_id=chain_id,
-            venue=VENUE, snapshot_timeout_s=2 * self._venue_wait_s,
+        venues = [venue for chain, venue in market_venues(s) if chain == chain_id]
+        sources = {venue: VenueActorRef(chain_id, venue, self._venue_wait_s) for venue in venues}
+        markets = await follow_venues(
+            registry, sources, nats_url=s.nats_url, subject_prefix=s.subject_prefix,
+            chain_id=chain_id, snapshot_timeout_s=2 * self._venue_wait_s,
         )  # fmt: skip
         try:
-            planner = ExecutionPlanner(registry, chain_id=chain_id)
+            planner = ExecutionPlanner(registry, chain_id=chain_id, venues=venues)
+            block = VenuesBlock([market.feed for market in markets])
             self._service = PlanningService(
-                planner, market.feed, slice_interval_ms=s.passive_slice_interval_ms
+                planner, block, slice_interval_ms=s.passive_slice_interval_ms
             )
-            log.info("planner: %d pools at block %s", len(registry.pools), market.feed.block)
+            log.info("planner: %d pools of %s at block %s", len(registry.pools), venues,
+                     block.block)  # fmt: skip
             self._start.started.set()
             await self._stop.wait()
         finally:
-            await market.close()
+            await asyncio.gather(*(market.close() for market in markets), return_exceptions=True)
 
     async def ready(self, timeout_s: float = 120.0) -> bool:
         return await self._start.ready(timeout_s)

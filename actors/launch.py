@@ -1,7 +1,9 @@
 """Start the platform's long-lived actors on a running cluster (used by `sep up`).
 
 One venue adapter actor per (chain, venue) the deployment has (started first: the planner
-and the API replicas follow their pool changes), the state coordinator, the execution
+and the API replicas follow their pool changes), one MarketData actor per chain (the
+consolidated books), one ChainMonitor actor per chain (its blocks, for our transactions),
+the state coordinator, the execution
 planner, `SEP_INTENT_PROCESSORS` intent processors and
 one execution actor per (chain, wallet) for every wallet with a key (`SEP_SIGNING_KEYS`,
 `SEP_KEYSTORE_DIR`, `SEP_SIGNING_KEY` or `SEP_KEYSTORE_PATH`). Actors are named and
@@ -18,16 +20,20 @@ from typing import Any
 
 import ray
 
+from actors.chain_monitor import ChainMonitorActor
 from actors.execution_actor import ExecutionActor
 from actors.execution_planner import ExecutionPlannerActor
 from actors.intent_processor import IntentProcessorActor
+from actors.market_data import MarketDataActor
 from actors.state_coordinator import ACTOR_NAME, StateCoordinatorActor
 from actors.venue_adapter import VenueAdapterActor
 from actors.wiring import (
     NAMESPACE,
     PLANNER_NAME,
+    chain_monitor_name,
     execution_chains,
     executor_name,
+    market_data_name,
     market_venues,
     processor_name,
     venue_actor_name,
@@ -39,6 +45,8 @@ from platform_core.errors import PlatformError
 def actor_names(settings: Settings) -> list[str]:
     """Every name `start_actors` may use, for teardown."""
     names = [venue_actor_name(chain_id, venue) for chain_id, venue in market_venues(settings)]
+    names += [market_data_name(chain_id) for chain_id in execution_chains(settings)]
+    names += [chain_monitor_name(chain_id) for chain_id in execution_chains(settings)]
     names += [ACTOR_NAME, PLANNER_NAME]
     names += [processor_name(i) for i in range(settings.intent_processors)]
     try:
@@ -67,6 +75,10 @@ def start_actors(settings: Settings, timeout_s: float = 180.0) -> list[str]:
 
     for chain_id, venue in market_venues(settings):
         start(VenueAdapterActor, venue_actor_name(chain_id, venue), chain_id, venue)
+    for chain_id in execution_chains(settings):
+        start(MarketDataActor, market_data_name(chain_id), chain_id)
+    for chain_id in execution_chains(settings):  # before the executors it reports to
+        start(ChainMonitorActor, chain_monitor_name(chain_id), chain_id)
     start(StateCoordinatorActor, ACTOR_NAME)
     start(ExecutionPlannerActor, PLANNER_NAME)
     lanes = execution_lanes(settings)

@@ -1,8 +1,9 @@
 """`VenueAdapterActor`: one per (chain, venue), the only reader of that venue's pools from
-the chain. It polls them with a `MarketWatcher`, publishes each new block's changes
-(`VenuePublisher`, `PoolStateChanged` on core NATS), serves snapshots to the feeds that
-follow it (`MarketFeed`), and builds swap transactions for the execution actors; its users
-reach it through `VenueActorRef`."""
+the chain, whatever the venue (`uniswap_v3`, `sushiswap_v2`: any `VenueAdapter`). It
+polls them with a `MarketWatcher`, publishes each new block's changes (`VenuePublisher`,
+`PoolStateChanged` on core NATS), serves snapshots to the feeds that follow it
+(`MarketFeed`), and builds swap transactions for the execution actors; its users reach it
+through `VenueActorRef`."""
 
 from __future__ import annotations
 
@@ -21,15 +22,14 @@ from platform_core import logs
 from platform_core.chain.sender import TxRequest
 from platform_core.config import Settings
 from platform_core.errors import ErrorCode, PlatformError
-from platform_core.execution.pool_registry import PoolRegistry
-from platform_core.market.adapter import SwapOrder
+from platform_core.market.adapter import SwapOrder, VenueAdapter
 from platform_core.market.changes import (
     PoolStateChanged,
     VenuePublisher,
     connect_nats,
     market_subject,
 )
-from platform_core.market.uniswap_v3 import UniswapV3Adapter
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.watcher import MarketWatcher, poll
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class VenueAdapterActor:
         self._chain_id = chain_id
         self._venue = venue
         self._stop = asyncio.Event()
-        self._adapter: UniswapV3Adapter | None = None
+        self._adapter: VenueAdapter | None = None
         self._publisher: VenuePublisher | None = None
         self._start = BackgroundStart(self._run())
 
@@ -94,7 +94,7 @@ class VenueAdapterActor:
         finally:
             await adapter.client.close()
 
-    async def _serve(self, adapter: UniswapV3Adapter, nc: NATS) -> None:
+    async def _serve(self, adapter: VenueAdapter, nc: NATS) -> None:
         s = self._settings
         subject = market_subject(s.subject_prefix, self._chain_id, self._venue)
 

@@ -9,12 +9,11 @@ from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import load_deployment
 from platform_core.config import Settings
 from platform_core.market.adapter import VenueAdapter
-from platform_core.market.uniswap_v3 import UniswapV3Adapter
-from platform_core.market.venue_manager import VenueManager
+from platform_core.market.venue_manager import VenueManager, deployed_venues
 
 NAMESPACE = "sep"
 PLANNER_NAME = "execution-planner"
-VENUE = "uniswap_v3"
+VENUE = "uniswap_v3"  # the venue the planner routes on (and the default venue adapter)
 
 
 def processor_name(index: int) -> str:
@@ -24,6 +23,16 @@ def processor_name(index: int) -> str:
 def venue_actor_name(chain_id: int, venue: str) -> str:
     """The venue adapter actor of (chain, venue): the only reader of its pools."""
     return f"venue:{chain_id}:{venue}"
+
+
+def market_data_name(chain_id: int) -> str:
+    """The MarketData actor of a chain: its consolidated books, across every venue."""
+    return f"market-data:{chain_id}"
+
+
+def chain_monitor_name(chain_id: int) -> str:
+    """The ChainMonitor actor of a chain: follows its blocks for our transactions."""
+    return f"chain-monitor:{chain_id}"
 
 
 def executor_name(chain_id: int, wallet: str) -> str:
@@ -40,8 +49,16 @@ def execution_chains(settings: Settings) -> list[int]:
 
 
 def market_venues(settings: Settings) -> list[tuple[int, str]]:
-    """Every (chain, venue) with a venue adapter actor: the planner routes on `VENUE`."""
-    return [(chain_id, VENUE) for chain_id in execution_chains(settings)]
+    """Every (chain, venue) with a venue adapter actor: each venue configured for a chain
+    (`ChainSettings.venues`) that the deployment has there."""
+    deployment: dict[str, Any] = load_deployment(settings.deployment_path)
+    deployed = deployed_venues(deployment)
+    return [
+        (chain_id, venue)
+        for chain_id in execution_chains(settings)
+        for venue in settings.chains[chain_id].venues
+        if venue in deployed
+    ]
 
 
 def chain_venues(settings: Settings, chain_id: int) -> tuple[ChainClient, list[VenueAdapter]]:
@@ -57,9 +74,7 @@ def chain_venues(settings: Settings, chain_id: int) -> tuple[ChainClient, list[V
     return client, [manager.get(venue, chain_id) for venue in venues]
 
 
-def venue_adapter(settings: Settings, venue: str = VENUE) -> UniswapV3Adapter:
+def venue_adapter(settings: Settings, venue: str = VENUE) -> VenueAdapter:
     """The adapter for `venue` on the deployment's chain (close `adapter.client` after)."""
     deployment: dict[str, Any] = load_deployment(settings.deployment_path)
-    adapter = VenueManager.from_settings(settings).get(venue, int(deployment["chain_id"]))
-    assert isinstance(adapter, UniswapV3Adapter)
-    return adapter
+    return VenueManager.from_settings(settings).get(venue, int(deployment["chain_id"]))

@@ -25,13 +25,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ChainSettings(BaseModel):
-    """A chain the platform knows: intents naming any other chain id are refused."""
+    """A chain the platform knows: intents naming any other chain id are refused. `venues`
+    are the venues the platform trades there (each one the deployment has gets its venue
+    adapter actor); set them per chain in `SEP_CHAINS`, e.g.
+    `{"42161": {"name": "arbitrum", "rpc_url": "...", "venues": ["uniswap_v3"]}}`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     rpc_url: str
-    venues: tuple[str, ...] = ("uniswap_v3",)
+    venues: tuple[str, ...] = ("uniswap_v3", "sushiswap_v2")
 
 
 # The committed model, found beside the package so a Ray worker's cwd does not matter.
@@ -123,6 +126,18 @@ class Settings(BaseSettings):
     # mint and burn logs when it moved) and publishes what changed: the planner's and the
     # API replicas' engines and balance caches are at most this far behind the chain.
     market_poll_interval_s: float = Field(default=0.25, gt=0)
+    # The chain monitor (one per chain) follows new heads over the node's WebSocket
+    # (`eth_subscribe`), polling every `monitor_poll_interval_s` when it has none or it fails.
+    monitor_websocket: bool = True
+    monitor_poll_interval_s: float = Field(default=0.25, gt=0)
+    # The MarketData actor's consolidated books (Redis `book:{chain}:{base}:{quote}`): it
+    # waits `book_debounce_s` after a block's first pool change (every venue's message for
+    # that block then lands in one recomputation); each pool's ladder has `book_pool_levels`
+    # steps over `book_max_impact_bps`; published levels are bucketed to `book_price_step_bps`.
+    book_debounce_s: float = Field(default=0.05, ge=0, le=10)
+    book_pool_levels: int = Field(default=120, ge=4, le=1000)
+    book_max_impact_bps: float = Field(default=360.0, gt=100, le=5000)
+    book_price_step_bps: float = Field(default=5.0, gt=0, le=1000)
 
     # Prioritiser (ONNX). One thread each by default: the machine's cores belong to many
     # replicas and actors, and a tree ensemble over a batch of 32 gains nothing from more.

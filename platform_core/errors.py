@@ -59,6 +59,12 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_INVALID = "IDEMPOTENCY_KEY_INVALID"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     HTTP_ERROR = "HTTP_ERROR"
+    # -- market data (GET /markets/{chain_id}/{base}/{quote}/book) ------------------------
+    UNKNOWN_CHAIN = "UNKNOWN_CHAIN"  # a chain id not configured (SEP_CHAINS)
+    UNKNOWN_TOKEN = "UNKNOWN_TOKEN"  # neither an address nor a symbol the deployment knows
+    ADDRESS_CHECKSUM = "ADDRESS_CHECKSUM"  # a mixed-case address failing its EIP-55 checksum
+    PAIR_NOT_FOUND = "PAIR_NOT_FOUND"  # no pool of the chain trades the pair (404)
+    BOOK_UNAVAILABLE = "BOOK_UNAVAILABLE"  # no book written yet (MarketData starting): 503
     # -- the chain (the execution actor; ExecutionStepFailed / IntentFailed reasons) -------
     CHAIN_ERROR = "CHAIN_ERROR"
     FEE_CEILING_EXCEEDED = "FEE_CEILING_EXCEEDED"

@@ -16,7 +16,7 @@ from platform_core.market.pool_state import V3PoolState
 from platform_rust import ConsolidatedBook, ExecutionEngine, NoRouteError
 
 if TYPE_CHECKING:  # the registry's package imports the planner, which needs the market
-    from platform_core.execution.pool_registry import PoolRegistry
+    from platform_core.market.pool_registry import PoolRegistry
 
 __all__ = ["NoRouteError", "consolidated_book", "decode_transaction", "load_v3"]
 

@@ -358,14 +358,22 @@ class ExecutionEngine:
         amount_in: int,
         *,
         max_hops: int = 3,
-        max_splits: int = 4,
+        max_splits: int | None = None,
         allowed_venues: Sequence[str] | None = None,
         gas_price_wei: int | None = None,
+        single_venue_paths: bool = False,
     ) -> Route:
         """Route maximising output (net of gas when `gas_price_wei` > 0; None is 0).
 
-        `max_hops` in 1..=4; `max_splits` >= 1 (1 = single path). Raises NoRouteError when
-        no path connects the tokens, ValueError for unknown tokens or invalid arguments.
+        The input is split across hop-bounded paths at the optimum of the convex routing
+        problem (equal marginal output on every used path, no unused path better; pools
+        shared by paths count their summed flow), never below the best single path; with a
+        gas price each extra split must pay for its gas. `max_hops` in 1..=4; `max_splits`
+        >= 1 caps the paths used (1 = single path; None = as many as the optimum needs, up
+        to 64). With `single_venue_paths`, every split's hops are on one venue (one router
+        transaction per split; different splits may use different venues). Raises
+        NoRouteError when no path connects the tokens, ValueError for unknown tokens or
+        invalid arguments.
         """
     def depth_ladder(
         self,

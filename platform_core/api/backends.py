@@ -25,13 +25,15 @@ from platform_core.chain.errors import TransportError
 from platform_core.config import Settings
 from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.cancels import CancelRequests
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.intent.ledger import LedgerRebuilding, ReservationLedger, StaleBalance
 from platform_core.intent.manager import IntentManager, Scorer, UsdToken, routed_usd_quote
 from platform_core.intent.prioritizer import OnnxPrioritizer
 from platform_core.intent.validator import IntentValidator, connect_chain
+from platform_core.market.book import BookDepth
 from platform_core.market.changes import market_subject
 from platform_core.market.feed import FollowedMarket, SnapshotSource, follow_market
+from platform_core.market.pool_registry import PoolRegistry
+from platform_core.market.venue_manager import deployed_venues
 from platform_core.state.event_store import EventStore
 from platform_core.state.projection import IntentView, fold
 from platform_core.state.read_model import ReadModel
@@ -284,16 +286,25 @@ class ServiceBackends:
         usd = UsdToken(usdc["address"], int(usdc["decimals"]),
                        quote=routed_usd_quote(planner, usdc["address"]))  # fmt: skip
         scorer = self._scorer or OnnxPrioritizer.from_settings(s)
+        # The prioritiser's liquidity: the consolidated book of the gate's own engine.
+        pools = registry if registry is not None else getattr(access.watcher, "registry", None)
+        depth = None if pools is None else BookDepth(pools, levels=s.book_pool_levels)
         # The API publishes the decision itself, after its idempotency claim.
         return IntentManager(validator, scorer, _NoPublish(), self._get_ledger(),
-                             usd_tokens={chain_id: usd})  # fmt: skip
+                             usd_tokens={chain_id: usd}, depth=depth,
+                             venues=self._venues(chain_id, deployment))  # fmt: skip
+
+    def _venues(self, chain_id: int, deployment: dict[str, Any]) -> list[str]:
+        """The chain's configured venues that the deployment has (each has its actor)."""
+        deployed = deployed_venues(deployment)
+        return [venue for venue in self._settings.chains[chain_id].venues if venue in deployed]
 
     async def _follow(self, chain_id: int) -> PoolRegistry:
         """One engine fed by every venue's adapter actor: the gate reads no pool itself."""
         assert self._market is not None
         s = self._settings
         registry = PoolRegistry(platform_rust.ExecutionEngine())
-        for venue in s.chains[chain_id].venues:
+        for venue in self._venues(chain_id, load_deployment(s.deployment_path)):
             subject = market_subject(s.subject_prefix, chain_id, venue)
             followed = await follow_market(registry, self._market(chain_id, venue),
                                            nats_url=s.nats_url, subject=subject,

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
+from platform_core.chain.devnet import load_deployment
 from platform_core.config import get_settings
 
 # A 20-byte hex address. Lower- and upper-case hex carry no checksum and are taken as they
@@ -94,6 +95,31 @@ def error_responses(
     return answers
 
 
+BOOK_PATH = "/markets/{chain_id}/{base}/{quote}/book"
+
+
+def _refine_book(paths: dict[str, Any]) -> None:
+    """The book route's path as it is checked: a configured chain; each token an address
+    (mixed case only as its checksum) or a symbol exactly as the deployment spells it."""
+    operation = paths.get(BOOK_PATH, {}).get("get")
+    if operation is None:
+        return
+    settings = get_settings()
+    try:
+        symbols = sorted(load_deployment(settings.deployment_path).get("tokens", {}))
+    except (OSError, ValueError):
+        symbols = []
+    address = {"type": "string", "pattern": ADDRESS_PATTERN, "format": ADDRESS_FORMAT}
+    token: dict[str, Any] = {"anyOf": [address, {"type": "string", "enum": symbols}]}
+    if not symbols:
+        token = address
+    for param in operation.get("parameters", []):
+        if param["name"] == "chain_id":
+            param["schema"]["enum"] = sorted(settings.known_chain_ids)
+        elif param["name"] in ("base", "quote"):
+            param["schema"] = {**token, "title": param["name"].capitalize()}
+
+
 def _refine(schema: dict[str, Any]) -> dict[str, Any]:
     """The configuration's rules in the request schema, and the security schemes."""
     components = schema.setdefault("components", {})
@@ -111,6 +137,7 @@ def _refine(schema: dict[str, Any]) -> dict[str, Any]:
         )
         # Intake refuses any chain not configured (`UNKNOWN_CHAIN`): they are the only values.
         props["chain_id"]["enum"] = sorted(get_settings().known_chain_ids)
+    _refine_book(schema.get("paths", {}))
     components["securitySchemes"] = {
         BEARER_SCHEME: {"type": "http", "scheme": "bearer", "description": "The strategy's key"},
         API_KEY_SCHEME: {"type": "apiKey", "in": "header", "name": "X-Api-Key"},

@@ -14,21 +14,28 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, status
+import redis.asyncio as aioredis
+import redis.exceptions
+from fastapi import APIRouter, Depends, Header, Path, Query, status
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import platform_rust
-from platform_core.api.backends import Backends, GateDecision
+from platform_core.api.backends import Backends, GateDecision, ServiceUnavailable
 from platform_core.api.class_views import serving_instance
 from platform_core.api.contract import AUTHENTICATED, SECURITY, error_responses
 from platform_core.api.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, request_hash
+from platform_core.api.market_views import BookView
 from platform_core.api.refusals import ApiError
 from platform_core.api.views import CancelReceipt, IntentEventsPage, IntentList, IntentStatusView
+from platform_core.chain.devnet import load_deployment
 from platform_core.config import Settings
 from platform_core.errors import ErrorCode
+from platform_core.market.book import MAX_LEVELS
+from platform_core.market.book_store import BookReader, BookStore, deployment_tokens
 from platform_core.state.projection import IntentView
 from platform_core.types import EventEnvelope, IntentReceipt, IntentStatus, IntentSubmission
+from platform_core.types.common import checksum_address
 
 routes = APIRouter()
 
@@ -47,6 +54,22 @@ _SUBMIT_ANSWERS = error_responses(
         503: "A service the gate needs (chain, database) is down",
     },
 )
+_BOOK_ANSWERS = error_responses(
+    *AUTHENTICATED,
+    404,
+    descriptions={
+        404: "No pool of the chain trades the pair, or base and quote are one token "
+        "(`PAIR_NOT_FOUND`)",
+        422: "Invalid input: a chain not configured (`UNKNOWN_CHAIN`), a token that is neither "
+        "an address nor a symbol as the deployment spells it (`UNKNOWN_TOKEN`), a mixed-case "
+        "address failing its checksum (`ADDRESS_CHECKSUM`), `levels` out of range",
+        503: "No book written yet (`BOOK_UNAVAILABLE`: the MarketData actor is starting), or "
+        "Redis is down (`SERVICE_UNAVAILABLE`)",
+    },
+)
+# A token in a book's path: an address, or a symbol the deployment names (WETH, USDC...).
+_TOKEN = Path(pattern=r"^(0x[0-9a-fA-F]{40}|[A-Za-z0-9.]{1,16})$",
+              description="a token address, or a symbol the deployment knows")  # fmt: skip
 # The key's pattern, published without letting the framework check it: a bad key is refused
 # with its own code (`IDEMPOTENCY_KEY_INVALID`, in `_check_submission`).
 _IDEMPOTENCY_KEY_SCHEMA = {"pattern": _IDEMPOTENCY_KEY.pattern, "maxLength": MAX_KEY_LENGTH}
@@ -146,6 +169,8 @@ class IntentRoutes:
     def __init__(self, settings: Settings, services: Backends) -> None:
         self.settings = settings
         self.services = services
+        self.books: BookReader | None = None  # the books' read model, connected on first use
+        self._book_symbols: dict[tuple[int, str], str] | None = None
 
     async def strategy_for(self, token: str) -> UUID:
         """The key's strategy, after one token of its rate limit; 401 or 429 otherwise."""
@@ -274,3 +299,66 @@ class IntentRoutes:
         first = await self.services.request_cancel(intent_id)
         return CancelReceipt(intent_id=intent_id, status=view.status, cancel_requested=True,
                              first_request=first, links=_links(intent_id))  # fmt: skip
+
+    @routes.get("/markets/{chain_id}/{base}/{quote}/book", response_model=BookView,
+                tags=["markets"], responses=_BOOK_ANSWERS, openapi_extra=_SECURED)  # fmt: skip
+    async def get_book(
+        self,
+        chain_id: Annotated[int, Path(ge=1)],
+        base: Annotated[str, _TOKEN],
+        quote: Annotated[str, _TOKEN],
+        strategy_id: Strategy,
+        levels: Annotated[int, Query(ge=1, le=MAX_LEVELS)] = 10,
+    ) -> BookView:
+        """The pair's consolidated book over every venue of the chain (the MarketData actor's,
+        from Redis): authenticated, so the strategy's rate limit applies."""
+        if chain_id not in self.settings.chains:
+            raise ApiError(422, ErrorCode.UNKNOWN_CHAIN, f"chain {chain_id} is not configured")
+        base_address = self._book_token(chain_id, base)
+        quote_address = self._book_token(chain_id, quote)
+        if base_address.lower() == quote_address.lower():  # no pool trades a token for itself
+            raise ApiError(404, ErrorCode.PAIR_NOT_FOUND, "base and quote are the same token")
+        store = self._book_store()
+        try:
+            stored = await store.read(chain_id, base_address, quote_address)
+            listed = None if stored else await store.listed(chain_id, base_address, quote_address)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            raise ServiceUnavailable("redis", exc) from exc
+        if stored is not None:
+            return BookView.of(stored, levels)
+        if listed is None:
+            raise ApiError(503, ErrorCode.BOOK_UNAVAILABLE,
+                           f"no book of chain {chain_id} yet", {"Retry-After": "1"})  # fmt: skip
+        raise ApiError(404, ErrorCode.PAIR_NOT_FOUND, f"no pool trades {base}/{quote}")
+
+    def _book_token(self, chain_id: int, token: str) -> str:
+        """A path's token as a checksum address: a symbol as the deployment of `chain_id`
+        spells it, or an address."""
+        if not token.startswith("0x"):
+            symbols = self._book_symbols
+            if symbols is None:
+                try:
+                    deployment = load_deployment(self.settings.deployment_path)
+                except (OSError, ValueError):
+                    deployment = {}
+                at = int(deployment.get("chain_id", 0))
+                symbols = {(at, t.symbol): t.address
+                           for t in deployment_tokens(deployment).values()}  # fmt: skip
+                self._book_symbols = symbols
+            found = symbols.get((chain_id, token))
+            if found is None:
+                raise ApiError(422, ErrorCode.UNKNOWN_TOKEN,
+                               f"{token} is not a token of chain {chain_id}")  # fmt: skip
+            return found
+        try:
+            return checksum_address(token)
+        except ValueError:
+            raise ApiError(422, ErrorCode.ADDRESS_CHECKSUM,
+                           f"{token} fails its EIP-55 checksum") from None  # fmt: skip
+
+    def _book_store(self) -> BookReader:
+        """The books' read model (Redis), connected on first use."""
+        if self.books is None:
+            client = aioredis.from_url(self.settings.redis_url, decode_responses=True)
+            self.books = BookStore(client, prefix=self.settings.redis_key_prefix)
+        return self.books

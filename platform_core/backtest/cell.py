@@ -255,7 +255,7 @@ def plan_cell(cell: Cell, market: Market, intent: Intent, arrival_block: int) ->
     market.load(engine, arrival_block)
     planner = ExecutionPlanner(
         engine, chain_id=MAINNET_CHAIN_ID, gas_price_wei=cell.gas_price_wei,
-        fee_lookup=market.fee_of,
+        fee_lookup=market.fee_of, venues=["uniswap_v3"],
     )  # fmt: skip
     return plan_now(planner, intent, {}, cell.start, slice_interval_ms=cell.slice_interval_ms)
 

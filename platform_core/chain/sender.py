@@ -16,6 +16,9 @@ never signed again: by the receipt wait itself (every `redeliver_after_s`), by `
 and by `recover`. A transaction that reverts uses its nonce: the later ones go on. Stuck
 transactions are sped up or cancelled at the same nonce.
 
+The receipt wait polls every `poll_interval_s`; the chain monitor cuts a pause short
+(`included`) when it sees a block that decides one of the step's hashes.
+
 A step is "replaced" only when the chain shows another transaction (by hash) at its nonce;
 a receipt that is late while the nonce has moved is waited for, never taken for a
 replacement. Before anything is signed or re-sent, the journal is checked against the chain
@@ -26,6 +29,7 @@ holds (a reset), raises `JournalChainMismatch`, and from then on nothing is sign
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -129,6 +133,10 @@ class TransactionSender:
         )
         self._bound = False  # the journal was bound to this chain (chain id, genesis)
         self._mismatch: JournalChainMismatch | None = None  # found once: for good
+        # The chain monitor's wake-ups (`included`): the receipt waits napping on each hash,
+        # and the hashes it announced lately (one announced just before its wait naps).
+        self._wakers: dict[bytes, set[asyncio.Event]] = {}
+        self._announced: dict[bytes, None] = {}
 
     @property
     def address(self) -> str:
@@ -371,7 +379,40 @@ class TransactionSender:
             if time.monotonic() >= deadline:
                 await self._set(step_key, StepState.UNKNOWN, f"no receipt within {timeout}s")
                 return _outcome(await asyncio.to_thread(self.journal.get, step_key))
-            await asyncio.sleep(self.policy.poll_interval_s)
+            await self._nap(step_key)
+
+    def included(self, tx_hash: bytes) -> None:
+        """The chain monitor saw a block that decides `tx_hash`'s nonce (it includes it, or
+        another transaction at its nonce): a receipt wait on it looks at once."""
+        tx_hash = bytes(tx_hash)
+        self._announced[tx_hash] = None
+        while len(self._announced) > 1024:
+            del self._announced[next(iter(self._announced))]
+        for waker in self._wakers.get(tx_hash, ()):
+            waker.set()
+
+    async def _nap(self, step_key: str) -> None:
+        """The receipt wait's pause: `poll_interval_s`, or less when `included` names one of
+        the step's attempts."""
+        record = await asyncio.to_thread(self.journal.get, step_key)
+        hashes = [attempt.tx_hash for attempt in record.attempts]
+        if any(h in self._announced for h in hashes):
+            for h in hashes:
+                self._announced.pop(h, None)
+            return
+        waker = asyncio.Event()
+        for h in hashes:
+            self._wakers.setdefault(h, set()).add(waker)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waker.wait(), self.policy.poll_interval_s)
+        finally:
+            for h in hashes:
+                waiting = self._wakers.get(h)
+                if waiting is not None:
+                    waiting.discard(waker)
+                    if not waiting:
+                        del self._wakers[h]
 
     async def _settle(self, step_key: str) -> StepOutcome | None:
         """A final outcome when the chain has decided this step's nonce, else None."""

@@ -49,6 +49,8 @@ class FaultKind(StrEnum):
     KILL_PLANNER = "kill_planner"  # execution-planner
     KILL_STATE_COORDINATOR = "kill_state_coordinator"  # state-coordinator
     KILL_VENUE_ADAPTER = "kill_venue_adapter"  # venue:<chain>:<venue>
+    KILL_MARKET_DATA = "kill_market_data"  # market-data:<chain>
+    KILL_CHAIN_MONITOR = "kill_chain_monitor"  # chain-monitor:<chain>
     KILL_API_REPLICA = "kill_api_replica"  # a Serve replica of the IntentAPI deployment
     # Services the platform started (the run dir's started.json), on the same port.
     RESTART_NATS = "restart_nats"  # SIGKILL, restarted on its JetStream store
@@ -68,6 +70,8 @@ ACTOR_KINDS = frozenset(
         FaultKind.KILL_PLANNER,
         FaultKind.KILL_STATE_COORDINATOR,
         FaultKind.KILL_VENUE_ADAPTER,
+        FaultKind.KILL_MARKET_DATA,
+        FaultKind.KILL_CHAIN_MONITOR,
         FaultKind.KILL_API_REPLICA,
     }
 )
@@ -87,6 +91,8 @@ ACTOR_NAMES: dict[FaultKind, str] = {
     FaultKind.KILL_PLANNER: "execution-planner",
     FaultKind.KILL_STATE_COORDINATOR: "state-coordinator",
     FaultKind.KILL_VENUE_ADAPTER: "venue:",
+    FaultKind.KILL_MARKET_DATA: "market-data:",
+    FaultKind.KILL_CHAIN_MONITOR: "chain-monitor:",
 }
 SERVE_NAMESPACE = "serve"
 API_REPLICA_CLASS = "ServeReplica:sep:IntentAPI"  # Serve's `ServeReplica:<app>:<deployment>`

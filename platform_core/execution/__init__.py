@@ -13,7 +13,6 @@ from platform_core.execution.orchestrator import (
     ExecutionUndecided,
 )
 from platform_core.execution.planner import ExecutionPlanner, plan_events
-from platform_core.execution.pool_registry import PoolMeta, PoolRegistry
 
 __all__ = [
     "EventPublisher",
@@ -25,7 +24,5 @@ __all__ = [
     "InsufficientLiquidityError",
     "NoPathError",
     "PlanningError",
-    "PoolMeta",
-    "PoolRegistry",
     "plan_events",
 ]

@@ -42,7 +42,7 @@ class ExactOutputSizer:
         engine: ExecutionEngine,
         *,
         max_hops: int = 3,
-        max_splits: int = 4,
+        max_splits: int | None = None,
         allowed_venues: Sequence[str] | None = None,
         gas_price_wei: int = 0,
     ) -> None:
@@ -65,6 +65,7 @@ class ExactOutputSizer:
                 max_splits=self._max_splits,
                 allowed_venues=self._allowed_venues,
                 gas_price_wei=self._gas_price_wei,
+                single_venue_paths=True,
             ).amount_out
         except NoRouteError:  # also: no path can absorb this much
             return None

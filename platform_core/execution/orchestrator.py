@@ -51,6 +51,7 @@ from platform_core.chain.errors import (
     SimulationReverted,
 )
 from platform_core.chain.journal import MINED_STATES, StepRecord, StepState
+from platform_core.chain.monitor import FrontRunSource, ask_front_run
 from platform_core.chain.sender import StepOutcome, TransactionSender, TxRequest
 from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.event_chain import EventChain
@@ -173,6 +174,7 @@ class ExecutionOrchestrator:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         reconcile_rounds: int = 3,
+        front_runs: FrontRunSource | None = None,
     ) -> None:
         """`adapter` builds the steps of its venue, `venues` those of others (by name).
         `clock` and `sleep` are the orchestrator's time: a backtest passes a simulated
@@ -187,6 +189,7 @@ class ExecutionOrchestrator:
         self.clock = clock
         self.sleep = sleep
         self.reconcile_rounds = reconcile_rounds
+        self.front_runs = front_runs  # the chain monitor: a confirmation's front-run indicator
 
     async def execute(
         self,
@@ -523,6 +526,9 @@ class ExecutionOrchestrator:
             amount_out=summary.moved.amount_out,
             gas_used=summary.gas_used,
             effective_gas_price=summary.effective_gas_price,
+            front_run=await ask_front_run(
+                self.front_runs, receipt, [hop.pool_id for hop in step.hops]
+            ),
         )
         await self._publish(events, confirmed, step.index)
         return confirmed

@@ -1,11 +1,12 @@
 """Planning: child orders become an `ExecutionPlan` of swaps routed by the Rust engine.
 
-Each child order is routed on its own against the engine's current graph (PASSIVE slices
-run minutes apart, when the pools have moved anyway; the orders of a multi-asset AGGRESSIVE
-intent that share a pool are not settled against each other, so a later one may get less
-than expected, down to its minimum). Each split of a route becomes one
-step, in the engine's order: the engine settles split k against the pool states splits
-0..k-1 left, so sending the steps in index order reproduces its simulation.
+Each child order is routed on its own, across every venue the intent allows, against the
+engine's current graph (PASSIVE slices run minutes apart, when the pools have moved anyway;
+the orders of a multi-asset AGGRESSIVE intent that share a pool are not settled against each
+other, so a later one may get less than expected, down to its minimum). Each split of a
+route becomes one step, a transaction through its venue's router (a split's path stays on
+one venue), in the engine's order: the engine settles split k against the pool states
+splits 0..k-1 left, so sending the steps in index order reproduces its simulation.
 
 The engine must name tokens by checksum address and pools by address (as `engine_sync`
 loads them): steps carry those ids as they are.
@@ -18,57 +19,79 @@ from datetime import datetime
 
 from platform_core.errors import ErrorCode, PlanningError
 from platform_core.execution.input_sizing import ExactOutputSizer
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.intent.aggregate import IntentAggregate
 from platform_core.market.adapter import min_amount_out
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types.events import ChildOrder, EventEnvelope, IntentDecomposed, PlanCreated
 from platform_core.types.intent import Intent
 from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop
 from platform_rust import ExecutionEngine, NoRouteError, Route, Split
 
 FeeLookup = Callable[[str], int | None]
+VenueLookup = Callable[[str], str | None]
 
 
 class ExecutionPlanner:
-    """Routes child orders on one venue of one chain.
+    """Routes child orders across the venues of one chain.
 
     `engine` is the Rust engine, or a `PoolRegistry` holding it. `fee_lookup` gives a pool's
-    fee tier by id (Uniswap V3 paths need it); by default the registry's `fee_pips`.
+    fee tier by id (Uniswap V3 paths need it) and `venue_lookup` its venue (a step is built
+    by its venue's adapter); by default the registry's. `venues` are the venues it may
+    route on: by default every venue the registry holds pools of, at planning time.
     """
 
     def __init__(
         self,
         engine: ExecutionEngine | PoolRegistry,
         *,
-        venue: str = "uniswap_v3",
         chain_id: int,
+        venues: Sequence[str] | None = None,
         max_hops: int = 3,
-        max_splits: int = 4,
+        max_splits: int | None = None,
         gas_price_wei: int = 0,
         fee_lookup: FeeLookup | None = None,
+        venue_lookup: VenueLookup | None = None,
     ) -> None:
+        self._registry = engine if isinstance(engine, PoolRegistry) else None
         if isinstance(engine, PoolRegistry):
-            if fee_lookup is None:
-                fee_lookup = engine.fee_pips
+            fee_lookup = fee_lookup or engine.fee_pips
+            venue_lookup = venue_lookup or engine.venue_of
             engine = engine.engine
         if fee_lookup is None:
             raise TypeError("give fee_lookup, or a PoolRegistry (which knows the fees)")
+        if venue_lookup is None:
+            if venues is None or len(venues) != 1:
+                raise TypeError("give venue_lookup, one venue, or a PoolRegistry")
+            only = venues[0]
+            venue_lookup = lambda _pool: only  # noqa: E731
         self.engine: ExecutionEngine = engine
-        self.venue = venue
+        self.venues = None if venues is None else tuple(venues)
         self.chain_id = chain_id
         self.max_hops = max_hops
         self.max_splits = max_splits
         self.gas_price_wei = gas_price_wei
         self._fee_of = fee_lookup
+        self._venue_of = venue_lookup
+
+    def known_venues(self) -> list[str]:
+        """The venues this planner routes on (before an intent's constraints)."""
+        if self.venues is not None:
+            return list(self.venues)
+        assert self._registry is not None  # without one, `venues` is given
+        return sorted({meta.venue for meta in self._registry.pools.values()})
 
     def allowed_venues(self, intent: Intent) -> list[str]:
-        """The venues the engine may route through: this planner's, if the intent allows it.
-        A step is one transaction on one venue, so routes never mix venues."""
-        if not intent.constraints.venue_allowed(self.venue):
+        """The venues the engine may route through for `intent`: this planner's, less those
+        the intent's constraints exclude. A step is one transaction through one venue's
+        router, so each split's path stays on one venue (`single_venue_paths`)."""
+        known = self.known_venues()
+        allowed = [venue for venue in known if intent.constraints.venue_allowed(venue)]
+        if not allowed:
             raise PlanningError(
-                ErrorCode.VENUE_NOT_ALLOWED, f"the intent's venue constraints exclude {self.venue}"
+                ErrorCode.VENUE_NOT_ALLOWED,
+                f"the intent's venue constraints exclude every venue here ({', '.join(known)})",
             )
-        return [self.venue]
+        return allowed
 
     def sizer(self, intent: Intent) -> ExactOutputSizer:
         """An exact-output sizer routing exactly as `plan` will, for `decompose`."""
@@ -105,6 +128,7 @@ class ExecutionPlanner:
                 max_splits=self.max_splits,
                 allowed_venues=venues,
                 gas_price_wei=self.gas_price_wei,
+                single_venue_paths=True,
             )
         except NoRouteError as exc:
             raise PlanningError(
@@ -124,6 +148,13 @@ class ExecutionPlanner:
         deadline: datetime,
     ) -> ExecutionStep:
         hops = []
+        venues = {self._venue_of(hop.pool_id) for hop in split.hops}
+        venue = venues.pop() if len(venues) == 1 else None
+        if venue is None:
+            raise PlanningError(
+                ErrorCode.UNKNOWN_POOL,
+                f"a split's pools must be of one known venue, got {sorted(map(str, venues))}",
+            )
         for hop in split.hops:
             fee = self._fee_of(hop.pool_id)
             if fee is None:
@@ -142,7 +173,7 @@ class ExecutionPlanner:
             )
         return ExecutionStep(
             index=index,
-            venue=self.venue,
+            venue=venue,
             chain_id=self.chain_id,
             token_in=order.token_in,
             token_out=order.token_out,

@@ -1,7 +1,7 @@
 """`PlanningService`: decomposition and routing on an engine a market feed keeps fresh.
 
-What the `ExecutionPlanner` actor serves. The engine follows the venue adapter actor's
-`PoolStateChanged` messages (`MarketFeed`): a plan reads no chain state of its own and
+What the `ExecutionPlanner` actor serves. The engine follows every venue adapter actor's
+`PoolStateChanged` messages (`MarketFeed`s): a plan reads no chain state of its own and
 routes on the pools as of `feed.block`, which its result reports. Refusals come back as a
 `PlanResult` with a code, not as exceptions, so they cross the actor boundary as plain data.
 """
@@ -12,12 +12,12 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from platform_core.errors import ErrorCode, PlanningError
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.intent.decomposer import SLICE_INTERVAL_MS, Portfolio
 from platform_core.intent.decomposer import decompose as decompose_intent
-from platform_core.market.feed import MarketFeed
 from platform_core.types.events import ChildOrder
 from platform_core.types.intent import Intent
 from platform_core.types.plan import ExecutionPlan
@@ -59,11 +59,19 @@ def plan_now(
     return PlanResult(tuple(orders), plan)
 
 
+class BlockSource(Protocol):
+    """What tells the block an engine reflects: a `MarketFeed`, or `VenuesBlock` over
+    several venues' feeds."""
+
+    @property
+    def block(self) -> int | None: ...
+
+
 class PlanningService:
     def __init__(
         self,
         planner: ExecutionPlanner,
-        feed: MarketFeed,
+        feed: BlockSource,
         *,
         slice_interval_ms: int = SLICE_INTERVAL_MS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

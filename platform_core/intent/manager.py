@@ -7,11 +7,13 @@ balance, the approval, a route, the slippage). What the plan pays is then reserv
 `ReservationLedger`, atomically against the wallet's balance less what open intents (of any
 strategy trading from it) already reserve there (`INSUFFICIENT_BALANCE` when it does not
 fit). A refused intent gets `IntentDenied` with every reason code. An accepted one gets its
-`MLFeatures` (the routed legs' USD notional, the liquidity their price impact implies, the
-market signals; values no real market has deny it with `MARKET_DATA_INVALID`, and release
-the reservation), a priority from 1 to 10 from the scorer, and `IntentSubmitted` with that
-priority and what it reserved. Either event is the first of the intent's life, appended
-through its new `IntentAggregate` (sequence 0, no cause, a fresh time-ordered id).
+`MLFeatures` (the routed legs' USD notional, the liquidity the consolidated book holds for
+them within the intent's slippage on its allowed venues, or for a leg with no book the one
+its price impact implies, the market signals; values no real market has deny it with
+`MARKET_DATA_INVALID`, and release the reservation), a priority from 1 to 10 from the
+scorer, and `IntentSubmitted` with that priority and what it reserved. Either event is the
+first of the intent's life, appended through its new `IntentAggregate` (sequence 0, no
+cause, a fresh time-ordered id).
 
 No lock: the ledger's check-and-reserve is one atomic step, so concurrent submissions, in
 this process or in other API replicas, cannot over-commit a wallet. The event goes to
@@ -24,7 +26,7 @@ event stream does not hold; a request that loses that claim releases its reserva
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -41,6 +43,7 @@ from platform_core.intent.validator import (
     RoutedLeg,
     ValidationReport,
 )
+from platform_core.market.book import Token
 from platform_core.types.events import EventEnvelope, IntentDenied, IntentSubmitted
 from platform_core.types.ids import uuid7
 from platform_core.types.intent import Intent, IntentStatus, IntentSubmission, MLFeatures
@@ -80,6 +83,39 @@ class NoSignals:
         return Signals()
 
 
+class DepthSource(Protocol):
+    """The consolidated book's depth (`platform_core/market/book.py`, `BookDepth`): how much
+    of `sell` (whole tokens) its book against `buy` takes within `max_slippage` of mid, on
+    `venues` only when given; None when no pool trades the pair directly."""
+
+    def depth(
+        self, sell: Token, buy: Token, max_slippage: float, venues: Iterable[str] | None
+    ) -> float | None: ...
+
+
+def leg_depths(
+    intent: Intent, legs: Sequence[RoutedLeg], source: DepthSource, venues: Iterable[str]
+) -> list[float | None]:
+    """Each leg's depth in whole `token_in`, within the intent's slippage, on the venues
+    (of `venues`, the chain's) the intent allows; None where the book cannot say."""
+    tokens = {s.asset.address.lower(): s.asset for s in intent.assets}
+    allowed = [v for v in venues if intent.constraints.venue_allowed(v)]
+    restricted = bool(intent.constraints.allowed_venues or intent.constraints.excluded_venues)
+    slippage = float(intent.constraints.max_slippage)
+    depths: list[float | None] = []
+    for leg in legs:
+        sell, buy = tokens.get(leg.token_in.lower()), tokens.get(leg.token_out.lower())
+        if sell is None or buy is None:
+            depths.append(None)
+            continue
+        depths.append(source.depth(
+            Token(leg.token_in, sell.symbol, sell.decimals),
+            Token(leg.token_out, buy.symbol, buy.decimals),
+            slippage, allowed if restricted else None,
+        ))  # fmt: skip
+    return depths
+
+
 # Values `amount` of a token in base units of the USD token (None when no route does).
 UsdQuote = Callable[[str, int], int | None]
 
@@ -100,12 +136,12 @@ class UsdToken:
 
 
 def routed_usd_quote(planner: ExecutionPlanner, usd_address: str) -> UsdQuote:
-    """Values a token by routing it to the USD token on the planner's engine and venue."""
+    """Values a token by routing it to the USD token on the planner's engine and venues."""
 
     def quote(token: str, amount: int) -> int | None:
         try:
             route = planner.engine.optimize_route(
-                token, usd_address, amount, allowed_venues=[planner.venue]
+                token, usd_address, amount, allowed_venues=planner.known_venues()
             )
         except ValueError:  # NoRouteError included: no path, or none deep enough
             return None
@@ -141,11 +177,19 @@ def shortfall_refusal(intent: Intent, shortfall: Shortfall) -> Refusal:
 
 
 def market_context(
-    legs: tuple[RoutedLeg, ...], usd: UsdToken | None, signals: Signals
+    legs: tuple[RoutedLeg, ...],
+    usd: UsdToken | None,
+    signals: Signals,
+    depths: Sequence[float | None] = (),
+    decimals: Sequence[int] = (),
 ) -> MarketContext:
     """The market around a routed intent: its USD notional (the side a USD token prices,
-    the paid side first), and the liquidity implied by its price impact: for a pool that
-    moves price in proportion to size, impact ~ size / depth, so depth ~ size / impact."""
+    the paid side first), and the liquidity available to it. A leg with a depth from the
+    consolidated book (`depths[i]`, whole `token_in` within the intent's slippage, on its
+    allowed venues; `decimals[i]` of `token_in`) has size-to-liquidity `amount_in / depth`;
+    one without (a multi-hop pair, no book) the one its price impact implies: for a pool
+    that moves price in proportion to size, impact ~ size / depth. The liquidity is the
+    notional over the largest leg's ratio."""
     notional = 0.0
     for leg in legs:
         value = None
@@ -156,13 +200,23 @@ def market_context(
         notional += value or 0.0
     if not notional > 0:
         notional = UNKNOWN_NOTIONAL_USD
-    impact = max((leg.price_impact for leg in legs), default=0.0)
+    ratio = max((_size_to_depth(leg, i, depths, decimals) for i, leg in enumerate(legs)),
+                default=0.0)  # fmt: skip
     return MarketContext(
         notional_usd=notional,
-        available_liquidity_usd=notional / max(impact, MIN_IMPACT),
+        available_liquidity_usd=notional / max(ratio, MIN_IMPACT),
         volatility=signals.volatility,
         drawdown=signals.drawdown,
     )
+
+
+def _size_to_depth(
+    leg: RoutedLeg, index: int, depths: Sequence[float | None], decimals: Sequence[int]
+) -> float:
+    depth = depths[index] if index < len(depths) else None
+    if depth is None or not depth > 0 or index >= len(decimals):
+        return leg.price_impact
+    return float(Decimal(leg.amount_in).scaleb(-decimals[index])) / depth
 
 
 class IntentManager:
@@ -175,6 +229,8 @@ class IntentManager:
         *,
         usd_tokens: dict[int, UsdToken] | None = None,
         signals: MarketSignals | None = None,
+        depth: DepthSource | None = None,
+        venues: Sequence[str] = (),
     ) -> None:
         self.validator = validator
         self.scorer = scorer
@@ -182,6 +238,8 @@ class IntentManager:
         self.ledger = ledger
         self.usd_tokens = usd_tokens or {}
         self.signals = signals or NoSignals()
+        self.depth = depth  # None: liquidity from the route's impact alone
+        self.venues = tuple(venues)  # the chain's venues, for the intent's allowed ones
 
     async def submit(self, submission: IntentSubmission, strategy_id: UUID) -> ManagerDecision:
         if submission.strategy_id != strategy_id:
@@ -223,7 +281,15 @@ class IntentManager:
         """The intent with its features, and its priority; `FeatureError` for values no
         real market has."""
         signals = await self.signals.signals(intent)
-        context = market_context(report.legs, self.usd_tokens.get(intent.chain_id), signals)
+        depths: list[float | None] = []
+        if self.depth is not None:
+            depths = leg_depths(intent, report.legs, self.depth, self.venues)
+        decimals = [next((s.asset.decimals for s in intent.assets
+                          if s.asset.address.lower() == leg.token_in.lower()), 0)
+                    for leg in report.legs]  # fmt: skip
+        context = market_context(
+            report.legs, self.usd_tokens.get(intent.chain_id), signals, depths, decimals
+        )
         features = build_features(intent, context)
         priority = self.scorer.score(features)
         if inspect.isawaitable(priority):

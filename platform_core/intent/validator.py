@@ -35,10 +35,10 @@ from platform_core.config import Settings
 from platform_core.errors import ErrorCode
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.execution.planning_service import PlanResult, plan_now
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.intent.decomposer import MIN_SLICES, SLICE_INTERVAL_MS
 from platform_core.intent.ledger import Need
 from platform_core.intent.reservations import paid_amounts
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.uniswap_v3 import UniswapV3Adapter, UniswapV3Addresses
 from platform_core.market.wallet_state import Holding, TokenFacts, WalletState
 from platform_core.market.watcher import MarketWatcher

@@ -23,16 +23,22 @@ from typing import Annotated
 
 import nats
 from nats.aio.client import Client as NATS
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from platform_core.errors import ErrorCode, PlatformError
-from platform_core.market.pool_state import PoolInfo, V3PoolState
+from platform_core.market.pool_state import (
+    PoolInfo,
+    PoolKind,
+    PoolState,
+    V2PoolState,
+    V3PoolState,
+)
 from platform_core.market.watcher import MarketWatcher, Refresh
 
 log = logging.getLogger(__name__)
 
-# uint160 prices, uint128 liquidity, int128 liquidity_net: strings in JSON, no precision lost
-# in a reader whose numbers are doubles.
+# uint160 prices, uint128 liquidity, int128 liquidity_net, uint112 reserves: strings in JSON,
+# no precision lost in a reader whose numbers are doubles.
 BigInt = Annotated[int, PlainSerializer(str, when_used="json")]
 Publish = Callable[["PoolStateChanged"], Awaitable[None]]
 
@@ -40,33 +46,60 @@ _MARKET = "market"
 
 
 class PoolStateRecord(BaseModel):
-    """A `V3PoolState` on the wire: what `load_v3` needs to load the pool."""
+    """A pool state on the wire: what `load_states` needs to load the pool. A V3 pool has
+    its price, tick, liquidity and ticks; a V2 pair its reserves (and no tick spacing)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: PoolKind = PoolKind.V3
     address: str
     token0: str
     token1: str
     fee_pips: int
-    tick_spacing: int
+    tick_spacing: int = 0
     block_number: int
-    sqrt_price_x96: BigInt
-    tick: int
-    liquidity: BigInt
-    ticks: tuple[tuple[int, BigInt], ...]  # (tick, liquidity_net), every initialised tick
+    sqrt_price_x96: BigInt | None = None
+    tick: int | None = None
+    liquidity: BigInt | None = None
+    ticks: tuple[tuple[int, BigInt], ...] = ()  # (tick, liquidity_net), every initialised tick
+    reserve0: BigInt | None = None
+    reserve1: BigInt | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PoolStateRecord:
+        v3 = (self.sqrt_price_x96, self.tick, self.liquidity)
+        v2 = (self.reserve0, self.reserve1)
+        if self.kind is PoolKind.V3 and (None in v3 or v2 != (None, None)):
+            raise ValueError("a V3 record has sqrt_price_x96, tick and liquidity, no reserves")
+        if self.kind is PoolKind.V2 and (None in v2 or self.ticks or v3 != (None, None, None)):
+            raise ValueError("a V2 record has reserve0 and reserve1, and no V3 state")
+        return self
 
     @classmethod
-    def of(cls, state: V3PoolState) -> PoolStateRecord:
+    def of(cls, state: PoolState) -> PoolStateRecord:
         info = state.info
+        if isinstance(state, V2PoolState):
+            return cls(
+                kind=PoolKind.V2, address=info.address, token0=info.token0, token1=info.token1,
+                fee_pips=info.fee_pips, block_number=state.block_number,
+                reserve0=state.reserve0, reserve1=state.reserve1,
+            )  # fmt: skip
         return cls(
-            address=info.address, token0=info.token0, token1=info.token1,
+            kind=PoolKind.V3, address=info.address, token0=info.token0, token1=info.token1,
             fee_pips=info.fee_pips, tick_spacing=info.tick_spacing,
             block_number=state.block_number, sqrt_price_x96=state.sqrt_price_x96,
             tick=state.tick, liquidity=state.liquidity, ticks=state.ticks,
         )  # fmt: skip
 
-    def state(self) -> V3PoolState:
-        info = PoolInfo(self.address, self.token0, self.token1, self.fee_pips, self.tick_spacing)
+    def state(self, venue: str) -> PoolState:
+        """The pool state this record carries, as `venue`'s."""
+        info = PoolInfo(self.address, self.token0, self.token1, self.fee_pips, self.tick_spacing,
+                        venue=venue, kind=self.kind)  # fmt: skip
+        if self.kind is PoolKind.V2:
+            assert self.reserve0 is not None and self.reserve1 is not None  # validated
+            return V2PoolState(info, self.block_number, self.reserve0, self.reserve1)
+        assert self.sqrt_price_x96 is not None and self.tick is not None
+        assert self.liquidity is not None  # validated
         return V3PoolState(
             info, self.block_number, self.sqrt_price_x96, self.tick, self.liquidity, self.ticks
         )
@@ -87,8 +120,8 @@ class PoolStateChanged(BaseModel):
     pools: tuple[PoolStateRecord, ...] = ()  # empty and not full: the head moved, no pool
     observed_at: datetime  # when the publisher read it
 
-    def states(self) -> list[V3PoolState]:
-        return [record.state() for record in self.pools]
+    def states(self) -> list[PoolState]:
+        return [record.state(self.venue) for record in self.pools]
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -140,7 +173,7 @@ class VenuePublisher:
         self.incarnation = uuid.uuid4().hex
         self._publish = publish
         self._clock = clock
-        self._pools: dict[str, V3PoolState] = {}
+        self._pools: dict[str, PoolState] = {}
         self._last: PoolStateChanged | None = None
         self._lock = asyncio.Lock()
 

@@ -1,4 +1,4 @@
-"""The contract functions and events the Uniswap V3 adapter uses (canonical signatures)."""
+"""The contract functions and events the venue adapters use (canonical signatures)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,26 @@ EXACT_INPUT_SINGLE = Function(
 EXACT_INPUT = Function("exactInput((bytes,address,uint256,uint256,uint256))", ("uint256",))
 UNWRAP_WETH9 = Function("unwrapWETH9(uint256,address)")
 MULTICALL = Function("multicall(bytes[])", ("bytes[]",))
+
+# Uniswap V2 (and its forks: SushiSwap V2): factory, pair, Router02
+PAIR_CREATED = Event("PairCreated(address,address,address,uint256)", (True, True, False, False))
+GET_PAIR = Function("getPair(address,address)", ("address",))
+ALL_PAIRS_LENGTH = Function("allPairsLength()", ("uint256",))
+GET_RESERVES = Function("getReserves()", ("uint112", "uint112", "uint32"))
+TOKEN0 = Function("token0()", ("address",))
+TOKEN1 = Function("token1()", ("address",))
+SYNC = Event("Sync(uint112,uint112)", (False, False))
+V2_SWAP = Event(
+    "Swap(address,uint256,uint256,uint256,uint256,address)",
+    (True, False, False, False, False, True),
+)
+SWAP_EXACT_TOKENS_FOR_TOKENS = Function(
+    "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)", ("uint256[]",)
+)
+SWAP_EXACT_ETH_FOR_TOKENS = Function(
+    "swapExactETHForTokens(uint256,address[],address,uint256)", ("uint256[]",)
+)
+SWAP_EXACT_TOKENS_FOR_ETH = Function(
+    "swapExactTokensForETH(uint256,uint256,address[],address,uint256)", ("uint256[]",)
+)
+GET_AMOUNTS_OUT = Function("getAmountsOut(uint256,address[])", ("uint256[]",))

@@ -9,14 +9,16 @@ backwards) means something was lost: the feed takes a new snapshot. A full messa
 incarnation's first, or one after a reorg or a new pool) is a snapshot by itself.
 
 `judge` decides (pure); `MarketFeed` applies and calls each `on_head` callback when the
-block the engine reflects moves; `subscribe` is the NATS part.
+block the engine reflects moves; `subscribe` is the NATS part. One engine holds every venue
+of a chain: `follow_venues` runs one feed per venue (V2 pairs and V3 pools alike) into it,
+each replacing only its own venue's pools.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence, Set
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
@@ -27,12 +29,11 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from platform_core.errors import ErrorCode, PlatformError
-from platform_core.market.changes import PoolStateChanged, connect_nats
-from platform_core.market.engine_sync import replace_venue
-from platform_core.rust_bindings import load_v3
+from platform_core.market.changes import PoolStateChanged, connect_nats, market_subject
+from platform_core.market.engine_sync import load_states, replace_venue
 
 if TYPE_CHECKING:
-    from platform_core.execution.pool_registry import PoolRegistry
+    from platform_core.market.pool_registry import PoolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class MarketFeed:
         verdict = judge(self.position, message, self._retired)
         if verdict is Verdict.APPLY:
             before = self.block
-            load_v3(self.registry, message.states(), self.venue)
+            load_states(self.registry, message.states(), self.venue)
             self.position = Position(message.incarnation, message.sequence, message.block_number)
             await self._moved(before)
         elif verdict is Verdict.RESET:
@@ -210,6 +211,21 @@ async def subscribe(nc: NATS, subject: str, feed: MarketFeed) -> Subscription:
     return await nc.subscribe(subject, cb=on_message)
 
 
+@dataclass(frozen=True)
+class VenuesBlock:
+    """The block an engine fed by several venues' feeds reflects: the least of theirs, or
+    None while one of them has none yet."""
+
+    feeds: Sequence[MarketFeed]
+
+    @property
+    def block(self) -> int | None:
+        blocks = [feed.block for feed in self.feeds]
+        if not blocks or any(block is None for block in blocks):
+            return None
+        return min(block for block in blocks if block is not None)
+
+
 @dataclass
 class FollowedMarket:
     """A feed running: its engine (`registry`), its NATS connection and its task."""
@@ -253,3 +269,31 @@ async def follow_market(
     stop = asyncio.Event()
     task = asyncio.get_running_loop().create_task(feed.run(stop))
     return FollowedMarket(feed, registry, nc, stop, task)
+
+
+async def follow_venues(
+    registry: PoolRegistry,
+    sources: Mapping[str, SnapshotSource],
+    *,
+    nats_url: str,
+    subject_prefix: str,
+    chain_id: int,
+    on_head: Sequence[OnHead] = (),
+    snapshot_timeout_s: float = 30.0,
+) -> list[FollowedMarket]:
+    """Every venue of `sources` (venue -> its snapshots) followed into the one `registry`:
+    on return it holds every pool of every venue. Close each after; one that cannot start
+    closes those already started and raises."""
+    followed: list[FollowedMarket] = []
+    try:
+        for venue, source in sources.items():
+            subject = market_subject(subject_prefix, chain_id, venue)
+            market = await follow_market(
+                registry, source, nats_url=nats_url, subject=subject, chain_id=chain_id,
+                venue=venue, on_head=on_head, snapshot_timeout_s=snapshot_timeout_s,
+            )  # fmt: skip
+            followed.append(market)
+    except BaseException:
+        await asyncio.gather(*(f.close() for f in followed), return_exceptions=True)
+        raise
+    return followed

@@ -8,17 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import to_checksum_address
-from web3.types import BlockIdentifier
 
 from platform_core.chain.client import ChainClient
 from platform_core.chain.sender import TxRequest
 from platform_core.market import contracts as c
-from platform_core.market.adapter import Route, SwapOrder, VenueAdapter
-from platform_core.market.pool_state import PoolInfo, V3PoolState
+from platform_core.market.adapter import MAX_UINT256 as MAX_UINT256  # the backtest's too
+from platform_core.market.adapter import Route, SwapOrder, VenueAdapter, same_address
+from platform_core.market.pool_state import PoolInfo, PoolKind, V3PoolState
 
 MIN_TICK, MAX_TICK = -887272, 887272  # TickMath's bounds
 
-MAX_UINT256 = 2**256 - 1
 _BATCH = 500  # eth_calls per JSON-RPC batch
 
 
@@ -47,17 +46,15 @@ class UniswapV3Addresses:
 def encode_path(route: Route) -> bytes:
     """SwapRouter / QuoterV2 path: token (20 bytes), fee (3 bytes), token, ..."""
     out = bytes.fromhex(route.tokens[0][2:])
-    for fee, token in zip(route.fees, route.tokens[1:], strict=True):
+    for fee, token in zip(route.fee_tiers(), route.tokens[1:], strict=True):
         out += fee.to_bytes(3, "big") + bytes.fromhex(token[2:])
     return out
 
 
-def _same(a: str, b: str) -> bool:
-    return a.lower() == b.lower()
-
-
 class UniswapV3Adapter(VenueAdapter):
     venue = "uniswap_v3"
+    creation_event = c.POOL_CREATED
+    pool_events = (c.SWAP, c.MINT, c.BURN)
 
     def __init__(self, client: ChainClient, chain_id: int, addresses: UniswapV3Addresses) -> None:
         self.client = client
@@ -65,23 +62,16 @@ class UniswapV3Adapter(VenueAdapter):
         self.addresses = addresses
         self._pools: list[PoolInfo] | None = None
 
-    async def _call(self, to: str, data: bytes, block: BlockIdentifier = "latest") -> bytes:
-        return await self.client.call({"to": to, "data": data}, block)
+    @property
+    def factory(self) -> str:
+        return self.addresses.factory
 
     # -- pools ----------------------------------------------------------------------------
 
     async def discover_pools(self) -> list[PoolInfo]:
-        logs = await self.client.get_logs(
-            {
-                "address": self.addresses.factory,
-                "topics": ["0x" + c.POOL_CREATED.topic.hex()],
-                "fromBlock": self.addresses.deployed_at_block,
-                "toBlock": "latest",
-            }
-        )
         pools = []
-        for log in logs:
-            token0, token1, fee, spacing, pool = c.POOL_CREATED.decode(log["topics"], log["data"])
+        created = await self._creations(self.addresses.deployed_at_block)
+        for token0, token1, fee, spacing, pool in created:
             pools.append(
                 PoolInfo(
                     to_checksum_address(pool),
@@ -89,13 +79,12 @@ class UniswapV3Adapter(VenueAdapter):
                     to_checksum_address(token1),
                     fee,
                     spacing,
+                    venue=self.venue,
+                    kind=PoolKind.V3,
                 )
             )
         self._pools = pools
         return pools
-
-    async def pools(self) -> list[PoolInfo]:
-        return self._pools if self._pools is not None else await self.discover_pools()
 
     async def pool_state(
         self, pool: PoolInfo, block: int | None = None, *, full_scan: bool = False
@@ -159,22 +148,15 @@ class UniswapV3Adapter(VenueAdapter):
 
     # -- transactions ---------------------------------------------------------------------
 
-    async def allowance(self, token: str, owner: str, spender: str) -> int:
-        raw = await self._call(token, c.ALLOWANCE.encode(owner, spender))
-        return int(c.ALLOWANCE.decode_output(raw)[0])
-
-    async def balance_of(self, token: str, owner: str) -> int:
-        raw = await self._call(token, c.BALANCE_OF.encode(owner))
-        return int(c.BALANCE_OF.decode_output(raw)[0])
-
     def swap_calldata(self, order: SwapOrder, recipient: str) -> bytes:
         route = order.route
-        if len(route.fees) == 1:
+        fees = route.fee_tiers()
+        if len(fees) == 1:
             return c.EXACT_INPUT_SINGLE.encode(
                 (
                     route.tokens[0],
                     route.tokens[1],
-                    route.fees[0],
+                    fees[0],
                     recipient,
                     order.deadline,
                     order.amount_in,
@@ -188,24 +170,11 @@ class UniswapV3Adapter(VenueAdapter):
 
     async def build_swap_tx(self, order: SwapOrder, owner: str, step_key: str) -> list[TxRequest]:
         router = self.addresses.swap_router
-        requests = []
-        if order.native_in:
-            if not _same(order.token_in, self.addresses.weth):
-                raise ValueError("native_in needs a route that starts with WETH")
-        elif await self.allowance(order.token_in, owner, router) < order.amount_in:
-            # Unlimited, so that concurrent swaps of one token do not overwrite each other's
-            # exact approvals; the router is the audited periphery contract.
-            requests.append(
-                TxRequest(
-                    step_key=f"{step_key}:approve",
-                    chain_id=self.chain_id,
-                    to=order.token_in,
-                    data=c.APPROVE.encode(router, MAX_UINT256),
-                    meta={**order.meta, "kind": "approve", "spender": router},
-                )
-            )
+        if order.native_in and not same_address(order.token_in, self.addresses.weth):
+            raise ValueError("native_in needs a route that starts with WETH")
+        requests = await self.approvals(order, owner, router, step_key)
         if order.native_out:
-            if not _same(order.token_out, self.addresses.weth):
+            if not same_address(order.token_out, self.addresses.weth):
                 raise ValueError("native_out needs a route that ends with WETH")
             # The router receives the WETH, then unwraps it to the recipient in one call.
             data = c.MULTICALL.encode(

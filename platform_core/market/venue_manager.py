@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from platform_core.chain.client import ChainClient
 from platform_core.config import Settings
 from platform_core.market.adapter import VenueAdapter
+from platform_core.market.uniswap_v2 import UniswapV2Adapter, UniswapV2Addresses
 from platform_core.market.uniswap_v3 import UniswapV3Adapter, UniswapV3Addresses
+
+# Deployment sections that are Uniswap V2 forks, by venue name: one `UniswapV2Adapter` each.
+V2_VENUES = ("sushiswap_v2", "uniswap_v2")
+
+
+def deployed_venues(deployment: Mapping[str, object]) -> list[str]:
+    """The venues a deployment file describes, by name."""
+    return [venue for venue in ("uniswap_v3", *V2_VENUES) if venue in deployment]
 
 
 class VenueManager:
@@ -35,11 +45,16 @@ class VenueManager:
     def for_deployment(
         cls, client: ChainClient, chain_id: int, deployment: dict[str, object]
     ) -> VenueManager:
-        """The venues a deployment file (such as `devnet/deployment.json`) describes."""
+        """The venues a deployment file (such as `devnet/deployment.json`) describes: Uniswap
+        V3 (`uniswap_v3`) and each V2 fork of `V2_VENUES` (`sushiswap_v2` on the devnet)."""
         manager = cls()
         if "uniswap_v3" in deployment:
             addresses = UniswapV3Addresses.from_deployment(deployment)
             manager.register(UniswapV3Adapter(client, chain_id, addresses))
+        for venue in V2_VENUES:
+            if venue in deployment:
+                v2 = UniswapV2Addresses.from_deployment(deployment, venue)
+                manager.register(UniswapV2Adapter(client, chain_id, v2, venue))
         return manager
 
     @classmethod

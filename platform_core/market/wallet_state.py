@@ -29,7 +29,7 @@ from web3.types import BlockIdentifier
 from platform_core.chain.abi import Function
 from platform_core.chain.errors import SimulationReverted
 from platform_core.market import contracts as c
-from platform_core.market.uniswap_v3 import MAX_UINT256
+from platform_core.market.adapter import MAX_UINT256
 
 if TYPE_CHECKING:
     from platform_core.chain.client import ChainClient

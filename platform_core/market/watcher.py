@@ -1,8 +1,9 @@
 """`MarketWatcher`: keeps an engine's pools as the chain has them, block by block.
 
-The first `refresh` reads every pool. Later ones read only what changed since the block
-last seen: pools named by a `Swap`, `Mint` or `Burn` log are read again at the new head,
-and a `PoolCreated` log from the factory brings the new pool in. Between blocks a refresh
+The first `refresh` reads every pool of one venue. Later ones read only what changed since
+the block last seen: pools named by a log of the venue's `pool_events` (a V3 pool's `Swap`,
+`Mint` or `Burn`, a V2 pair's `Sync`) are read again at the new head, and a creation log
+from the factory (`PoolCreated`, `PairCreated`) brings the new pool in. Between blocks a refresh
 costs one `eth_blockNumber` (a new head: its header too, for its hash). A reorg that moves
 the head backwards triggers a full read.
 
@@ -19,24 +20,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from platform_core.market import contracts as c
 from platform_core.market.engine_sync import sync_engine
-from platform_core.market.pool_state import PoolInfo, V3PoolState
+from platform_core.market.pool_state import PoolInfo, PoolState
 
 if TYPE_CHECKING:
-    from platform_core.execution.pool_registry import PoolRegistry
-    from platform_core.market.uniswap_v3 import UniswapV3Adapter
+    from platform_core.market.adapter import VenueAdapter
+    from platform_core.market.pool_registry import PoolRegistry
 
 log = logging.getLogger(__name__)
-
-_POOL_TOPICS = ["0x" + event.topic.hex() for event in (c.SWAP, c.MINT, c.BURN)]
 
 
 @dataclass(frozen=True)
 class Refresh:
     block: int
     full: bool  # every pool was read (the first refresh, a reorg, a new pool)
-    states: tuple[V3PoolState, ...] = ()  # the pools read, at `block`
+    states: tuple[PoolState, ...] = ()  # the pools read, at `block`
     block_hash: str | None = None  # None: the head did not move
 
     @property
@@ -47,7 +45,7 @@ class Refresh:
 
 class MarketWatcher:
     def __init__(
-        self, adapter: UniswapV3Adapter, registry: PoolRegistry, *, min_interval_s: float = 1.0
+        self, adapter: VenueAdapter, registry: PoolRegistry, *, min_interval_s: float = 1.0
     ) -> None:
         self.adapter = adapter
         self.registry = registry
@@ -98,17 +96,18 @@ class MarketWatcher:
         return "0x" + bytes(header["hash"]).hex()
 
     async def _changes(self, first: int, last: int) -> tuple[set[str], bool]:
-        """Lower-case addresses of known pools with a swap, mint or burn in [first, last],
-        and whether the factory created a pool there."""
+        """Lower-case addresses of known pools whose state moved in [first, last] (a log of
+        the venue's `pool_events`), and whether the factory created a pool there."""
         known = [p.address for p in await self.adapter.pools()]
+        topics = ["0x" + event.topic.hex() for event in self.adapter.pool_events]
         pool_logs, created = await asyncio.gather(
             self.adapter.client.get_logs(
-                {"address": known, "topics": [_POOL_TOPICS], "fromBlock": first, "toBlock": last}
+                {"address": known, "topics": [topics], "fromBlock": first, "toBlock": last}
             ),
             self.adapter.client.get_logs(
                 {
-                    "address": self.adapter.addresses.factory,
-                    "topics": ["0x" + c.POOL_CREATED.topic.hex()],
+                    "address": self.adapter.factory,
+                    "topics": ["0x" + self.adapter.creation_event.topic.hex()],
                     "fromBlock": first,
                     "toBlock": last,
                 }

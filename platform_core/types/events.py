@@ -88,6 +88,19 @@ class PrerequisiteTx(BaseModel):
     reverted: bool = False
 
 
+class FrontRun(BaseModel):
+    """Another sender's swap on one of a step's pools, earlier in the block that mined the
+    step's swap (the nearest such one before it), as the chain monitor found it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tx_hash: str = Field(pattern=r"^0x[0-9a-f]{64}$")
+    index: int = Field(ge=0)  # its position in the block
+    sender: str
+    pool: str  # the pool both swapped on (lower-case address)
+    swaps_before: int = Field(default=1, ge=1)  # transactions before ours swapping there
+
+
 class ExecutionStepSubmitted(DomainEvent):
     plan_id: UUID
     step_id: UUID
@@ -107,6 +120,9 @@ class ExecutionStepConfirmed(DomainEvent):
     amount_out: Wei
     gas_used: int = Field(ge=0)
     effective_gas_price: Wei
+    # A swap by someone else on one of the step's pools earlier in the same block, as the
+    # chain monitor saw it; None when there was none, or no monitor had seen the block.
+    front_run: FrontRun | None = None
 
 
 class ExecutionStepFailed(DomainEvent):

@@ -67,8 +67,12 @@ fn max_hops_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     int_arg(obj, "max_hops")
 }
 
-fn max_splits_arg(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
-    int_arg(obj, "max_splits")
+/// `None` (the default): as many splits as the optimum needs, up to a safety cap.
+fn max_splits_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    int_arg(obj, "max_splits").map(Some)
 }
 
 fn levels_arg(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
@@ -408,7 +412,7 @@ impl ExecutionEngine {
         outs.into_iter().map(|v| u256_to_py(py, v)).collect()
     }
 
-    #[pyo3(signature = (token_in, token_out, amount_in, *, max_hops=3, max_splits=4, allowed_venues=None, gas_price_wei=None))]
+    #[pyo3(signature = (token_in, token_out, amount_in, *, max_hops=3, max_splits=None, allowed_venues=None, gas_price_wei=None, single_venue_paths=false))]
     #[allow(clippy::too_many_arguments)]
     fn optimize_route(
         &self,
@@ -417,9 +421,10 @@ impl ExecutionEngine {
         token_out: String,
         amount_in: &Bound<'_, PyAny>,
         #[pyo3(from_py_with = max_hops_arg)] max_hops: usize,
-        #[pyo3(from_py_with = max_splits_arg)] max_splits: usize,
+        #[pyo3(from_py_with = max_splits_arg)] max_splits: Option<usize>,
         allowed_venues: Option<Vec<String>>,
         gas_price_wei: Option<&Bound<'_, PyAny>>,
+        single_venue_paths: bool,
     ) -> PyResult<Route> {
         let amount_in = u256_from_py(amount_in, "amount_in")?;
         let gas_price_wei = match gas_price_wei {
@@ -431,9 +436,10 @@ impl ExecutionEngine {
             token_out,
             amount_in,
             max_hops,
-            max_splits,
+            max_splits: max_splits.unwrap_or(routing::DEFAULT_MAX_SPLITS),
             allowed_venues,
             gas_price_wei,
+            single_venue_paths,
         };
         let (result, names) = py
             .detach(|| {

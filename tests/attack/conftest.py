@@ -16,12 +16,16 @@ import pytest
 import redis.asyncio as aioredis
 import uvicorn
 
+import platform_rust
+from actors.wiring import chain_venues
 from platform_core.api.app import create_app
 from platform_core.api.backends import ServiceBackends
 from platform_core.api.keys import ApiKeys
-from platform_core.chain.devnet import AnvilProcess
+from platform_core.chain.devnet import AnvilProcess, load_deployment
 from platform_core.config import ChainSettings, Settings
 from platform_core.intent.ledger import ReservationLedger
+from platform_core.market.book_store import BookKeeper, BookStore, MovedPools, deployment_tokens
+from platform_core.market.engine_sync import sync_engine
 from platform_core.state.event_store import EventStore
 from tests.integration.chain.conftest import anvil, deployment  # noqa: F401 (fixtures)
 from tests.integration.conftest import free_port, isolated_settings  # noqa: F401 (fixtures)
@@ -106,6 +110,28 @@ def serve_in_thread(settings: Settings) -> ServedApp:
     return ServedApp(f"http://127.0.0.1:{port}", server, thread)
 
 
+async def write_books(settings: Settings, chain_id: int = 42161) -> None:
+    """The consolidated books in Redis as the MarketData actor writes them (it does not run
+    here), so the book route answers from its read model, never 503 `BOOK_UNAVAILABLE`."""
+    client, adapters = chain_venues(settings, chain_id)
+    registry = MovedPools(platform_rust.ExecutionEngine())
+    try:
+        head = await client.block_number()
+        for adapter in adapters:
+            await sync_engine(adapter, registry, block=head)
+    finally:
+        await client.close()
+    redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+    tokens = deployment_tokens(load_deployment(settings.deployment_path))
+    store = BookStore(redis, prefix=settings.redis_key_prefix)
+    try:
+        keeper = BookKeeper(registry, tokens, store, chain_id=chain_id)
+        await keeper.on_head(head)
+        assert await keeper.publish() > 0
+    finally:
+        await redis.aclose()
+
+
 def live_settings(isolated: Settings, rpc_url: str, wallet: str, **update: Any) -> Settings:
     return isolated.model_copy(
         update={
@@ -127,6 +153,7 @@ def live_api(
 ) -> Iterator[LiveApi]:
     settings = live_settings(isolated_settings, anvil.rpc_url, deployment["wallets"][0]["address"])
     token, other = asyncio.run(issue_keys(settings, SEED_STRATEGY, OTHER_STRATEGY))
+    asyncio.run(write_books(settings))
     served = serve_in_thread(settings)
     try:
         yield LiveApi(served.url, settings, token, other)

@@ -13,7 +13,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from platform_core.execution import PoolRegistry
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types.intent import Intent
 from platform_rust import ExecutionEngine
 from tests import uniswap_v3_reference as v3_math

@@ -108,6 +108,7 @@ async def test_an_unbound_instance_is_refused_and_an_app_serves_one() -> None:
 def test_the_api_class_holds_every_route() -> None:
     paths = sorted(r.path for r in class_routes(routes, IntentRoutes))
     assert paths == ["/healthz", "/intents", "/intents", "/intents/{intent_id}",
-                     "/intents/{intent_id}/cancel", "/intents/{intent_id}/events"]  # fmt: skip
+                     "/intents/{intent_id}/cancel", "/intents/{intent_id}/events",
+                     "/markets/{chain_id}/{base}/{quote}/book"]  # fmt: skip
     app = create_app(Settings(), MemoryBackends())
     assert sorted(app.openapi()["paths"]) == sorted(set(paths))

@@ -16,7 +16,6 @@ import platform_rust
 from platform_core.errors import PlatformError
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.execution.planning_service import PlanningService
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.market.changes import (
     PoolStateChanged,
     PoolStateRecord,
@@ -24,6 +23,7 @@ from platform_core.market.changes import (
     market_subject,
 )
 from platform_core.market.feed import MarketFeed, Position, Verdict, judge
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.pool_state import PoolInfo, V3PoolState
 from platform_core.market.watcher import Refresh
 from platform_core.rust_bindings import load_v3

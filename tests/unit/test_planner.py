@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from platform_core.execution import ExecutionPlanner, PlanningError, PoolRegistry, plan_events
+from platform_core.execution import ExecutionPlanner, PlanningError, plan_events
 from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import order_from_step
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types.events import (
     ChildOrder,
     EventEnvelope,
@@ -46,7 +47,7 @@ def graph() -> PoolRegistry:
 
 @pytest.fixture(scope="module")
 def planner(graph: PoolRegistry) -> ExecutionPlanner:
-    return ExecutionPlanner(graph, chain_id=42161)
+    return ExecutionPlanner(graph, chain_id=42161, venues=["uniswap_v3"])
 
 
 def dispose_weth(amount: str, **constraints: object):
@@ -114,7 +115,7 @@ def test_a_two_hop_route_keeps_each_pool_fee(graph: PoolRegistry) -> None:
 
 
 def test_venue_constraints_are_respected(graph: PoolRegistry, planner: ExecutionPlanner) -> None:
-    v2_planner = ExecutionPlanner(graph, venue="uniswap_v2", chain_id=42161)
+    v2_planner = ExecutionPlanner(graph, venues=["uniswap_v2"], chain_id=42161)
     _, plan = plan_of(v2_planner, dispose_weth("1", allowed_venues=["uniswap_v2"]))
     assert {h.pool_id for s in plan.steps for h in s.hops} == {"weth-usdc-v2"}
     assert plan.steps[0].venue == "uniswap_v2" and plan.steps[0].hops[0].fee_pips == 3000
@@ -146,13 +147,36 @@ def test_no_route_becomes_a_planning_error(planner: ExecutionPlanner) -> None:
 def test_a_pool_without_a_known_fee_is_refused() -> None:
     engine = ExecutionEngine()
     add_v3_pool(PoolRegistry(engine), "p", WETH, whole(WETH, 10), USDC, whole(USDC, 3e4), 500)
-    planner = ExecutionPlanner(engine, chain_id=42161, fee_lookup={}.get)
+    planner = ExecutionPlanner(engine, chain_id=42161, fee_lookup={}.get, venues=["uniswap_v3"])
     intent = dispose_weth("1")
     with pytest.raises(PlanningError) as err:
         planner.plan(intent, decompose(intent, {}, NOW), NOW)
     assert err.value.code == "UNKNOWN_POOL"
     with pytest.raises(TypeError):
         ExecutionPlanner(engine, chain_id=42161)  # a bare engine knows no fees
+    with pytest.raises(TypeError):  # nor venues: one must be named
+        ExecutionPlanner(engine, chain_id=42161, fee_lookup={}.get)
+
+
+def test_a_planner_of_every_venue_splits_across_them_one_venue_per_step(
+    graph: PoolRegistry,
+) -> None:
+    """The registry's venues by default; each split stays on one venue (one router
+    transaction), and the V2 pool takes part of a sale the V3 pools alone would price worse."""
+    everywhere = ExecutionPlanner(graph, chain_id=42161)
+    assert everywhere.known_venues() == ["uniswap_v2", "uniswap_v3"]
+    _, plan = plan_of(everywhere, dispose_weth("10000"))
+    assert {step.venue for step in plan.steps} == {"uniswap_v2", "uniswap_v3"}
+    for step in plan.steps:
+        venues = {"uniswap_v2" if h.pool_id.endswith("-v2") else "uniswap_v3" for h in step.hops}
+        assert venues == {step.venue}
+    # Excluding a venue leaves the other; excluding both is refused.
+    _, plan = plan_of(everywhere, dispose_weth("10000", excluded_venues=["uniswap_v2"]))
+    assert {step.venue for step in plan.steps} == {"uniswap_v3"}
+    intent = dispose_weth("1", excluded_venues=["uniswap_v2", "uniswap_v3"])
+    with pytest.raises(PlanningError) as err:
+        everywhere.plan(intent, decompose(intent, {}, NOW), NOW)
+    assert err.value.code == "VENUE_NOT_ALLOWED"
 
 
 def test_passive_slices_become_steps_waiting_their_turn(planner: ExecutionPlanner) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import platform_rust
-from platform_core.execution import PoolRegistry
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.pool_state import PoolInfo, V3PoolState
 from platform_core.rust_bindings import consolidated_book, load_v3
 

@@ -15,6 +15,7 @@ from platform_core.market.adapter import (
     min_amount_out,
     order_from_step,
 )
+from platform_core.market.uniswap_v2 import UniswapV2Adapter
 from platform_core.market.uniswap_v3 import UniswapV3Adapter, encode_path
 from platform_core.market.venue_manager import VenueManager
 from platform_core.types import ExecutionStep, RouteHop
@@ -76,6 +77,10 @@ def test_venue_manager_from_the_devnet_deployment() -> None:
     adapter = manager.get("uniswap_v3", 42161)
     assert isinstance(adapter, UniswapV3Adapter)
     assert adapter.addresses.weth == WETH
-    assert manager.venues(42161) == ["uniswap_v3"]
+    assert manager.venues(42161) == ["sushiswap_v2", "uniswap_v3"]
+    sushi = manager.get("sushiswap_v2", 42161)
+    assert isinstance(sushi, UniswapV2Adapter) and sushi.venue == "sushiswap_v2"
+    assert sushi.addresses.router == "0x1b02dA8Cb0d097eB8D57A175b88c7D8b47997506"
+    assert sushi.addresses.fee_pips == 3000 and sushi.addresses.weth == WETH
     with pytest.raises(LookupError, match="no venue 'sushiswap' on chain 42161"):
         manager.get("sushiswap", 42161)

@@ -174,3 +174,16 @@ async def test_approval_simulation_outcomes() -> None:
     assert await approves(b"")  # returns nothing: fine
     assert not await approves(abi_encode(["bool"], [False]))
     assert not await approves(SimulationReverted("paused"))
+
+
+def test_a_chain_with_two_venues_refuses_only_constraints_that_leave_neither() -> None:
+    supported = ("uniswap_v3", "sushiswap_v2")  # the chain's default venues
+    assert Settings().chains[42161].venues == supported
+    assert venue_refusals(constraints(allowed_venues=["sushiswap_v2"]), supported) == []
+    assert venue_refusals(constraints(excluded_venues=["uniswap_v3"]), supported) == []
+    assert venue_refusals(constraints(excluded_venues=["sushiswap_v2"]), supported) == []
+    neither = venue_refusals(constraints(excluded_venues=list(supported)), supported)
+    assert [r.code for r in neither] == ["UNSUPPORTED_VENUE"]
+    assert "leave no supported venue" in neither[0].message
+    sushiswap = venue_refusals(constraints(allowed_venues=["sushiswap"]), supported)
+    assert [r.code for r in sushiswap] == ["UNSUPPORTED_VENUE"] * 2  # unknown, and none left

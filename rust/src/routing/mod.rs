@@ -16,17 +16,21 @@ use crate::pool_math::{f64_to_u256, u256_to_f64, MathError, U256};
 
 /// Beam width per (hop, token) in the search.
 const BEAM: usize = 3;
-/// Chunks the input is cut into when splitting (granularity of the allocation).
-const SPLIT_CHUNKS: u32 = 100;
-/// Candidate paths offered to the splitter beyond `max_splits`.
-const EXTRA_CANDIDATES: usize = 4;
+/// Splits allowed when the caller sets no cap: as many as the optimum needs, up to this.
+pub const DEFAULT_MAX_SPLITS: usize = 64;
+/// Paths offered to the splitter from each of the first searches.
+const FIRST_CANDIDATES: usize = 12;
+/// Input of the marginal-rate searches, relative to the order: small enough that the
+/// simulated output per unit is the path's marginal output.
+const PROBE: f64 = 1e-6;
+/// Paths added per round of column generation, and rounds.
+const COLUMNS_PER_ROUND: usize = 16;
+const COLUMN_ROUNDS: usize = 16;
 /// Candidates re-simulated exactly when picking the best single path.
 /// Most single-path candidates re-simulated exactly (the search keeps at most 32).
 const MAX_EXACT_SINGLE_CHECKS: usize = 32;
 /// Relative error allowed for the f64 model when it bounds exact outputs.
 const F64_RANKING_TOLERANCE: f64 = 1e-6;
-/// Rounds of column generation (searching the planned pool states for better paths).
-const COLUMN_ROUNDS: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct RouteRequest {
@@ -37,6 +41,8 @@ pub struct RouteRequest {
     pub max_splits: usize,
     pub allowed_venues: Option<Vec<String>>,
     pub gas_price_wei: U256,
+    /// Every split's hops on one venue (one router transaction per split).
+    pub single_venue_paths: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +196,7 @@ fn price_gas(
         max_hops,
         venue_allowed,
         beam: BEAM,
+        single_venue: false,
     };
     let reference = price * TYPICAL_GAS;
     let best = [reference, reference * 1e-6, 1.0]
@@ -288,84 +295,74 @@ fn best_single_path(
     (best, last_err)
 }
 
-/// Splits the input across `offered` paths (growing the set by column generation), refines
-/// the amounts and settles them exactly; `None` when one path is best or settling fails.
+fn hops_of(labels: &[search::Label]) -> Vec<&[Hop]> {
+    labels.iter().map(|l| l.hops()).collect()
+}
+
+/// Splits the input across `offered` paths at the optimum of the routing problem and
+/// settles it exactly; `None` when one path is best or settling fails.
+///
+/// Column generation: on the pool states the optimum over the current paths leaves behind,
+/// a search with a probe-sized input finds the paths of highest marginal output; any that
+/// beats the used paths' common marginal joins the set (an unused path better than that
+/// marginal shows the optimum over all paths is not reached yet), until none does.
 fn best_split(
     graph: &Graph,
     spec: &SearchSpec,
     mut offered: Vec<search::Label>,
     req: &RouteRequest,
     out_per_gas: f64,
-    gas_priced: bool,
 ) -> Option<Settled> {
     let amount_f = u256_to_f64(req.amount_in);
-    let plan = |offered: &[search::Label]| {
-        let paths: Vec<&[Hop]> = offered.iter().map(|l| l.hops()).collect();
-        split::allocate_net_of_gas(
-            graph,
-            &paths,
-            amount_f,
-            SPLIT_CHUNKS,
-            req.max_splits,
-            out_per_gas,
-        )
-    };
-    let mut planned = plan(&offered);
-    // Column generation: on the pool states the plan leaves behind, the paths with the
-    // best marginal rate may be ones no search from the untouched graph ranked high.
+    let mut alloc = split::optimise(
+        graph,
+        &hops_of(&offered),
+        amount_f,
+        req.max_splits,
+        out_per_gas,
+    )?;
     for _ in 0..COLUMN_ROUNDS {
-        let Some((_, alloc)) = &planned else { break };
-        let round = SearchSpec {
-            amount_in: amount_f / SPLIT_CHUNKS as f64,
+        let probe = SearchSpec {
+            amount_in: amount_f * PROBE,
             moved: Some(&alloc.overlay),
             ..*spec
         };
+        let bar = alloc.lambda() * probe.amount_in * (1.0 + split::OPEN_GAIN);
         let before = offered.len();
-        for l in search::candidate_paths(graph, &round)
-            .iter()
-            .take(EXTRA_CANDIDATES)
-        {
+        for l in search::candidate_paths(graph, &probe) {
+            if l.amount <= bar || offered.len() - before == COLUMNS_PER_ROUND {
+                break;
+            }
             if !offered.iter().any(|o| o.hops() == l.hops()) {
-                offered.push(*l);
+                offered.push(l);
             }
         }
         if offered.len() == before {
             break;
         }
-        planned = plan(&offered);
+        let paths = hops_of(&offered);
+        let mut amounts = alloc.amounts.clone();
+        amounts.resize(offered.len(), 0.0);
+        let start = split::assess(graph, &paths, amounts)?;
+        alloc = split::optimise_from(graph, &paths, start, req.max_splits, out_per_gas);
     }
-    let (subset, alloc) = planned?;
     if alloc.paths_used() < 2 {
         return None;
     }
-    // Refine in f64 amounts: new paths may join only when gas is not priced (the
-    // net-of-gas choice fixed the path set otherwise).
-    let chunk = amount_f / alloc.total_chunks as f64;
-    let mut amounts: Vec<f64> = alloc.chunks.iter().map(|&c| c as f64 * chunk).collect();
-    let chosen: Vec<&[Hop]> = subset.iter().map(|&i| offered[i].hops()).collect();
-    split::rebalance(
-        graph,
-        &chosen,
-        &mut amounts,
-        req.max_splits,
-        !gas_priced,
-        chunk * 4.0,
-    );
-    let used: Vec<(&[Hop], f64)> = chosen
+    let used: Vec<(&[Hop], f64)> = offered
         .iter()
-        .zip(&amounts)
+        .zip(&alloc.amounts)
         .filter(|(_, &a)| a > 0.0)
-        .map(|(&p, &a)| (p, a))
+        .map(|(l, &a)| (l.hops(), a))
         .collect();
     let weights: Vec<f64> = used.iter().map(|u| u.1).collect();
-    let mut plan: Vec<(&[Hop], U256)> = used
+    let plan: Vec<(&[Hop], U256)> = used
         .iter()
         .zip(integer_parts(req.amount_in, &weights))
         .map(|((p, _), a)| (*p, a))
         .filter(|(_, a)| !a.is_zero())
         .collect();
-    // Largest first: the settle order is the execution order on shared pools.
-    plan.sort_by_key(|p| std::cmp::Reverse(p.1));
+    // Settled in the order planned: on shared pools the order is part of the plan.
     let settled = settle(graph, spec.token_in, &plan).ok()?;
     let net = net_of_gas(&settled, out_per_gas);
     Some((settled, net))
@@ -448,14 +445,21 @@ pub fn optimize(
         max_hops: req.max_hops,
         venue_allowed,
         beam: BEAM,
+        single_venue: req.single_venue_paths,
     };
     let labels = search::candidate_paths(graph, &spec);
-    let small = if req.max_splits > 1 {
-        spec.amount_in = amount_f / (2 * req.max_splits) as f64;
-        search::candidate_paths(graph, &spec)
-    } else {
-        Vec::new()
-    };
+    let mut small = Vec::new();
+    if req.max_splits > 1 {
+        for fraction in [1.0 / 16.0, PROBE] {
+            spec.amount_in = amount_f * fraction;
+            small.extend(
+                search::candidate_paths(graph, &spec)
+                    .into_iter()
+                    .take(FIRST_CANDIDATES),
+            );
+        }
+        spec.amount_in = amount_f;
+    }
     if labels.is_empty() && small.is_empty() {
         // Tell "not connected" from "connected, but no path can take this amount".
         let connected = graph.edges_of(token_in).iter().any(|e| {
@@ -472,10 +476,9 @@ pub fn optimize(
             req.token_in, req.token_out, req.max_hops
         )));
     }
-    // Paths offered to the splitter: the best at full size and the best at slice size.
-    let offer = req.max_splits + EXTRA_CANDIDATES;
-    let mut offered: Vec<search::Label> = labels.iter().take(offer).copied().collect();
-    for l in small.iter().take(offer) {
+    // Paths offered to the splitter: the best at full size, at slice size and at the margin.
+    let mut offered: Vec<search::Label> = labels.iter().take(FIRST_CANDIDATES).copied().collect();
+    for l in &small {
         if !offered.iter().any(|o| o.hops() == l.hops()) {
             offered.push(*l);
         }
@@ -486,8 +489,7 @@ pub fn optimize(
         best_single_path(graph, token_in, req.amount_in, singles, out_per_gas);
     if req.max_splits > 1 && !offered.is_empty() {
         let gas_priced = gas.is_some();
-        if let Some((split, net)) = best_split(graph, &spec, offered, req, out_per_gas, gas_priced)
-        {
+        if let Some((split, net)) = best_split(graph, &spec, offered, req, out_per_gas) {
             // Gross output decides without a gas price; net output with one.
             let take = match &best {
                 None => true,
@@ -540,6 +542,7 @@ mod tests {
             max_splits: splits,
             allowed_venues: None,
             gas_price_wei: U256::ZERO,
+            single_venue_paths: false,
         }
     }
 
@@ -600,6 +603,49 @@ mod tests {
             optimize(&g, &request("A", "B", 0.0, 4), None),
             Err(RouteError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn single_venue_paths_keep_every_split_on_one_venue() {
+        // The best route mixes venues (A->C on one, C->B on the other); with
+        // single_venue_paths every split must stay on one venue.
+        let mut g = Graph::new();
+        g.upsert_v2("ac_u", "A", "C", (u(1e18), u(1e18)), 3000, "uniswap_v3")
+            .unwrap();
+        g.upsert_v2("cb_s", "C", "B", (u(1e18), u(1e18)), 3000, "sushiswap")
+            .unwrap();
+        g.upsert_v2("ac_s", "A", "C", (u(1e16), u(1e16)), 3000, "sushiswap")
+            .unwrap();
+        g.upsert_v2("cb_u", "C", "B", (u(1e16), u(1e16)), 3000, "uniswap_v3")
+            .unwrap();
+        g.upsert_v2("ab_u", "A", "B", (u(1e16), u(1e16)), 3000, "uniswap_v3")
+            .unwrap();
+        let mixed = optimize(&g, &request("A", "B", 1e16, 4), None).unwrap();
+        let venue = |h: &SettledHop| g.pool(h.pool).venue;
+        assert!(mixed
+            .splits
+            .iter()
+            .any(|s| s.hops.iter().any(|h| venue(h) != venue(&s.hops[0]))));
+        let mut r = request("A", "B", 1e16, 4);
+        r.single_venue_paths = true;
+        let single = optimize(&g, &r, None).unwrap();
+        assert!(!single.splits.is_empty());
+        for s in &single.splits {
+            assert!(s.hops.iter().all(|h| venue(h) == venue(&s.hops[0])));
+        }
+        // Both venues are still used (different splits may use different venues).
+        let venues: std::collections::HashSet<u32> =
+            single.splits.iter().map(|s| venue(&s.hops[0])).collect();
+        assert_eq!(venues.len(), 2);
+        assert!(single.amount_out <= mixed.amount_out);
+        // Restricted to one venue that only has a mixed route: no route.
+        r.allowed_venues = Some(vec!["sushiswap".into()]);
+        r.token_out = "C".into();
+        let only = optimize(&g, &r, None).unwrap();
+        assert!(only
+            .splits
+            .iter()
+            .all(|s| s.hops.iter().all(|h| venue(h) == venue(&s.hops[0]))));
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct SearchSpec<'a> {
     pub hops_to_target: &'a [u8],
     /// Pool states moved by trades already planned (`None`: the graph's own states).
     pub moved: Option<&'a ApproxOverlay>,
+    /// Every path stays on one venue (different paths may use different venues).
+    pub single_venue: bool,
 }
 
 fn venue_ok(venue: u32, venue_allowed: Option<&[bool]>) -> bool {
@@ -99,7 +101,34 @@ fn push_beam(beam: &mut Vec<Label>, label: Label, cap: usize) {
 pub const MAX_FOUND: usize = 32;
 
 /// The best paths reaching `token_out` (at most [`MAX_FOUND`]), best simulated output first.
+///
+/// With `single_venue`, one search per allowed venue (each restricted to that venue), so a
+/// venue's paths never compete with another venue's for beam slots.
 pub fn candidate_paths(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
+    if !spec.single_venue {
+        return search(graph, spec);
+    }
+    let mut found: Vec<Label> = Vec::new();
+    let mut mask = vec![false; graph.venue_count()];
+    for v in 0..graph.venue_count() {
+        if !venue_ok(v as u32, spec.venue_allowed) {
+            continue;
+        }
+        mask[v] = true;
+        let one = SearchSpec {
+            venue_allowed: Some(&mask),
+            single_venue: false,
+            ..*spec
+        };
+        for l in search(graph, &one) {
+            push_beam(&mut found, l, MAX_FOUND);
+        }
+        mask[v] = false;
+    }
+    found
+}
+
+fn search(graph: &Graph, spec: &SearchSpec) -> Vec<Label> {
     let max_hops = spec.max_hops.clamp(1, MAX_HOPS);
     let dist = spec.hops_to_target;
     let start = Label {
@@ -197,6 +226,7 @@ mod tests {
                 beam: 3,
                 hops_to_target: &dist,
                 moved: None,
+                single_venue: false,
             },
         )
     }

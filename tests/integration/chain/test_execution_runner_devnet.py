@@ -17,9 +17,9 @@ from platform_core.chain.sender import TransactionSender
 from platform_core.config import Settings
 from platform_core.execution import ExecutionPlanner
 from platform_core.execution.orchestrator import ExecutionOrchestrator
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.execution.runner import ExecutionRunner
 from platform_core.intent.processor import Handoff
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.market.watcher import MarketWatcher
 from platform_core.streaming.event_stream import EventStream

@@ -19,12 +19,12 @@ from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import AnvilProcess
 from platform_core.chain.sender import TransactionSender
 from platform_core.config import ChainSettings, Settings
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.intent.ledger import ReservationLedger
 from platform_core.intent.manager import IntentManager, ManagerDecision
 from platform_core.intent.prioritizer import OnnxPrioritizer
 from platform_core.intent.validator import ChainAccess, IntentValidator, connect_chain
 from platform_core.market.adapter import Route, SwapOrder, deadline_from_window
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.market.watcher import MarketWatcher
 from platform_core.types import EventEnvelope, IntentSubmission, IntentSubmitted

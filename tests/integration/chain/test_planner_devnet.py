@@ -9,10 +9,11 @@ from typing import Any
 import platform_rust
 from platform_core.chain.journal import StepState
 from platform_core.chain.sender import TransactionSender
-from platform_core.execution import ExecutionPlanner, PoolRegistry
+from platform_core.execution import ExecutionPlanner
 from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import Route, order_from_step
 from platform_core.market.engine_sync import sync_engine
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.types.intent import Intent, IntentSubmission
 from platform_core.types.plan import ExecutionPlan, ExecutionStep

@@ -1,7 +1,7 @@
 """The intent processor and planner actors on a local Ray cluster, over the real JetStream,
 PostgreSQL and Redis and a private devnet: intents waiting in the stream when the processor
 starts (more than it can run at once) are planned highest priority first. The planner's
-engine is fed by the venue adapter actor, started first as `sep up` starts it."""
+engine is fed by the venue adapter actors, started first as `sep up` starts them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import ray
 from actors.execution_planner import ExecutionPlannerActor
 from actors.intent_processor import IntentProcessorActor
 from actors.venue_adapter import VenueAdapterActor
-from actors.wiring import PLANNER_NAME, venue_actor_name
+from actors.wiring import PLANNER_NAME, market_venues, venue_actor_name
 from platform_core.chain.devnet import AnvilProcess
 from platform_core.config import Settings
 from platform_core.streaming.event_stream import EventStream
@@ -57,13 +57,18 @@ async def test_waiting_intents_are_planned_highest_priority_first(
         submitted.append(envelope)
 
     config = overrides(isolated_settings, anvil, seed_intent["strategy_id"])
-    venue = VenueAdapterActor.options(name=venue_actor_name(42161, "uniswap_v3")).remote(
-        42161, "uniswap_v3", config
-    )
+    venues = [  # every venue's, as `sep up` starts them: the planner follows each
+        VenueAdapterActor.options(name=venue_actor_name(chain_id, venue)).remote(
+            chain_id, venue, config
+        )
+        for chain_id, venue in market_venues(Settings(**config))
+    ]
     planner = ExecutionPlannerActor.options(name=PLANNER_NAME).remote(config)
-    assert await venue.ready.remote() and await planner.ready.remote()
-    # The planner reads no pool itself: its engine is at the block the venue actor published.
-    assert await planner.block.remote() == await venue.block.remote() is not None
+    assert len(venues) == 2 and all([await venue.ready.remote() for venue in venues])
+    assert await planner.ready.remote()
+    # The planner reads no pool itself: its engine is at the blocks the venue actors published.
+    blocks = [await venue.block.remote() for venue in venues]
+    assert await planner.block.remote() == min(blocks) is not None
     # One intent at a time: the order of the plans is the order of the work.
     processor = IntentProcessorActor.remote(0, config, concurrency=1)
     try:
@@ -94,6 +99,7 @@ async def test_waiting_intents_are_planned_highest_priority_first(
     finally:
         await processor.stop.remote()
         await planner.stop.remote()
-        await venue.stop.remote()
-        for actor in (processor, planner, venue):
+        for venue in venues:
+            await venue.stop.remote()
+        for actor in (processor, planner, *venues):
             ray.kill(actor)

@@ -18,7 +18,7 @@ import pytest
 import ray
 
 from actors.venue_adapter import VenueAdapterActor
-from actors.wiring import NAMESPACE, VENUE, venue_actor_name
+from actors.wiring import NAMESPACE, market_venues, venue_actor_name
 from platform_core.api.keys import ApiKeys
 from platform_core.chain.devnet import AnvilProcess
 from platform_core.config import Settings
@@ -71,10 +71,14 @@ def serve_app(
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
              log_to_driver=False)  # fmt: skip
     try:
-        venue = VenueAdapterActor.options(  # type: ignore[attr-defined]
-            name=venue_actor_name(42161, VENUE), namespace=NAMESPACE
-        ).remote(42161, VENUE, _venue_overrides(isolated_settings, anvil.rpc_url))
-        assert ray.get(venue.ready.remote(), timeout=120)
+        overrides = _venue_overrides(isolated_settings, anvil.rpc_url)
+        venues = [  # every venue's, as `sep up` starts them: the replicas follow each
+            VenueAdapterActor.options(  # type: ignore[attr-defined]
+                name=venue_actor_name(chain_id, venue), namespace=NAMESPACE
+            ).remote(chain_id, venue, overrides)
+            for chain_id, venue in market_venues(Settings(**overrides))
+        ]
+        assert len(venues) == 2 and all(ray.get([v.ready.remote() for v in venues], timeout=120))
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         prioritizer = Prioritizer.options(ray_actor_options=options).bind()  # type: ignore[attr-defined]

@@ -22,11 +22,11 @@ from platform_core.chain.devnet import AnvilProcess
 from platform_core.chain.journal import StepState
 from platform_core.chain.sender import TransactionSender
 from platform_core.config import Settings
-from platform_core.execution.pool_registry import PoolRegistry
 from platform_core.market.adapter import Route, SwapOrder, deadline_from_window, min_amount_out
 from platform_core.market.changes import PoolStateChanged, connect_nats, market_subject
 from platform_core.market.engine_sync import sync_engine
 from platform_core.market.feed import MarketFeed, subscribe
+from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.streaming.event_stream import EventStream
 from tests.integration.chain.conftest import CHAIN_ID

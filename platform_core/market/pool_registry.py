@@ -1,8 +1,9 @@
 """An `ExecutionEngine` and what was upserted into it.
 
 The engine's routes name pools by id only, but a Uniswap V3 swap path needs each pool's
-fee tier. Upserting through this wrapper keeps a pool id -> (fee, venue) map beside the
-graph, so `sync_engine(adapter, PoolRegistry(engine))` fills both at once. Routing and
+fee tier, and a step is built by its pool's venue. Upserting through this wrapper keeps a
+pool id -> (fee, venue, kind) map beside the graph, so `sync_engine(adapter,
+PoolRegistry(engine))` fills both at once (V2 pairs and V3 pools alike). Routing and
 quoting go to the engine itself (`registry.engine`), as its stub describes it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from platform_core.market.pool_state import PoolKind
 from platform_rust import ExecutionEngine
 
 
@@ -20,6 +22,7 @@ class PoolMeta:
     token1: str
     fee_pips: int
     venue: str
+    kind: PoolKind = PoolKind.V3
 
 
 class PoolRegistry:
@@ -62,7 +65,7 @@ class PoolRegistry:
         self.engine.upsert_v2_pool(
             pool_id, token0, token1, reserve0, reserve1, fee_pips=fee_pips, venue=venue
         )
-        self._pools[pool_id] = PoolMeta(token0, token1, fee_pips, venue)
+        self._pools[pool_id] = PoolMeta(token0, token1, fee_pips, venue, PoolKind.V2)
 
     def remove_pool(self, pool_id: str) -> None:
         self.engine.remove_pool(pool_id)
@@ -75,3 +78,7 @@ class PoolRegistry:
     def fee_pips(self, pool_id: str) -> int | None:
         meta = self._pools.get(pool_id)
         return None if meta is None else meta.fee_pips
+
+    def venue_of(self, pool_id: str) -> str | None:
+        meta = self._pools.get(pool_id)
+        return None if meta is None else meta.venue
