@@ -799,7 +799,8 @@ def main() -> int:
     rows += aside_rows(rng, "constant-product graphs", 0.0, graphs, trades)
     rows += aside_rows(rng, "mixed V2/V3 graphs", 0.35, graphs, trades)
 
-    print(f"\nplatform_rust build: {build_profile()}; hops={MAX_HOPS}, max_splits={MAX_SPLITS}")
+    print(f"\nplatform_rust build: {build_profile()}; hops={MAX_HOPS}; ours: default max_splits "
+          f"(as many as pay), the Python baseline: max_splits={MAX_SPLITS}")  # fmt: skip
     header = ("scenario", "ours", "baseline", "baseline/ours", "notes")
     widths = (44, 12, 12, 14, 0)
     print("".join(h.ljust(w) if w else h for h, w in zip(header, widths, strict=True)))
