@@ -20,9 +20,8 @@ from platform_core.chain.devnet import AnvilProcess
 from platform_core.chain.sender import TransactionSender
 from platform_core.config import Settings
 from platform_core.market.adapter import Route, SwapOrder, deadline_from_window, min_amount_out
-from platform_core.market.changes import connect_nats, market_subject
 from platform_core.market.engine_sync import sync_engine
-from platform_core.market.feed import MarketFeed, follow_venues, subscribe
+from platform_core.market.feed import follow_venues
 from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.pool_state import PoolKind
 from platform_core.market.uniswap_v2 import UniswapV2Adapter
@@ -30,7 +29,11 @@ from platform_core.market.uniswap_v3 import UniswapV3Adapter
 from platform_core.streaming.event_stream import EventStream
 from tests.integration.chain.conftest import CHAIN_ID
 from tests.integration.chain.test_sushiswap_v2 import VENUE, amounts_out, send, sushi
-from tests.integration.chain.test_venue_feed import ActorSnapshots, Following, Quotes, quotes
+from tests.integration.chain.test_venue_feed import (
+    Quotes,
+    follow,
+    quotes,
+)
 
 __all__ = ["sushi"]  # the fixture, shared with test_sushiswap_v2
 
@@ -68,24 +71,6 @@ async def venues(
         ray.kill(handle)
 
 
-async def follow_sushi(venue: Any, settings: Settings, stop: asyncio.Event) -> Following:
-    nc = await connect_nats(settings.nats_url)
-    feed = MarketFeed(PoolRegistry(platform_rust.ExecutionEngine()), ActorSnapshots(venue),
-                      chain_id=CHAIN_ID, venue=VENUE)  # fmt: skip
-    following = Following(feed)
-    await subscribe(nc, market_subject(settings.subject_prefix, CHAIN_ID, VENUE), feed)
-    await feed.sync()
-
-    async def run() -> None:
-        try:
-            await feed.run(stop)
-        finally:
-            await nc.close()
-
-    following.task = asyncio.get_running_loop().create_task(run())
-    return following
-
-
 async def chain_quotes(adapter: UniswapV2Adapter | UniswapV3Adapter, block: int) -> Quotes:
     registry = PoolRegistry(platform_rust.ExecutionEngine())
     await sync_engine(adapter, registry, block=block)
@@ -108,7 +93,7 @@ async def test_the_v2_actor_publishes_reserves_and_a_feed_follows_a_swap(
         assert state == await sushi.pool_state(state.info, snapshot.block_number)
 
     stop = asyncio.Event()
-    following = await follow_sushi(actor, isolated_settings, stop)
+    following = await follow(actor, isolated_settings, stop, VENUE)
     try:
         start = following.feed.block
         assert start is not None

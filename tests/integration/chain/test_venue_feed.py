@@ -84,12 +84,15 @@ async def venue(
     ray.kill(handle)
 
 
-async def follow(venue: Any, settings: Settings, stop: asyncio.Event) -> Following:
+async def follow(
+    venue: Any, settings: Settings, stop: asyncio.Event, name: str = VENUE
+) -> Following:
+    """A feed following the venue adapter actor `venue` (of venue `name`) into an engine."""
     nc = await connect_nats(settings.nats_url)
     feed = MarketFeed(PoolRegistry(platform_rust.ExecutionEngine()), ActorSnapshots(venue),
-                      chain_id=CHAIN_ID, venue=VENUE)  # fmt: skip
+                      chain_id=CHAIN_ID, venue=name)  # fmt: skip
     following = Following(feed)
-    await subscribe(nc, market_subject(settings.subject_prefix, CHAIN_ID, VENUE), feed)
+    await subscribe(nc, market_subject(settings.subject_prefix, CHAIN_ID, name), feed)
     await feed.sync()
 
     async def run() -> None:
