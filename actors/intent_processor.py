@@ -23,13 +23,24 @@ from platform_core.execution.planning_service import PlanResult
 from platform_core.intent.decomposer import Portfolio
 from platform_core.intent.processor import Handoff, IntentProcessor
 from platform_core.state.event_store import EventStore
-from platform_core.streaming.event_stream import ConsumerSettings, EventStream
+from platform_core.streaming.event_stream import ConsumerSettings, EventStream, is_transient
 from platform_core.types.events import EventEnvelope, IntentSubmitted
 from platform_core.types.intent import Intent
 
 log = logging.getLogger(__name__)
 
 DURABLE = "intent-processor"
+# A planner or executor that does not answer within these is treated as away: the intent's
+# message is retried (both calls are idempotent), never held by heartbeats forever.
+PLAN_TIMEOUT_S = 60.0
+SUBMIT_TIMEOUT_S = 60.0
+
+
+def _transient(exc: BaseException) -> bool:
+    """A service away, or an actor restarting (Ray restarts each of ours)."""
+    return is_transient(exc) or isinstance(
+        exc, ray.exceptions.RayActorError | ray.exceptions.ActorUnavailableError
+    )
 
 
 class _RemotePlanner:
@@ -41,7 +52,8 @@ class _RemotePlanner:
     async def plan(self, intent: Intent, portfolio: Portfolio) -> PlanResult:
         if self._handle is None:
             self._handle = ray.get_actor(PLANNER_NAME, namespace=NAMESPACE)
-        result: PlanResult = await self._handle.plan.remote(intent, dict(portfolio))
+        ref = self._handle.plan.remote(intent, dict(portfolio))
+        result: PlanResult = await asyncio.wait_for(ref, PLAN_TIMEOUT_S)
         return result
 
 
@@ -91,6 +103,7 @@ class IntentProcessorActor:
             filter_subject=f"{s.subject_prefix}.{IntentSubmitted.event_type()}",
             batch=16,
             ack_wait_s=10.0,  # a batch being planned is kept alive by heartbeats
+            transient=_transient,
         )
         self._start.started.set()
         try:
@@ -110,7 +123,7 @@ class IntentProcessorActor:
             assert self._processor is not None
             await self._processor.no_executor(handoff, name)
             return
-        await executor.submit.remote(handoff)
+        await asyncio.wait_for(executor.submit.remote(handoff), SUBMIT_TIMEOUT_S)
 
     async def ready(self, timeout_s: float = 120.0) -> bool:
         return await self._start.ready(timeout_s)

@@ -7,7 +7,12 @@ consumers that ack only after the handler's effect is durable.
   if it fails, each message is retried alone, so one bad event cannot hold back the rest.
   A message that keeps failing (or cannot be decoded) goes to the dead-letter sink with its
   error before it is acked: nothing is dropped silently.
-- The connection reconnects forever; the consume loop rides out server restarts.
+- A failure that says a service is away (`is_transient`: PostgreSQL, Redis or NATS down, a
+  timeout, a `retryable` platform error) is retried with backoff for as long as it lasts and
+  never dead-lettered: an outage must not turn good events into dead letters. If the sink
+  itself cannot take a dead letter, the message stays on the stream and comes back.
+- The connection reconnects forever; the consume loop rides out server restarts, and nothing
+  a batch raises ends it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import asyncpg
 import nats
+import redis.exceptions
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -32,6 +39,34 @@ from platform_core.types import EventEnvelope
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[EventEnvelope]], Awaitable[None]]
+
+# What a service that is away (restarting, unreachable, overloaded) raises through the
+# clients the handlers use. OSError covers refused and reset sockets and TimeoutError.
+_SERVICE_AWAY: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when running the handler again later can succeed without any change to the
+    event: a service it needs is away, or a platform error says it is retryable."""
+    if isinstance(exc, PlatformError):
+        return exc.retryable
+    return isinstance(exc, _SERVICE_AWAY)
 
 
 class DeadLetterSink(Protocol):
@@ -73,8 +108,11 @@ class ConsumerSettings:
     # every third of `ack_wait_s`, so the wait can be short: it is how long the messages of
     # a consumer that died stay unseen before another gets them.
     ack_wait_s: float = 30.0
-    max_deliveries: int = 5
+    max_deliveries: int = 5  # for failures that are not transient
     backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0)
+    # Which failures are retried for as long as they last instead of counting towards
+    # `max_deliveries` (a shell may add its runtime's own, e.g. an actor restarting).
+    transient: Callable[[BaseException], bool] = is_transient
 
 
 class EventStream:
@@ -215,7 +253,11 @@ class EventStream:
                 log.warning("consumer %s: fetch failed (%r), retrying", settings.durable, exc)
                 await asyncio.sleep(0.5)
                 continue
-            await self._process(messages, settings, handler, dead_letters)
+            try:
+                await self._process(messages, settings, handler, dead_letters)
+            except Exception:  # unacked messages come back after the ack wait
+                log.exception("consumer %s: a batch failed outside its handler", settings.durable)
+                await asyncio.sleep(1.0)
 
     async def _process(
         self,
@@ -229,7 +271,7 @@ class EventStream:
             try:
                 decoded.append((msg, EventEnvelope.from_bytes(msg.data)))
             except ValueError as exc:  # malformed: retrying cannot help
-                await self._dead_letter(msg, f"undecodable event: {exc}", dead_letters)
+                await self._dead_letter(msg, f"undecodable event: {exc}", dead_letters, settings)
         if not decoded:
             return
         async with _kept_alive([m for m, _ in decoded], settings.ack_wait_s / 3):
@@ -263,23 +305,31 @@ class EventStream:
         self, msg: Msg, exc: Exception, settings: ConsumerSettings, dead_letters: DeadLetterSink
     ) -> None:
         deliveries = msg.metadata.num_delivered
-        if deliveries >= settings.max_deliveries or isinstance(exc, PermanentEventError):
-            await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", dead_letters)
+        permanent = isinstance(exc, PermanentEventError)
+        if not permanent and settings.transient(exc):
+            log.warning("consumer %s: %s failed for now (%r); retrying", settings.durable,
+                        msg.subject, exc)  # fmt: skip
+        elif permanent or deliveries >= settings.max_deliveries:
+            await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", dead_letters, settings)
             return
-        delay = settings.backoff_s[min(deliveries, len(settings.backoff_s)) - 1]
-        try:
-            await msg.nak(delay=delay)
-        except nats.errors.Error:
-            pass  # redelivered after ack_wait anyway
+        await _nak(msg, settings.backoff_s[min(deliveries, len(settings.backoff_s)) - 1])
 
-    async def _dead_letter(self, msg: Msg, error: str, sink: DeadLetterSink) -> None:
+    async def _dead_letter(
+        self, msg: Msg, error: str, sink: DeadLetterSink, settings: ConsumerSettings
+    ) -> None:
         deliveries = msg.metadata.num_delivered if msg.reply else 1
         message_id = (msg.headers or {}).get("Nats-Msg-Id")
         # Recorded durably first; only then is the message taken off the stream.
-        await sink.record_dead_letter(
-            subject=msg.subject, message_id=message_id, deliveries=deliveries, error=error,
-            data=msg.data,
-        )  # fmt: skip
+        try:
+            await sink.record_dead_letter(
+                subject=msg.subject, message_id=message_id, deliveries=deliveries, error=error,
+                data=msg.data,
+            )  # fmt: skip
+        except Exception as exc:  # the sink is away: keep the message, it comes back
+            log.warning("consumer %s: dead letter of %s not recorded (%r); kept on the stream",
+                        settings.durable, msg.subject, exc)  # fmt: skip
+            await _nak(msg, settings.backoff_s[-1])
+            return
         try:
             await msg.term()
         except nats.errors.Error:
@@ -305,6 +355,13 @@ async def _kept_alive(messages: list[Msg], interval_s: float) -> AsyncIterator[N
         yield
     finally:
         task.cancel()
+
+
+async def _nak(msg: Msg, delay_s: float) -> None:
+    try:
+        await msg.nak(delay=delay_s)
+    except nats.errors.Error:
+        pass  # redelivered after the ack wait anyway
 
 
 async def _ack(msg: Msg) -> None:

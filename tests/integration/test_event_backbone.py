@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from platform_core.config import Settings
 from platform_core.errors import ErrorCode
@@ -16,7 +17,13 @@ from platform_core.intent.aggregate import IntentAggregate, SequenceTaken
 from platform_core.state.coordinator import StateCoordinator
 from platform_core.state.event_store import EventStore, _migration, ensure_database
 from platform_core.state.read_model import ReadModel
-from platform_core.streaming.event_stream import ConsumerSettings, EventStream
+from platform_core.streaming.event_stream import (
+    ConsumerSettings,
+    EventStream,
+    PermanentEventError,
+    PublishFailed,
+    is_transient,
+)
 from platform_core.types import (
     ChildOrder,
     EventEnvelope,
@@ -501,3 +508,79 @@ async def test_a_slow_batch_is_kept_by_heartbeats_and_a_dead_consumers_is_redeli
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class _SinkAway:
+    """The event store as a dead-letter sink that is unreachable for its first `away` calls
+    (PostgreSQL restarting), then records for real."""
+
+    def __init__(self, store: EventStore, away: int) -> None:
+        self.store, self.away, self.refused = store, away, 0
+
+    async def record_dead_letter(self, **letter: object) -> None:
+        if self.refused < self.away:
+            self.refused += 1
+            raise ConnectionRefusedError(111, "Connect call failed")
+        await self.store.record_dead_letter(**letter)  # type: ignore[arg-type]
+
+
+async def test_an_outage_dead_letters_nothing_and_a_sink_away_ends_no_consumer(
+    isolated_settings: Settings, store: EventStore
+) -> None:
+    """A handler failing because a service is away is retried past `max_deliveries` and
+    never dead-lettered; a poison event whose dead letter cannot be recorded (the sink is
+    away too) stays on the stream until it can, and the consumer keeps consuming throughout.
+    (Before: the sink's error escaped `consume`, and the consumer was gone for good.)"""
+    s = isolated_settings
+    stream = await EventStream.connect(s.nats_url, stream=s.stream_name,
+                                       subject_prefix=s.subject_prefix)  # fmt: skip
+    consumer = ConsumerSettings(durable="outage", batch=4, ack_wait_s=2.0, max_deliveries=2,
+                                backoff_s=(0.05, 0.1))  # fmt: skip
+    outage, poison = lifecycle()[0], lifecycle()[0]
+    failures: dict[str, int] = {}
+    handled: list[str] = []
+
+    async def handle(batch: list[EventEnvelope]) -> None:
+        for env in batch:
+            if env.event_id == poison.event_id:
+                raise PermanentEventError("never processable")
+            if env.event_id == outage.event_id and failures.get("outage", 0) < 6:
+                failures["outage"] = failures.get("outage", 0) + 1
+                raise ConnectionRefusedError(111, "Connect call failed")  # PostgreSQL away
+            handled.append(str(env.event_id))
+
+    sink = _SinkAway(store, away=3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(stream.consume(consumer, handle, sink, stop))  # type: ignore[arg-type]
+    try:
+        for env in (outage, poison):
+            await stream.publish(env)
+        await _wait_for(lambda: _true(str(outage.event_id) in handled), 30)
+        await _wait_for(lambda: _true(sink.refused == 3), 30)
+        later = lifecycle()[0]
+        await stream.publish(later)
+        await _wait_for(lambda: _true(str(later.event_id) in handled), 30)
+
+        async def lettered() -> bool:
+            return len(await store.dead_letters()) == 1
+
+        await _wait_for(lettered, 30)
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await stream.close()
+    assert failures["outage"] == 6 and handled.count(str(outage.event_id)) == 1
+    (letter,) = await store.dead_letters()
+    assert letter["message_id"] == str(poison.event_id) and "never processable" in letter["error"]
+
+
+def test_what_counts_as_a_service_away() -> None:
+    assert is_transient(ConnectionRefusedError(111, "refused"))
+    assert is_transient(asyncpg.exceptions.InternalClientError("lost"))
+    assert is_transient(asyncpg.CannotConnectNowError("starting up"))
+    assert is_transient(redis.exceptions.ConnectionError("reset"))
+    assert is_transient(PublishFailed("no ack"))
+    assert not is_transient(asyncpg.UniqueViolationError("dup"))
+    assert not is_transient(PermanentEventError("bad"))
+    assert not is_transient(ValueError("bug"))
