@@ -91,9 +91,19 @@ class ChainClient:
         """EIP-1559 fees from the node: twice the latest base fee plus the suggested tip.
         Above `ceiling` this raises `FeeCeilingExceeded`; `None` skips the check (for a
         caller that applies its own, as replacements do)."""
+        base_fee, tip = await self._base_fee_and_tip()
+        return fees_from_node(base_fee, tip, ceiling=ceiling)
+
+    async def gas_price_now(self) -> int:
+        """What a transaction sent now is expected to pay per gas (EIP-1559: the latest base
+        fee plus the suggested tip), for pricing gas into a route."""
+        base_fee, tip = await self._base_fee_and_tip()
+        return base_fee + tip
+
+    async def _base_fee_and_tip(self) -> tuple[int, int]:
         block = await self.get_block("latest")
         tip = int(await self._guard(self.w3.eth.max_priority_fee))
-        return fees_from_node(int(block["baseFeePerGas"]), tip, ceiling=ceiling)
+        return int(block["baseFeePerGas"]), tip
 
     async def call(self, tx: dict[str, Any], block: BlockIdentifier = "latest") -> bytes:
         """`eth_call`; a revert raises `SimulationReverted` with the decoded reason."""

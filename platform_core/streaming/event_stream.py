@@ -136,7 +136,10 @@ class EventStream:
             log.warning("nats: %s", exc or type(exc).__name__)
 
         async def on_disconnect() -> None:
-            log.warning("nats: disconnected, reconnecting")
+            log.warning("nats: disconnected")  # on a close too: `on_closed` then says so
+
+        async def on_closed() -> None:
+            log.info("nats: connection closed")
 
         async def on_reconnect() -> None:
             log.info("nats: reconnected")
@@ -150,6 +153,7 @@ class EventStream:
                 error_cb=on_error,
                 disconnected_cb=on_disconnect,
                 reconnected_cb=on_reconnect,
+                closed_cb=on_closed,
             ),
             connect_timeout_s * 2,
         )
