@@ -210,6 +210,11 @@ class _MixedHead(FaultError):
     """The head block holds several senders' transactions: a reorg could re-order them."""
 
 
+class _LateBlock(FaultError):
+    """A block anvil had begun before mining stopped landed during the fault (a busy
+    machine): the fault is tried again at the new head."""
+
+
 @dataclass
 class _Outcome:
     target: str
@@ -506,23 +511,31 @@ class FaultInjector:
                 self.rpc("evm_mine")
         return "automine" if automine else (f"interval {interval} s" if interval else "manual")
 
-    def _mined_again(self, mode: tuple[bool, int | None], head: int) -> bool:
+    def _mined_again(self, mode: tuple[bool, int | None], head: int, held: set[str]) -> bool:
+        """Mining is back: with automine, none of the transactions held by the pause is
+        still pending (new ones keep arriving under load: the pool is rarely empty)."""
         automine, interval = mode
         if automine:
-            return int(self.rpc("txpool_status")["pending"], 16) == 0
+            return not held & self._pending_hashes()
         if interval:
             return int(self.rpc("eth_blockNumber"), 16) > head
         return True
 
+    def _pending_hashes(self) -> set[str]:
+        pending = self.rpc("txpool_content")["pending"]
+        return {tx["hash"] for txs in pending.values() for tx in txs.values()}
+
     def _mining_pause(self, fault: PlannedFault) -> _Outcome:
         mode = self._pause_mining()
         head = int(self.rpc("eth_blockNumber"), 16)
+        held: set[str] = set()
         try:
             time.sleep(fault.hold_s)
-            pending = int(self.rpc("txpool_status")["pending"], 16)
+            held = self._pending_hashes()
         finally:
             how = self._resume_mining(mode)
-        ok = self._wait(lambda: self._mined_again(mode, head))
+        pending = len(held)
+        ok = self._wait(lambda: self._mined_again(mode, head, held))
         detail = (
             f"no block for {fault.hold_s:g} s at head {head}; {pending} pending then; {how} again"
         )
@@ -555,6 +568,7 @@ class FaultInjector:
                     time.sleep(self.poll_s)
             if victim is not None:
                 self.rpc("anvil_dropTransaction", [victim[2]])
+            held = self._pending_hashes()
         finally:
             how = self._resume_mining(mode)
         if victim is None:
@@ -564,7 +578,7 @@ class FaultInjector:
                 f"none of our wallets' transactions was pending within "
                 f"{fault.hold_s:g} s; nothing dropped; {how} again",
             )
-        ok = self._wait(lambda: self._mined_again(mode, head))
+        ok = self._wait(lambda: self._mined_again(mode, head, held))
         wallet, nonce, tx_hash = victim
         gone = self.rpc("eth_getTransactionByHash", [tx_hash]) is None
         detail = (
@@ -579,7 +593,7 @@ class FaultInjector:
         for _ in range(tries - 1):
             try:
                 return self._reorg_once(fault)
-            except _MixedHead:
+            except (_MixedHead, _LateBlock):
                 time.sleep(wait_s)
         return self._reorg_once(fault)
 
@@ -610,7 +624,7 @@ class FaultInjector:
             hashes = [h for h, _ in placed]
             raws = [[self.rpc("eth_getRawTransactionByHash", [h]), at] for h, at in placed]
             if int(self.rpc("eth_blockNumber"), 16) != head:  # a late block: not now
-                raise FaultError(f"a block came after head {head} with mining stopped")
+                raise _LateBlock(f"a block came after head {head} with mining stopped")
             self.rpc("anvil_reorg", [depth, raws])
             if int(self.rpc("eth_blockNumber"), 16) != head:
                 raise FaultError(f"the reorg raced a late block after head {head}")
@@ -636,16 +650,22 @@ class FaultInjector:
             depth += 1
         return depth
 
-    def _next_base_fee(self, fee: int) -> int:
+    def _next_base_fee(self, fee: int, tries: int = 3) -> int:
         """Mine one block with base fee `fee`, mining paused meanwhile (a transaction mined
-        between the two calls would take the block that was meant to carry it)."""
-        mode = self._pause_mining()
-        try:
-            self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(fee)])
-            self.rpc("evm_mine")
-            return int(self._block()["baseFeePerGas"], 16)
-        finally:
-            self._resume_mining(mode)
+        between the two calls would take the block that was meant to carry it); again if a
+        late block took the fee (a busy machine), up to `tries` times. The head's fee."""
+        got = -1
+        for _ in range(tries):
+            mode = self._pause_mining()
+            try:
+                self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(fee)])
+                self.rpc("evm_mine")
+                got = int(self._block()["baseFeePerGas"], 16)
+            finally:
+                self._resume_mining(mode)
+            if got == fee:
+                break
+        return got
 
     def _base_fee_spike(self, fault: PlannedFault) -> _Outcome:
         ceiling = int(self.handle.setting("fee_ceiling_wei"))
