@@ -1,7 +1,9 @@
 """`ExecutionPlannerActor`: the Rust engine in actor memory, fed by every venue adapter
 actor's `PoolStateChanged` messages (`MarketFeed`s), serving plans across the venues to the
 intent processors (`PlanningService`). It reads no pool from the chain itself: start the
-venue adapter actors first (it waits for them, bounded)."""
+venue adapter actors first (it waits for them, bounded). Routes are priced net of gas at
+the price a transaction pays now (`GasPriceWatch`, read from the node every few seconds),
+in wrapped ether, the deployment's gas token."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from actors.background import BackgroundStart
 from actors.venue_adapter import VenueActorRef
 from actors.wiring import market_venues
 from platform_core import logs
+from platform_core.chain.client import ChainClient
 from platform_core.chain.devnet import load_deployment
+from platform_core.chain.gas_price import GasPriceWatch
 from platform_core.config import Settings
 from platform_core.execution.planner import ExecutionPlanner
 from platform_core.execution.planning_service import PlanningService, PlanResult
@@ -26,6 +30,8 @@ from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types.intent import Intent
 
 log = logging.getLogger(__name__)
+
+GAS_PRICE_REFRESH_S = 5.0
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
@@ -42,26 +48,32 @@ class ExecutionPlannerActor:
 
     async def _run(self) -> None:
         s = self._settings
-        chain_id = int(load_deployment(s.deployment_path)["chain_id"])
-        registry = PoolRegistry(platform_rust.ExecutionEngine())
+        deployment = load_deployment(s.deployment_path)
+        chain_id = int(deployment["chain_id"])
+        gas_token = deployment["tokens"]["WETH"]["address"]  # gas is paid in ether
+        registry = PoolRegistry(platform_rust.ExecutionEngine(gas_token=gas_token))
         venues = [venue for chain, venue in market_venues(s) if chain == chain_id]
         sources = {venue: VenueActorRef(chain_id, venue, self._venue_wait_s) for venue in venues}
         markets = await follow_venues(
             registry, sources, nats_url=s.nats_url, subject_prefix=s.subject_prefix,
             chain_id=chain_id, snapshot_timeout_s=2 * self._venue_wait_s,
         )  # fmt: skip
+        client = ChainClient(s.chains[chain_id].rpc_url, timeout_s=s.rpc_timeout_s)
         try:
             planner = ExecutionPlanner(registry, chain_id=chain_id, venues=venues)
+            gas = GasPriceWatch(client, planner.set_gas_price, interval_s=GAS_PRICE_REFRESH_S)
+            await gas.refresh()
             block = VenuesBlock([market.feed for market in markets])
             self._service = PlanningService(
                 planner, block, slice_interval_ms=s.passive_slice_interval_ms
             )
-            log.info("planner: %d pools of %s at block %s", len(registry.pools), venues,
-                     block.block)  # fmt: skip
+            log.info("planner: %d pools of %s at block %s, gas %s wei", len(registry.pools),
+                     venues, block.block, gas.last)  # fmt: skip
             self._start.started.set()
-            await self._stop.wait()
+            await gas.run(self._stop)
         finally:
             await asyncio.gather(*(market.close() for market in markets), return_exceptions=True)
+            await client.close()
 
     async def ready(self, timeout_s: float = 120.0) -> bool:
         return await self._start.ready(timeout_s)

@@ -22,6 +22,7 @@ from platform_core.api.keys import ApiKeys
 from platform_core.config import PROJECT_ROOT, Settings, get_settings
 from platform_core.state.event_store import EventStore
 from platform_core.types import IntentStatus
+from platform_core.types.plan import ExecutionPlan
 
 SEED_EXAMPLE = PROJECT_ROOT / "tests" / "fixtures" / "seed_intent.json"
 
@@ -46,9 +47,8 @@ def describe(event: dict[str, Any]) -> str:
         case "IntentDecomposed":
             detail = f"{len(payload['child_orders'])} child order(s)"
         case "PlanCreated":
-            steps = payload["plan"]["steps"]
-            out = sum(int(s["expected_amount_out"]) for s in steps)
-            detail = f"{len(steps)} step(s), quoted out {out}"
+            plan = ExecutionPlan.model_validate(payload["plan"])
+            detail = f"{len(plan.steps)} step(s), quoted out {plan.expected_amount_out}"
         case "ExecutionStepSubmitted":
             detail = f"tx {payload['tx_hash']} nonce {payload['nonce']}"
         case "ExecutionStepConfirmed":

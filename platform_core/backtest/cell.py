@@ -309,7 +309,7 @@ async def execute_cell(
     The wallet holds exactly the plan's input and has approved the router."""
     assert planned.plan is not None
     plan, signer, clock = planned.plan, throwaway_signer(), SimClock(cell.start)
-    spend = {plan.steps[0].token_in: sum(step.amount_in for step in plan.steps)}
+    spend = {plan.steps[0].token_in: plan.amount_in}  # the paths' first legs
     node = SimulatedChain(
         SimulatedVenue(market, cell.impact), clock, base_fee_wei=cell.gas_price_wei,
         latency_blocks=cell.latency_blocks, holdings={signer.address: spend}, gas=gas,
@@ -429,7 +429,7 @@ def measured(
     vwap = market.vwap(arrival.block + 1, end)
     gas, gas_eth = gas_of(run.node.transactions)
     status, reason = verdict(run)
-    planned_in = sum(step.amount_in for step in planned.plan.steps)
+    planned_in = planned.plan.amount_in
     return CellResult(
         cell=cell, status=status, reason=reason, arrival_block=arrival.block,
         arrival_mid=arrival.mid, base_target=float(arrival.base_target), base_filled=base,

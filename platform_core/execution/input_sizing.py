@@ -12,14 +12,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from math import isqrt
+from typing import Any
 
 from platform_core.errors import ErrorCode, PlatformError
-from platform_rust import ExecutionEngine, NoRouteError
+from platform_rust import ExecutionEngine, NoRouteError, Route
 
 # Bisection stops once the bracket is this narrow relative to the input (1 ppm): beyond that
 # the overpayment is below any fee or price tick.
 RELATIVE_TOLERANCE = 10**6
 MAX_BRACKET_STEPS = 16
+
+
+def route_net_of_gas(
+    engine: ExecutionEngine,
+    token_in: str,
+    token_out: str,
+    amount_in: int,
+    *,
+    gas_price_wei: int,
+    **options: Any,
+) -> Route:
+    """`engine.optimize_route` net of gas at `gas_price_wei`; where gas cannot be priced in
+    `token_out` (no path from the gas token to it), the route as without a gas price, rather
+    than no route at all."""
+    try:
+        return engine.optimize_route(
+            token_in, token_out, amount_in, gas_price_wei=gas_price_wei, **options
+        )
+    except NoRouteError as exc:
+        if not gas_price_wei or not str(exc).startswith("cannot price gas"):
+            raise
+    return engine.optimize_route(token_in, token_out, amount_in, gas_price_wei=0, **options)
 
 
 class InsufficientLiquidityError(PlatformError, ValueError):
@@ -45,6 +68,7 @@ class ExactOutputSizer:
         max_splits: int | None = None,
         allowed_venues: Sequence[str] | None = None,
         gas_price_wei: int = 0,
+        single_venue_paths: bool = False,
     ) -> None:
         # Route exactly as the planner will, so that planning the input found here picks
         # the same route and the same output.
@@ -53,11 +77,13 @@ class ExactOutputSizer:
         self._max_splits = max_splits
         self._allowed_venues = list(allowed_venues) if allowed_venues is not None else None
         self._gas_price_wei = gas_price_wei
+        self._single_venue_paths = single_venue_paths
 
     def output_for(self, token_in: str, token_out: str, amount_in: int) -> int | None:
         """The routed output of `amount_in`, or None when the pools cannot take it."""
         try:
-            return self._engine.optimize_route(
+            return route_net_of_gas(
+                self._engine,
                 token_in,
                 token_out,
                 amount_in,
@@ -65,7 +91,7 @@ class ExactOutputSizer:
                 max_splits=self._max_splits,
                 allowed_venues=self._allowed_venues,
                 gas_price_wei=self._gas_price_wei,
-                single_venue_paths=True,
+                single_venue_paths=self._single_venue_paths,
             ).amount_out
         except NoRouteError:  # also: no path can absorb this much
             return None

@@ -14,6 +14,13 @@ the steps already in flight are followed to their true end and reported; the int
 `IntentFailed` with the first failure (`IntentExpired` when that was a swap mined past its
 deadline).
 
+A leg that spends another step's output (`spends_output_of`: a path hopping across venues)
+is launched only once that step is confirmed: the wave ends before it. It spends all that
+step received, as its `ExecutionStepConfirmed` reports it (read from the receipt the
+journal names), with the leg's planned floor as its minimum; so a re-run derives the same
+amount and prepares the same payload. When that step failed, the leg is never sent. The
+intent's totals count what the paths paid (first legs) and received (last legs).
+
 An approval is no event of its own: the step's `ExecutionStepSubmitted` names it
 (`prerequisites`: kind, hash, block, gas used and price, reverted or not), or, when the
 swap was never broadcast, the step's `ExecutionStepFailed` does, so every transaction a
@@ -40,7 +47,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -143,6 +150,19 @@ class _Tally:
     amount_in: int = 0
     amount_out: int = 0
     failure: tuple[ExecutionStep, _StepFailure] | None = None
+    received: dict[int, int] = field(default_factory=dict)  # step index -> confirmed out
+
+    def add(
+        self, plan: ExecutionPlan, step: ExecutionStep, confirmed: ExecutionStepConfirmed
+    ) -> None:
+        """Count a confirmed step: its input when it spends the intent's tokens, its output
+        when no later leg spends it."""
+        self.done += 1
+        self.received[step.index] = confirmed.amount_out
+        if step.spends_output_of is None:
+            self.amount_in += confirmed.amount_in
+        if plan.is_final(step):
+            self.amount_out += confirmed.amount_out
 
 
 def step_key(plan: ExecutionPlan, step: ExecutionStep) -> str:
@@ -217,7 +237,7 @@ class ExecutionOrchestrator:
 
         index = 0
         while index < len(plan.steps):
-            wave, gate = await self._wave(intent, plan, index, cancelled)
+            wave, gate = await self._wave(intent, plan, index, cancelled, tally)
             for step, launch in wave:
                 await self._report(events, plan, step, launch, tally)
             if tally.failure is not None or gate in (Gate.EXPIRED, Gate.CANCELLED):
@@ -248,11 +268,17 @@ class ExecutionOrchestrator:
     # -- launching ------------------------------------------------------------------------
 
     async def _wave(
-        self, intent: Intent, plan: ExecutionPlan, start: int, cancelled: asyncio.Event | None
+        self,
+        intent: Intent,
+        plan: ExecutionPlan,
+        start: int,
+        cancelled: asyncio.Event | None,
+        tally: _Tally,
     ) -> tuple[list[tuple[ExecutionStep, _Launch]], Gate]:
         """The steps launched from `start` on, and the gate that ended the wave (GO: it
         ended otherwise). Steps signed in an earlier run make a wave of their own: a step
-        already signed is followed to its end whatever the clock says."""
+        already signed is followed to its end whatever the clock says. A leg spending the
+        output of a step of this wave ends it: it waits for that step's confirmation."""
         wave: list[tuple[ExecutionStep, _Launch]] = []
         if await self._signed_swap(step_key(plan, plan.steps[start])) is not None:
             for step in plan.steps[start:]:
@@ -262,6 +288,8 @@ class ExecutionOrchestrator:
                 wave.append((step, _Launched(record, fresh=False)))
             return wave, Gate.GO
         for step in plan.steps[start:]:
+            if step.spends_output_of is not None and step.spends_output_of >= start:
+                return wave, Gate.GO  # its input is not confirmed yet
             deadline = step_deadline(intent, step)
             if not wave:
                 gate = await self._wait_for_turn(step, deadline, cancelled)
@@ -273,7 +301,7 @@ class ExecutionOrchestrator:
             key = step_key(plan, step)
             if gate is not Gate.GO or await self._signed_swap(key) is not None:
                 return wave, gate if gate is not Gate.WAIT else Gate.GO
-            launch = await self._launch(plan, step, key)
+            launch = await self._launch(plan, step, key, tally)
             wave.append((step, launch))
             if isinstance(launch, _StepFailure):
                 break
@@ -304,10 +332,30 @@ class ExecutionOrchestrator:
 
     # -- one step -------------------------------------------------------------------------
 
-    async def _launch(self, plan: ExecutionPlan, step: ExecutionStep, key: str) -> _Launch:
-        """Build the step, send its prerequisites (each to its receipt) and broadcast its
-        swap; a failure before the swap's broadcast is the step's outcome."""
+    @staticmethod
+    def _funded(step: ExecutionStep, tally: _Tally) -> ExecutionStep:
+        """The step as it is sent: a leg spends all its predecessor received (reported
+        confirmed before the leg's wave), whatever the plan simulated; its floor stays."""
+        source = step.spends_output_of
+        if source is None:
+            return step
+        received = tally.received.get(source)
+        if not received:  # a failed step ends the run before its leg: never seen
+            what = "is not confirmed" if received is None else "received nothing"
+            raise PlatformError(
+                f"step {step.index} spends the output of step {source}, which {what}",
+                code=ErrorCode.INTERNAL,
+            )
+        return step.model_copy(update={"amount_in": received})
+
+    async def _launch(
+        self, plan: ExecutionPlan, step: ExecutionStep, key: str, tally: _Tally
+    ) -> _Launch:
+        """Build the step (a leg: with what its predecessor received), send its
+        prerequisites (each to its receipt) and broadcast its swap; a failure before the
+        swap's broadcast is the step's outcome."""
         try:
+            step = self._funded(step, tally)
             adapter = self.venues.get(step.venue)
             if adapter is None:
                 raise PlatformError(
@@ -394,9 +442,7 @@ class ExecutionOrchestrator:
                 raise
             outcome = _StepFailure(None, str(exc), code=exc.code)
         if isinstance(outcome, ExecutionStepConfirmed):
-            tally.done += 1
-            tally.amount_in += outcome.amount_in
-            tally.amount_out += outcome.amount_out
+            tally.add(plan, step, outcome)
             return
         await self._publish(
             events,

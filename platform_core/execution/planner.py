@@ -3,10 +3,16 @@
 Each child order is routed on its own, across every venue the intent allows, against the
 engine's current graph (PASSIVE slices run minutes apart, when the pools have moved anyway;
 the orders of a multi-asset AGGRESSIVE intent that share a pool are not settled against each
-other, so a later one may get less than expected, down to its minimum). Each split of a
-route becomes one step, a transaction through its venue's router (a split's path stays on
-one venue), in the engine's order: the engine settles split k against the pool states
-splits 0..k-1 left, so sending the steps in index order reproduces its simulation.
+other, so a later one may get less than expected, down to its minimum). A split's path may
+hop across venues; a step is one transaction through one venue's router, so each split
+becomes one step per run of consecutive hops on one venue (its "legs"; a later leg spends
+the whole output of the one before: `spends_output_of`). Steps follow the engine's order:
+it settles split k against the pool states splits 0..k-1 left, and the legs of a split one
+after another, so sending the steps in index order reproduces its simulation.
+
+Slippage: a path's last leg keeps the path's floor, `expected output x (1 - max_slippage)`,
+an absolute minimum (not compounded over the legs); a leg before it has its own floor, its
+expected output x (1 - max_slippage).
 
 The engine must name tokens by checksum address and pools by address (as `engine_sync`
 loads them): steps carry those ids as they are.
@@ -16,19 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from itertools import groupby
 
 from platform_core.errors import ErrorCode, PlanningError
-from platform_core.execution.input_sizing import ExactOutputSizer
+from platform_core.execution.input_sizing import ExactOutputSizer, route_net_of_gas
 from platform_core.intent.aggregate import IntentAggregate
 from platform_core.market.adapter import min_amount_out
 from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types.events import ChildOrder, EventEnvelope, IntentDecomposed, PlanCreated
 from platform_core.types.intent import Intent
 from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop
-from platform_rust import ExecutionEngine, NoRouteError, Route, Split
+from platform_rust import ExecutionEngine, Hop, NoRouteError, Route, Split
 
 FeeLookup = Callable[[str], int | None]
 VenueLookup = Callable[[str], str | None]
+# A path may hop across venues: each run of hops on one venue is a step of its own (a leg).
+SINGLE_VENUE_PATHS = False
 
 
 class ExecutionPlanner:
@@ -73,6 +82,13 @@ class ExecutionPlanner:
         self._fee_of = fee_lookup
         self._venue_of = venue_lookup
 
+    def set_gas_price(self, gas_price_wei: int) -> None:
+        """Price routes' gas at `gas_price_wei` from now on (what a transaction pays now:
+        the planner's shell follows the node). A path's gas must pay for itself."""
+        if gas_price_wei < 0:
+            raise ValueError("the gas price cannot be negative")
+        self.gas_price_wei = gas_price_wei
+
     def known_venues(self) -> list[str]:
         """The venues this planner routes on (before an intent's constraints)."""
         if self.venues is not None:
@@ -82,8 +98,7 @@ class ExecutionPlanner:
 
     def allowed_venues(self, intent: Intent) -> list[str]:
         """The venues the engine may route through for `intent`: this planner's, less those
-        the intent's constraints exclude. A step is one transaction through one venue's
-        router, so each split's path stays on one venue (`single_venue_paths`)."""
+        the intent's constraints exclude. A path may hop across them (one leg per venue)."""
         known = self.known_venues()
         allowed = [venue for venue in known if intent.constraints.venue_allowed(venue)]
         if not allowed:
@@ -101,6 +116,7 @@ class ExecutionPlanner:
             max_splits=self.max_splits,
             allowed_venues=self.allowed_venues(intent),
             gas_price_wei=self.gas_price_wei,
+            single_venue_paths=SINGLE_VENUE_PATHS,
         )
 
     def plan(
@@ -115,12 +131,13 @@ class ExecutionPlanner:
         steps: list[ExecutionStep] = []
         for order in child_orders:
             for split in self._route(order, venues).splits:
-                steps.append(self._step(len(steps), order, split, intent, deadline))
+                steps += self._legs(len(steps), order, split, intent, deadline)
         return ExecutionPlan(intent_id=intent.id, created_at=now, steps=steps)
 
     def _route(self, order: ChildOrder, venues: list[str]) -> Route:
         try:
-            return self.engine.optimize_route(
+            return route_net_of_gas(
+                self.engine,
                 order.token_in,
                 order.token_out,
                 order.amount_in,
@@ -128,7 +145,7 @@ class ExecutionPlanner:
                 max_splits=self.max_splits,
                 allowed_venues=venues,
                 gas_price_wei=self.gas_price_wei,
-                single_venue_paths=True,
+                single_venue_paths=SINGLE_VENUE_PATHS,
             )
         except NoRouteError as exc:
             raise PlanningError(
@@ -139,50 +156,55 @@ class ExecutionPlanner:
         except ValueError as exc:  # unknown token, or no pool can absorb the input
             raise PlanningError(ErrorCode.NO_ROUTE, f"child order {order.index}: {exc}") from exc
 
-    def _step(
-        self,
-        index: int,
-        order: ChildOrder,
-        split: Split,
-        intent: Intent,
-        deadline: datetime,
-    ) -> ExecutionStep:
-        hops = []
-        venues = {self._venue_of(hop.pool_id) for hop in split.hops}
-        venue = venues.pop() if len(venues) == 1 else None
+    def _legs(
+        self, first: int, order: ChildOrder, split: Split, intent: Intent, deadline: datetime
+    ) -> list[ExecutionStep]:
+        """The split's steps from index `first` on: one per run of hops on one venue, each
+        after the first spending the whole output of the one before."""
+        slippage = intent.constraints.max_slippage
+        runs = [list(run) for _, run in groupby(split.hops, key=self._venue_named)]
+        legs: list[ExecutionStep] = []
+        for n, hops in enumerate(runs):
+            index = first + n
+            # The path's endpoints are the split's: its input, and its output (the floor of
+            # the last leg is the path's); in between, what the hops hand on.
+            amount_in = split.amount_in if n == 0 else hops[0].amount_in
+            expected = split.amount_out if n == len(runs) - 1 else hops[-1].amount_out
+            legs.append(
+                ExecutionStep(
+                    index=index,
+                    venue=self._venue_named(hops[0]),
+                    chain_id=self.chain_id,
+                    token_in=hops[0].token_in,
+                    token_out=hops[-1].token_out,
+                    amount_in=amount_in,
+                    expected_amount_out=expected,
+                    min_amount_out=min_amount_out(expected, slippage),
+                    hops=[self._hop(hop) for hop in hops],
+                    not_before=order.not_before,
+                    deadline=deadline,
+                    spends_output_of=None if n == 0 else index - 1,
+                )
+            )
+        return legs
+
+    def _venue_named(self, hop: Hop) -> str:
+        venue = self._venue_of(hop.pool_id)
         if venue is None:
-            raise PlanningError(
-                ErrorCode.UNKNOWN_POOL,
-                f"a split's pools must be of one known venue, got {sorted(map(str, venues))}",
-            )
-        for hop in split.hops:
-            fee = self._fee_of(hop.pool_id)
-            if fee is None:
-                raise PlanningError(
-                    ErrorCode.UNKNOWN_POOL, f"no fee tier known for pool {hop.pool_id}"
-                )
-            hops.append(
-                RouteHop(
-                    pool_id=hop.pool_id,
-                    token_in=hop.token_in,
-                    token_out=hop.token_out,
-                    fee_pips=fee,
-                    amount_in=hop.amount_in,
-                    amount_out=hop.amount_out,
-                )
-            )
-        return ExecutionStep(
-            index=index,
-            venue=venue,
-            chain_id=self.chain_id,
-            token_in=order.token_in,
-            token_out=order.token_out,
-            amount_in=split.amount_in,
-            expected_amount_out=split.amount_out,
-            min_amount_out=min_amount_out(split.amount_out, intent.constraints.max_slippage),
-            hops=hops,
-            not_before=order.not_before,
-            deadline=deadline,
+            raise PlanningError(ErrorCode.UNKNOWN_POOL, f"no venue known for pool {hop.pool_id}")
+        return venue
+
+    def _hop(self, hop: Hop) -> RouteHop:
+        fee = self._fee_of(hop.pool_id)
+        if fee is None:
+            raise PlanningError(ErrorCode.UNKNOWN_POOL, f"no fee tier known for pool {hop.pool_id}")
+        return RouteHop(
+            pool_id=hop.pool_id,
+            token_in=hop.token_in,
+            token_out=hop.token_out,
+            fee_pips=fee,
+            amount_in=hop.amount_in,
+            amount_out=hop.amount_out,
         )
 
 

@@ -43,7 +43,7 @@ from platform_core.market.uniswap_v3 import UniswapV3Adapter, UniswapV3Addresses
 from platform_core.market.wallet_state import Holding, TokenFacts, WalletState
 from platform_core.market.watcher import MarketWatcher
 from platform_core.types.intent import ExecutionStyle, Intent, IntentConstraints
-from platform_core.types.plan import ExecutionPlan
+from platform_core.types.plan import ExecutionPlan, RouteHop
 
 # Planner and decomposer codes as the gate reports them; any other code passes unchanged.
 _ROUTE_CODES = {
@@ -369,22 +369,27 @@ def _paid_by_legs(legs: Sequence[RoutedLeg]) -> dict[str, int]:
 
 
 def _legs(planner: ExecutionPlanner, plan: ExecutionPlan) -> list[RoutedLeg]:
+    """One leg per traded pair, over the plan's paths: a path hopping across venues (several
+    steps) pays its first step's input and receives its last step's output."""
     totals: dict[tuple[str, str], list[int]] = {}
-    for step in plan.steps:
-        total = totals.setdefault((step.token_in, step.token_out), [0, 0])
-        total[0] += step.amount_in
-        total[1] += step.expected_amount_out
+    hops_of: dict[tuple[str, str], list[RouteHop]] = {}
+    for path in plan.paths():
+        pair = (path[0].token_in, path[-1].token_out)
+        total = totals.setdefault(pair, [0, 0])
+        total[0] += path[0].amount_in
+        total[1] += path[-1].expected_amount_out
+        hops_of.setdefault(pair, [hop for step in path for hop in step.hops])
     legs = []
     for (token_in, token_out), (amount_in, amount_out) in totals.items():
-        first = next(s for s in plan.steps if (s.token_in, s.token_out) == (token_in, token_out))
+        hops = hops_of[(token_in, token_out)]
         fee_kept = 1.0
-        for hop in first.hops:
+        for hop in hops:
             assert hop.fee_pips is not None, "the planner gives every hop its fee tier"
             fee_kept *= 1 - hop.fee_pips / 1_000_000
         # A small probe along the same pools pays the fees but moves no price: its rate,
         # fees taken back out, is the mid rate.
-        probe_in = max(first.amount_in // _PROBE_FRACTION, 1)
-        probe_out = planner.engine.quote([h.pool_id for h in first.hops], token_in, probe_in)
+        probe_in = max(hops[0].amount_in // _PROBE_FRACTION, 1)
+        probe_out = planner.engine.quote([h.pool_id for h in hops], token_in, probe_in)
         mid_rate = probe_out / probe_in / fee_kept
         cost = 1 - (amount_out / amount_in) / mid_rate if mid_rate > 0 else 1.0
         legs.append(

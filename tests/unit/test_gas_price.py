@@ -49,9 +49,12 @@ async def test_run_follows_until_stopped() -> None:
     applied: list[int] = []
     node = Node([GWEI, 3 * GWEI])
     stop = asyncio.Event()
-    task = asyncio.create_task(GasPriceWatch(node, applied.append, interval_s=0.01).run(stop))
-    while len(applied) < 3:
-        await asyncio.sleep(0.01)
-    stop.set()
+
+    def apply(price: int) -> None:
+        applied.append(price)
+        if len(applied) == 3:
+            stop.set()
+
+    task = asyncio.create_task(GasPriceWatch(node, apply, interval_s=0.01).run(stop))
     await asyncio.wait_for(task, 5)
     assert applied[:2] == [GWEI, 3 * GWEI] and set(applied[2:]) == {3 * GWEI}

@@ -26,6 +26,7 @@ from tests.unit.pool_graphs import (
     DAI,
     LONELY,
     USDC,
+    WBTC,
     WETH,
     add_v3_pool,
     asset,
@@ -211,6 +212,35 @@ def test_acquire_sizing_and_planning_agree_with_a_gas_price() -> None:
     orders, plan = plan_of(planner, intent)
     assert sum(s.min_amount_out for s in plan.steps) >= whole(DAI, 20_000)
     assert plan.expected_amount_out >= orders[0].target_amount_out
+
+
+def test_the_gas_price_followed_from_the_node_keeps_small_orders_on_one_path() -> None:
+    """With gas free, even a small order is spread over paths; priced at what a
+    transaction pays (`set_gas_price`, as the planner actor follows the node), it stays
+    on one path, and the price can change between plans."""
+    registry = PoolRegistry(ExecutionEngine(gas_token=WETH))
+    for n in (1, 2):  # twins: with gas free, any order is best split between them
+        registry.upsert_v2_pool(f"twin-{n}", WETH, USDC, whole(WETH, 1_000), whole(USDC, 3e6))
+    planner = ExecutionPlanner(registry, chain_id=42161)
+    intent = dispose_weth("0.5")
+    _, free = plan_of(planner, intent)
+    planner.set_gas_price(10**10)  # 10 gwei
+    _, priced = plan_of(planner, intent)
+    assert len(free.steps) > 1 and len(priced.steps) == 1
+    planner.set_gas_price(0)
+    assert len(plan_of(planner, intent)[1].steps) == len(free.steps)
+    with pytest.raises(ValueError, match="negative"):
+        planner.set_gas_price(-1)
+
+
+def test_a_pair_gas_cannot_be_priced_in_is_routed_as_without_a_price() -> None:
+    registry = PoolRegistry(ExecutionEngine(gas_token=WETH))
+    add_v3_pool(registry, "weth-usdc-500", WETH, whole(WETH, 2_000), USDC, whole(USDC, 6e6), 500)
+    add_v3_pool(registry, "dai-wbtc-500", DAI, whole(DAI, 6e6), WBTC, whole(WBTC, 100), 500)
+    planner = ExecutionPlanner(registry, chain_id=42161, gas_price_wei=10**10)
+    intent = make_intent("dispose", [asset(DAI, amount="1000"), asset(WBTC)])
+    _, plan = plan_of(planner, intent)
+    assert plan.steps[0].hops[0].pool_id == "dai-wbtc-500" and plan.expected_amount_out > 0
 
 
 def test_plan_events_follow_each_other(planner: ExecutionPlanner) -> None:
