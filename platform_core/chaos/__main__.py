@@ -1,9 +1,11 @@
 """`python -m platform_core.chaos` (`make chaos`): a chaos run, its tables printed; the exit
-status is 0 only when the history checker and the canaries found nothing."""
+status is 0 only when the history checker and the canaries found nothing; 130 when it was
+stopped (SIGINT or SIGTERM), after stopping the platform it started."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from platform_core.chaos.faults import FaultKind
@@ -25,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     kinds = tuple(FaultKind(k.strip()) for k in args.kinds.split(",") if k.strip()) or None
     config = ChaosConfig(intents=args.intents, faults=args.faults, seed=args.seed,
                          kinds=kinds, rate_per_s=args.rate, keep=args.keep)  # fmt: skip
-    result = run_chaos(config)
+    try:
+        result = run_chaos(config)
+    except asyncio.CancelledError:
+        print("chaos: stopped before the end; the platform it started is stopped, no verdict",
+              file=sys.stderr)  # fmt: skip
+        return 130
     print(result.text)
     print(f"chaos: the run's records are in {result.out_dir}")
     return 0 if result.clean else 1

@@ -19,13 +19,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,11 +318,26 @@ async def _run(config: ChaosConfig, run_dir: Path) -> ChaosResult:
     return ChaosResult(run_dir, table, violations, records, client, problems=problems)
 
 
+async def _stoppable(run: Awaitable[ChaosResult]) -> ChaosResult:
+    """`run`, cancelled by SIGINT or SIGTERM (even where the shell started the run with
+    SIGINT ignored, as for a background job): the platform it started is then stopped
+    (`sep down`) before the process ends, and nothing of it is left running."""
+    task = asyncio.ensure_future(run)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def run_chaos(config: ChaosConfig) -> ChaosResult:
     base = config.out_dir or PROJECT_ROOT / ".run" / "chaos"
     base.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=base))
-    result = asyncio.run(_run(config, run_dir))
+    result = asyncio.run(_stoppable(_run(config, run_dir)))
     result.text = render(result.table)
     moved = result.table["confirmations_moved_by_reorgs"]
     result.text += (
