@@ -370,29 +370,36 @@ def _paid_by_legs(legs: Sequence[RoutedLeg]) -> dict[str, int]:
 
 def _legs(planner: ExecutionPlanner, plan: ExecutionPlan) -> list[RoutedLeg]:
     """One leg per traded pair, over the plan's paths: a path hopping across venues (several
-    steps) pays its first step's input and receives its last step's output."""
-    totals: dict[tuple[str, str], list[int]] = {}
-    hops_of: dict[tuple[str, str], list[RouteHop]] = {}
+    steps) pays its first step's input and receives its last step's output. A pair's fees
+    and cost are over all its paths: fees weighted by what each path takes in, cost against
+    what every path would give at its mid rate (no fee, no impact)."""
+    totals: dict[tuple[str, str], list[float]] = {}
     for path in plan.paths():
         pair = (path[0].token_in, path[-1].token_out)
-        total = totals.setdefault(pair, [0, 0])
-        total[0] += path[0].amount_in
+        hops = [hop for step in path for hop in step.hops]
+        amount_in = path[0].amount_in
+        fee_kept, mid_rate = _mid_rate(planner, hops)
+        # [paid, received, received at mid rates, paid x fees]
+        total = totals.setdefault(pair, [0, 0, 0.0, 0.0])
+        total[0] += amount_in
         total[1] += path[-1].expected_amount_out
-        hops_of.setdefault(pair, [hop for step in path for hop in step.hops])
+        total[2] += amount_in * mid_rate
+        total[3] += amount_in * (1 - fee_kept)
     legs = []
-    for (token_in, token_out), (amount_in, amount_out) in totals.items():
-        hops = hops_of[(token_in, token_out)]
-        fee_kept = 1.0
-        for hop in hops:
-            assert hop.fee_pips is not None, "the planner gives every hop its fee tier"
-            fee_kept *= 1 - hop.fee_pips / 1_000_000
-        # A small probe along the same pools pays the fees but moves no price: its rate,
-        # fees taken back out, is the mid rate.
-        probe_in = max(hops[0].amount_in // _PROBE_FRACTION, 1)
-        probe_out = planner.engine.quote([h.pool_id for h in hops], token_in, probe_in)
-        mid_rate = probe_out / probe_in / fee_kept
-        cost = 1 - (amount_out / amount_in) / mid_rate if mid_rate > 0 else 1.0
-        legs.append(
-            RoutedLeg(token_in, token_out, amount_in, amount_out, 1 - fee_kept, max(cost, 0.0))
-        )
+    for (token_in, token_out), (paid, received, at_mid, fees) in totals.items():
+        cost = 1 - received / at_mid if at_mid > 0 else 1.0
+        fee = fees / paid if paid else 0.0
+        legs.append(RoutedLeg(token_in, token_out, int(paid), int(received), fee, max(cost, 0.0)))
     return legs
+
+
+def _mid_rate(planner: ExecutionPlanner, hops: Sequence[RouteHop]) -> tuple[float, float]:
+    """(the share the path's fees leave, its mid rate): a small probe along the same pools
+    pays the fees but moves no price; its rate, fees taken back out, is the mid rate."""
+    fee_kept = 1.0
+    for hop in hops:
+        assert hop.fee_pips is not None, "the planner gives every hop its fee tier"
+        fee_kept *= 1 - hop.fee_pips / 1_000_000
+    probe_in = max(hops[0].amount_in // _PROBE_FRACTION, 1)
+    probe_out = planner.engine.quote([h.pool_id for h in hops], hops[0].token_in, probe_in)
+    return fee_kept, probe_out / probe_in / fee_kept
