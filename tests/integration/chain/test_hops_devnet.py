@@ -25,22 +25,14 @@ from platform_core.market.engine_sync import sync_engine
 from platform_core.market.pool_registry import PoolRegistry
 from platform_core.market.uniswap_v2 import UniswapV2Adapter, UniswapV2Addresses
 from platform_core.market.uniswap_v3 import UniswapV3Adapter
-from platform_core.types.events import EventEnvelope, ExecutionStepConfirmed
+from platform_core.types.events import ExecutionStepConfirmed
 from platform_core.types.intent import IntentStatus
 from tests.integration.chain.conftest import CHAIN_ID, make_sender
 from tests.integration.chain.test_orchestrator_devnet import intent_and_plan, planned
+from tests.unit.test_orchestrator_gating import ListPublisher
 
 SUSHI = "sushiswap_v2"
 SLIPPAGE = Decimal("0.01")
-
-
-class ListPublisher:
-    def __init__(self) -> None:
-        self.envelopes: list[EventEnvelope] = []
-
-    async def publish(self, envelope: EventEnvelope) -> bool:
-        self.envelopes.append(envelope)
-        return False
 
 
 @pytest.fixture
