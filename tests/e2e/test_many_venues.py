@@ -131,13 +131,26 @@ def test_a_path_hopping_across_venues_runs_as_legs_and_gets_its_quote(
     first was confirmed, spends all the WETH the first received."""
     base, env = platform
     router = DEPLOYMENT["sushiswap_v2"]["router"]
+    held = erc20_balance(env, WBTC, OTHER)
     _send_as(env, OTHER, WETH, c.APPROVE.encode(router, 2**256 - 1))
     push = c.SWAP_EXACT_TOKENS_FOR_TOKENS.encode(
         30 * 10**18, 1, [WETH, WBTC], OTHER, int(time.time()) + 600
     )
     _book_block(base, env, "WBTC/WETH", _send_as(env, OTHER, router, push))
     time.sleep(1.0)  # the planner's engine follows the same venue actors as the book
+    try:
+        _sell_a_hop_and_check_its_legs(base, env)
+    finally:  # the platform is shared by the module's tests: take the price gap back
+        bought = erc20_balance(env, WBTC, OTHER) - held
+        _send_as(env, OTHER, WBTC, c.APPROVE.encode(router, 2**256 - 1))
+        back = c.SWAP_EXACT_TOKENS_FOR_TOKENS.encode(
+            bought, 1, [WBTC, WETH], OTHER, int(time.time()) + 600
+        )
+        _book_block(base, env, "WBTC/WETH", _send_as(env, OTHER, router, back))
+        time.sleep(1.0)
 
+
+def _sell_a_hop_and_check_its_legs(base: str, env: dict[str, str]) -> None:
     before = {token: erc20_balance(env, token) for token in (WBTC, WETH, USDC)}
     response = httpx.post(
         f"{base}/intents", json=_dispose("WBTC", WBTC, 8, "0.2"), headers=auth(env), timeout=60

@@ -178,10 +178,10 @@ def test_the_gate_sees_a_hopping_path_as_one_pair_paying_only_the_intents_token(
 
 def test_the_gates_fee_and_cost_of_a_pair_are_over_all_its_paths() -> None:
     """Split over a direct pool (0.3 %) and a hop (0.3 % + 0.05 %), a pair's fee is the
-    paths' fees weighted by what each takes in, and its cost is against every path's mid
-    rate: not those of whichever path the plan lists first (a CI run saw the seed intent
-    refused, SLIPPAGE_TOO_TIGHT, priced as if all of it paid the hop's two fees)."""
-    from platform_core.intent.validator import _legs
+    paths' fees weighted by what each takes in, and its cost is against the lowest of the
+    paths' mid rates: not those of whichever path the plan lists first (a CI run saw the
+    seed intent refused, SLIPPAGE_TOO_TIGHT, priced as if all of it paid the hop's fees)."""
+    from platform_core.intent.validator import _legs, _mid_rate
 
     planner = ExecutionPlanner(hop_graph(direct=True), chain_id=42161)
     plan = planned(planner, dispose_lonely("2000"))
@@ -190,4 +190,8 @@ def test_the_gates_fee_and_cost_of_a_pair_are_over_all_its_paths() -> None:
     shares = {len(path): path[0].amount_in / plan.amount_in for path in plan.paths()}
     assert routed.fee == pytest.approx(shares[2] * hop_fee + shares[1] * direct_fee)
     assert direct_fee < routed.fee < hop_fee
-    assert routed.fee <= routed.cost < routed.fee + 0.05
+    assert 0 <= routed.cost < routed.fee + 0.05
+    mids = [_mid_rate(planner, [h for s in path for h in s.hops])[1] for path in plan.paths()]
+    assert routed.cost == pytest.approx(
+        max(1 - plan.expected_amount_out / (plan.amount_in * min(mids)), 0.0)
+    )
