@@ -44,6 +44,21 @@ class SequenceGap(PlatformError):
     code = ErrorCode.OUT_OF_ORDER
 
 
+class CauseBroken(PlatformError):
+    """The event is not caused by the one the log holds before it, or it follows the
+    intent's final event: its writer worked from a stale view (another writer ended or
+    continued the intent first). It can never be stored."""
+
+    code = ErrorCode.CAUSE_BROKEN
+
+
+class CauseNotRecorded(SequenceGap):
+    """The event before this one is not in the log yet: events may reach the log out of
+    order (a retried batch), so storing it again later can succeed."""
+
+    retryable = True
+
+
 def sequence_event_id(intent_id: UUID, event_type: str, sequence: int) -> UUID:
     """The id `append` gives an event when it is given none."""
     return deterministic_id(intent_id, event_type, sequence)

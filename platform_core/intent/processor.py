@@ -4,6 +4,7 @@ its execution actor.
 For each `IntentSubmitted` (sequence 0): resume from the log if the intent was processed
 before; stop it if a cancel came first; read the strategy's portfolio from the chain; have
 the planner decompose and route it; publish `IntentDecomposed` (1) and `PlanCreated` (2);
+once the log records the plan (`PlanRecords`: a writer the log refused hands nothing off),
 return the `Handoff` for the execution actor of its (chain, wallet). An intent that cannot
 be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1), and a
 plan no execution actor can take ends with `IntentFailed` (`NO_EXECUTOR`, 3). Every
@@ -33,6 +34,7 @@ from platform_core.execution.planner import plan_events
 from platform_core.execution.planning_service import PlanResult
 from platform_core.intent.aggregate import IntentAggregate
 from platform_core.intent.decomposer import Portfolio
+from platform_core.intent.plan_records import IntentsLog, PlanRecords
 from platform_core.intent.queue import PriorityWorkQueue
 from platform_core.types.events import (
     DomainEvent,
@@ -76,7 +78,7 @@ class Planner(Protocol):
     async def plan(self, intent: Intent, portfolio: Portfolio) -> PlanResult: ...
 
 
-class IntentLog(Protocol):
+class IntentLog(IntentsLog, Protocol):
     async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]: ...
 
 
@@ -109,6 +111,7 @@ class IntentProcessor:
         self.wallets = wallets
         self.venue = venue
         self.clock = clock
+        self.plan_records = PlanRecords(intent_log)
         # Intents whose IntentDecomposed went out and whose PlanCreated did not (yet).
         self._partial: dict[UUID, tuple[EventEnvelope, ...]] = {}
 
@@ -202,18 +205,21 @@ class IntentProcessor:
         decomposed, created = plan_events(events, result.orders, result.plan)
         await self.publisher.publish(decomposed)
         self._partial[intent.id] = (decomposed,)
-        duplicate = await self.publisher.publish(created)
+        await self.publisher.publish(created)
         self._partial.pop(intent.id, None)
-        if duplicate is True:
-            # The stream already held this PlanCreated: an earlier run planned the intent
-            # and then died. Its plan is the one on record, so it is the one to execute.
-            recorded = await self._recorded_plan(intent.id)
-            plan_event = recorded.event()
-            assert isinstance(plan_event, PlanCreated)
-            return self._handoff(intent, plan_event.plan, recorded, wallet, event, submitted)
-        log.info("intent %s: planned %d steps at block %s", intent.id, len(result.plan.steps),
+        # Only the plan the log records is executed: this run's, or an earlier run's when
+        # the intent was planned twice (ids derive from the sequence: the log kept the
+        # first); none when another writer ended the intent meanwhile.
+        recorded = await self.plan_records.recorded(intent.id)
+        if recorded is None:
+            log.warning("intent %s: ended by another writer while it was planned here",
+                        intent.id, extra={"intent_id": str(intent.id)})  # fmt: skip
+            return None
+        plan_event = recorded.event()
+        assert isinstance(plan_event, PlanCreated)
+        log.info("intent %s: planned %d steps at block %s", intent.id, len(plan_event.plan.steps),
                  result.block, extra={"intent_id": str(intent.id)})  # fmt: skip
-        return self._handoff(intent, result.plan, created, wallet, event, submitted)
+        return self._handoff(intent, plan_event.plan, recorded, wallet, event, submitted)
 
     async def no_executor(self, handoff: Handoff, name: str) -> None:
         """End a planned intent that no execution actor takes (`name` is the one looked
@@ -226,18 +232,6 @@ class IntentProcessor:
         await self.publisher.publish(events.append(failed))
         log.error("intent %s: %s", handoff.intent.id, failed.reason,
                   extra={"intent_id": str(handoff.intent.id)})  # fmt: skip
-
-    async def _recorded_plan(self, intent_id: UUID, wait_s: float = 15.0) -> EventEnvelope:
-        """The intent's PlanCreated as the log records it (the coordinator may still be
-        writing it); raises when it does not appear, so the intent is retried later."""
-        deadline = asyncio.get_running_loop().time() + wait_s
-        while True:
-            for envelope in await self.intent_log.intent_events(intent_id):
-                if envelope.event_type == PlanCreated.event_type():
-                    return envelope
-            if asyncio.get_running_loop().time() >= deadline:
-                raise RuntimeError(f"intent {intent_id}: its earlier plan is not in the log yet")
-            await asyncio.sleep(0.2)
 
     def _handoff(
         self,

@@ -2,9 +2,10 @@
 
 Ordering is what makes it safe: the event log is written (synchronously committed) before
 Redis, and the stream acks only after both, so a crash at any point leads to redelivery,
-which both stores absorb idempotently. An event the log refuses because its sequence is
-taken (`SequenceTaken`: a stale writer) can never be stored: it is dead-lettered at once,
-with its code.
+which both stores absorb idempotently. An event the log refuses as a stale writer's (its
+sequence taken, `SequenceTaken`; not caused by the event before it or after the final one,
+`CauseBroken`) can never be stored: it is dead-lettered at once, with its code. One whose
+predecessor the log does not hold yet (`CauseNotRecorded`) is retried until it does.
 
 Once an intent's view is final, its reservation in the ledger is released, as of the
 highest block one of its steps was mined in (`IntentView.last_block`; a reverted step
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from platform_core.intent.aggregate import SequenceTaken
+from platform_core.intent.aggregate import CauseBroken, SequenceTaken
 from platform_core.intent.ledger import ReservationLedger
 from platform_core.state.event_store import EventStore
 from platform_core.state.read_model import ReadModel
@@ -103,7 +104,7 @@ class StateCoordinator:
                 raise PermanentEventError(f"event {env.event_id}: {exc}") from exc
         try:
             new_ids = await self.store.append(envelopes)
-        except SequenceTaken as exc:
+        except (SequenceTaken, CauseBroken) as exc:
             raise PermanentEventError(f"{exc.code}: {exc}", code=exc.code) from exc
         changed = await self.read_model.apply(envelopes, source=self.store)
         released = await self._release_final(envelopes)

@@ -1,11 +1,14 @@
 """The PostgreSQL event log: append-only, idempotent, batched.
 
-`append` takes a batch of envelopes and writes them in one round trip; an event whose id
-is already stored is skipped, so redelivery and double publishing store it exactly once.
-Another event at an (intent, sequence) already stored comes from a stale writer: the
-plain table's unique index (or, for a TimescaleDB hypertable, which cannot hold it, the
-`event_sequences` side table) refuses it and `append` raises `SequenceTaken` (nothing of
-the batch is stored).
+`append` takes a batch of envelopes and writes them in two round trips: one reads what the
+log holds of the batch's intents and checks the batch against it (`causality.check_chain`),
+one writes. An event whose id is already stored is skipped, so redelivery and double
+publishing store it exactly once. What a stale writer sends is refused, and nothing of the
+batch is stored: another event at an (intent, sequence) already stored (`SequenceTaken`;
+under a race, the plain table's unique index or, for a TimescaleDB hypertable, which cannot
+hold it, the `event_sequences` side table refuses it too), and an event not caused by the
+one stored before it or after the intent's final event (`CauseBroken`). An event whose
+predecessor is not stored yet raises `CauseNotRecorded`, which a retry can get past.
 Commits are synchronous: when `append` returns, the events are on disk.
 """
 
@@ -21,14 +24,10 @@ from uuid import UUID
 import asyncpg
 
 from platform_core.intent.aggregate import SequenceTaken
-from platform_core.types import EVENT_TYPES, EventEnvelope
+from platform_core.state.causality import FINAL_EVENT_TYPES, Link, check_chain, first_needed
+from platform_core.types import EventEnvelope
 
-# The event types after which an intent is over (completed, failed, expired, ...).
-FINAL_EVENT_TYPES = sorted(
-    name
-    for name, cls in EVENT_TYPES.items()
-    if cls.status_after is not None and cls.status_after.is_terminal
-)
+__all__ = ["FINAL_EVENT_TYPES", "EventStore", "StoredEvent", "ensure_database", "migrate"]
 
 # What refuses a second event at a taken (intent, sequence): the plain table's unique index
 # (002_events_plain), the hypertable's side table (004_event_sequences_timescale).
@@ -61,6 +60,16 @@ _INSERT_TIMESCALE = (
     f"INSERT INTO events ({_COLUMNS}) SELECT batch.* FROM batch "
     "JOIN claimed USING (event_id) RETURNING event_id"
 )
+# What the chain check needs of the batch's intents: each one's events from a sequence on,
+# and its final events wherever they are.
+_LINKS = (
+    "SELECT e.intent_id, e.sequence, e.event_id, e.event_type = ANY($3::text[]) AS final "
+    "FROM events e JOIN unnest($1::uuid[], $2::int[]) AS a(intent_id, from_sequence) "
+    "USING (intent_id) WHERE e.sequence >= a.from_sequence OR e.event_type = ANY($3::text[])"
+)
+
+
+_Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy  # a pool's hands out proxies
 
 
 @dataclass(frozen=True)
@@ -109,9 +118,17 @@ class EventStore:
         await self._pool.close()
 
     async def append(self, envelopes: Sequence[EventEnvelope]) -> set[UUID]:
-        """Store the batch in one statement; return the ids that were new."""
+        """Check the batch against the log, then store it in one statement; return the ids
+        that were new."""
         if not envelopes:
             return set()
+        async with self._pool.acquire() as conn:
+            check_chain(envelopes, await self._links(conn, envelopes))
+            return await self._insert(conn, envelopes)
+
+    async def _insert(self, conn: _Conn, envelopes: Sequence[EventEnvelope]) -> set[UUID]:
+        """The write alone; under a race the check could not see, the database still
+        refuses a second event at a taken sequence."""
         columns: list[list[object]] = [[] for _ in range(10)]
         for env in envelopes:
             raw = env.to_bytes()
@@ -123,14 +140,19 @@ class EventStore:
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
         sql = _INSERT_TIMESCALE if self.timescale else _INSERT_PLAIN
-        async with self._pool.acquire() as conn:
-            try:
-                rows = await conn.fetch(sql, *columns)
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name not in _SEQUENCE_CONSTRAINTS:
-                    raise
-                raise SequenceTaken(f"refused: {exc.detail or exc}") from exc
+        try:
+            rows = await conn.fetch(sql, *columns)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name not in _SEQUENCE_CONSTRAINTS:
+                raise
+            raise SequenceTaken(f"refused: {exc.detail or exc}") from exc
         return {row["event_id"] for row in rows}
+
+    @staticmethod
+    async def _links(conn: _Conn, envelopes: Sequence[EventEnvelope]) -> list[Link]:
+        needed = first_needed(envelopes)
+        rows = await conn.fetch(_LINKS, list(needed), list(needed.values()), FINAL_EVENT_TYPES)
+        return [Link(r["intent_id"], r["sequence"], r["event_id"], r["final"]) for r in rows]
 
     async def intent_events(
         self, intent_id: UUID, *, after_sequence: int = -1

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
+from platform_core.intent.aggregate import IntentAggregate
 from platform_core.types import (
     EventEnvelope,
     ExecutionCompleted,
@@ -54,10 +55,8 @@ def lifecycle(strategy_id: UUID | None = None) -> list[EventEnvelope]:
         ExecutionCompleted(plan_id=plan.plan_id, amount_in=4_500_000_000,
                            amount_out=1_500_100_000_000_000_000),
     ]  # fmt: skip
-    return [
-        EventEnvelope.wrap(e, intent_id=intent.id, strategy_id=intent.strategy_id, sequence=i)
-        for i, e in enumerate(events)
-    ]
+    aggregate = IntentAggregate.start(intent)  # a chain, as the log admits it
+    return [aggregate.append(e, event_id=uuid7()) for e in events]
 
 
 def many_lifecycles(count: int) -> list[EventEnvelope]:

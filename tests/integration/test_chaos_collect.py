@@ -141,10 +141,9 @@ async def test_collect_gathers_the_whole_history(settings: Settings, tmp_path: P
     found = check(evidence)
     # The second intent's view is missing; our transaction is journalled but in no event;
     # the factory's confirmed steps name transactions this chain never saw, and its wallet's
-    # balance does not show them; the factory wraps events without causation, and gives
-    # both intents' steps one (wallet, nonce).
+    # balance does not show them; the factory gives both intents' steps one (wallet, nonce).
     assert {v.rule for v in found} == {
-        "read_model", "chain_accounted", "balance", "sequence", "nonce_payload"
+        "read_model", "chain_accounted", "balance", "nonce_payload"
     }  # fmt: skip
     assert check(evidence, ["final_status", "idempotency", "denied_sent_nothing"]) == []
     assert [v.subject for v in found if v.rule == "read_model"] == [second]

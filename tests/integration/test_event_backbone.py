@@ -13,7 +13,12 @@ import redis.exceptions
 
 from platform_core.config import Settings
 from platform_core.errors import ErrorCode
-from platform_core.intent.aggregate import IntentAggregate, SequenceTaken
+from platform_core.intent.aggregate import (
+    CauseBroken,
+    CauseNotRecorded,
+    IntentAggregate,
+    SequenceTaken,
+)
 from platform_core.state.coordinator import StateCoordinator
 from platform_core.state.event_store import EventStore, _migration, ensure_database
 from platform_core.state.read_model import ReadModel
@@ -30,6 +35,7 @@ from platform_core.types import (
     Intent,
     IntentCancelled,
     IntentDecomposed,
+    IntentExpired,
     IntentFailed,
     IntentStatus,
     IntentSubmitted,
@@ -156,13 +162,43 @@ async def test_a_stale_writer_at_a_taken_sequence_is_refused(store: EventStore) 
     with pytest.raises(SequenceTaken) as refused:
         await store.append([stale])
     assert refused.value.code is ErrorCode.SEQUENCE_TAKEN and not refused.value.retryable
-    assert "(intent_id, sequence)" in str(refused.value)
+    assert "sequence 1 is taken" in str(refused.value)
+    async with store.pool.acquire() as conn:  # a race past the check: the index refuses it
+        with pytest.raises(SequenceTaken, match=r"\(intent_id, sequence\)"):
+            await store._insert(conn, [stale])
     with pytest.raises(SequenceTaken):  # in a batch: nothing of the batch is stored
         await store.append([second, stale])
     assert await store.append([first]) == set()  # the same event again: redelivery, no error
     assert await store.append([second]) == {second.event_id}
     stored = await store.intent_events(submitted.intent_id)
     assert [e.event_id for e in stored] == [submitted.event_id, first.event_id, second.event_id]
+
+
+async def test_a_stale_writers_event_after_the_other_writers_final_one_is_refused(
+    store: EventStore,
+) -> None:
+    """Seen in a 10,000-intent chaos run: the stale writer's first event was refused (its
+    sequence taken by the other writer's final event), and its next one was stored after
+    it. Now the log holds one chain per intent."""
+    intent = Intent.model_validate(SEED)
+    submitted = IntentAggregate.start(intent).append(IntentSubmitted(intent=intent, priority=5))
+    expirer, planner = (IntentAggregate.after(intent, submitted) for _ in range(2))
+    expired = expirer.append(IntentExpired(deadline=intent.deadline, steps_completed=0))
+    order = ChildOrder(index=0, token_in=USDC, token_out=WETH, amount_in=1)
+    decomposed = planner.append(IntentDecomposed(child_orders=[order]))
+    failed_later = planner.append(IntentFailed(reason="NO_ROUTE: stale"))
+    # Out of order: an event whose predecessor the log does not hold yet can come back.
+    with pytest.raises(CauseNotRecorded) as early:
+        await store.append([failed_later])
+    assert early.value.retryable
+    await store.append([submitted, expired])
+    with pytest.raises(SequenceTaken):
+        await store.append([decomposed])
+    with pytest.raises(CauseBroken) as refused:
+        await store.append([failed_later])
+    assert refused.value.code is ErrorCode.CAUSE_BROKEN and not refused.value.retryable
+    stored = await store.intent_events(intent.id)
+    assert [e.event_id for e in stored] == [submitted.event_id, expired.event_id]
 
 
 async def test_the_hypertable_flavour_refuses_a_stale_writer_too(
@@ -187,6 +223,9 @@ async def test_the_hypertable_flavour_refuses_a_stale_writer_too(
         with pytest.raises(SequenceTaken) as refused:
             await store.append([second, stale])
         assert refused.value.code is ErrorCode.SEQUENCE_TAKEN
+        async with pool.acquire() as conn:  # a race past the check: the side table refuses
+            with pytest.raises(SequenceTaken):
+                await store._insert(conn, [second, stale])
         assert await store.append([first]) == set()  # redelivery: no error, nothing new
         assert await store.append([second]) == {second.event_id}
         stored = await store.intent_events(submitted.intent_id)
@@ -217,13 +256,17 @@ async def test_apply_twice_or_out_of_order_changes_nothing(
     assert done.priority == 6 and done.amount_out == 1_500_100_000_000_000_000
 
 
-async def test_events_stored_past_a_gap_are_applied_when_the_gap_fills(
+async def test_events_past_a_gap_are_stored_and_applied_once_the_gap_fills(
     read_model: ReadModel, store: EventStore
 ) -> None:
-    """3 and 4 are stored and applied before 1 and 2 arrive (a redelivery): once 1 and 2
-    come, the view must reach 4, not stop at 2."""
+    """3 and 4 come before 1 and 2 (a redelivery): the log takes them only after 1 and 2
+    (refused for now, `retryable`, as the coordinator's consumer retries them), and the
+    view reaches 4."""
     events = lifecycle()
-    for batch in ([events[0]], [events[3], events[4]], [events[1], events[2]]):
+    await store.append([events[0]])
+    with pytest.raises(CauseNotRecorded):
+        await store.append([events[3], events[4]])
+    for batch in ([events[1], events[2]], [events[3], events[4]]):
         await store.append(batch)
         await read_model.apply(batch, source=store)
     view = await read_model.get(events[0].intent_id)

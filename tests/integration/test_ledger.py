@@ -14,7 +14,7 @@ import pytest
 
 from platform_core.cli import cmd_rebuild
 from platform_core.config import Settings
-from platform_core.intent.aggregate import IntentAggregate
+from platform_core.intent.aggregate import CauseNotRecorded, IntentAggregate
 from platform_core.intent.ledger import (
     LedgerRebuilding,
     Need,
@@ -186,10 +186,14 @@ async def test_the_coordinator_releases_final_intents_once(
         log = completed_at(events, block=42)
         await coordinator.handle(log[:1])
         assert (await ledger.entries(WALLET, USDC))[str(intent)].released_block is None
-        # The completion arrives before the step that closes the gap: final only then.
-        await coordinator.handle(log[2:])
+        # The completion arrives before the step that closes the gap: the log takes it
+        # only after that step (the consumer retries it), and the release follows then.
+        with pytest.raises(CauseNotRecorded):
+            await coordinator.handle(log[2:])
         assert (await ledger.entries(WALLET, USDC))[str(intent)].released_block is None
         await coordinator.handle(log[1:2])
+        assert (await ledger.entries(WALLET, USDC))[str(intent)].released_block is None
+        await coordinator.handle(log[2:])
         assert (await ledger.entries(WALLET, USDC))[str(intent)].released_block == 42
         await coordinator.handle(log)  # redelivered
         assert coordinator.stats.reservations_released == 1

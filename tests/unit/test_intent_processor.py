@@ -7,8 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import pytest
+
+from platform_core.errors import ErrorCode
 from platform_core.execution.planning_service import PlanResult
+from platform_core.intent.aggregate import CauseBroken, IntentAggregate, SequenceTaken
+from platform_core.intent.plan_records import LogBehind
 from platform_core.intent.processor import Handoff, IntentProcessor
+from platform_core.state.causality import check_chain, link_of
 from platform_core.types import (
     EventEnvelope,
     ExecutionPlan,
@@ -16,11 +22,12 @@ from platform_core.types import (
     IntentSubmission,
     IntentSubmitted,
 )
-from platform_core.types.events import ChildOrder
+from platform_core.types.events import ChildOrder, IntentExpired
 from tests.unit.test_events_and_plans import _step
 
 SEED_STRATEGY = UUID("a1b2c3d4-e5f6-7890-1234-567890abcdef")
 WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Log:
@@ -40,6 +47,24 @@ class Log:
         return sorted(
             (e for e in self.events if e.intent_id == intent_id), key=lambda e: e.sequence
         )
+
+    async def intents_events_after(self, after: dict[UUID, int]) -> dict[UUID, list[EventEnvelope]]:
+        return {
+            intent_id: [e for e in await self.intent_events(intent_id) if e.sequence > sequence]
+            for intent_id, sequence in after.items()
+        }
+
+
+class ChainedLog(Log):
+    """A log that refuses what the event store refuses (a stale writer's events); the
+    stream took them, so publishing succeeds."""
+
+    async def publish(self, envelope: EventEnvelope) -> bool:
+        try:
+            check_chain([envelope], [link_of(e) for e in self.events])
+        except (SequenceTaken, CauseBroken):
+            return False
+        return await super().publish(envelope)
 
 
 class Planner:
@@ -275,3 +300,46 @@ async def test_a_plan_no_executor_takes_ends_no_executor_once_after_its_plan(
     assert len(events) == 3 and events[-1].causation_id == handoff.plan_created.event_id
     reason = events[-1].event().reason  # type: ignore[attr-defined]
     assert reason.startswith("NO_EXECUTOR: ") and WALLET.lower() in reason
+
+
+async def test_a_plan_is_not_handed_off_when_another_writer_ended_the_intent_first(
+    seed_intent: dict,
+) -> None:
+    """Seen in a 10,000-intent chaos run: a redelivered IntentSubmitted went to a second
+    processor, which found the window gone and ended the intent (IntentExpired at 1) while
+    the first was planning it. The first's plan was handed off: an execution actor could
+    have sent swaps for an intent the log had ended. The log refuses the first's events
+    now, and the first hands nothing off."""
+    log = ChainedLog()
+    first = submitted(seed_intent, 5)
+    await log.publish(first)
+    intent = first.event().intent  # type: ignore[attr-defined]
+
+    class RacedPlanner(Planner):
+        async def plan(self, intent: Intent, portfolio: dict[str, int]) -> PlanResult:
+            other = IntentAggregate.after(intent, first)  # the second processor, meanwhile
+            await log.publish(other.append(IntentExpired(deadline=T0, steps_completed=0)))
+            return await super().plan(intent, portfolio)
+
+    assert await processor(log, RacedPlanner()).process(first) is None
+    events = await log.intent_events(intent.id)
+    assert [(e.event_type, e.sequence) for e in events] == [
+        ("IntentSubmitted", 0),
+        ("IntentExpired", 1),
+    ]
+
+
+async def test_a_plan_the_log_does_not_show_in_time_is_retried_later(seed_intent: dict) -> None:
+    """The coordinator behind or away: the hand-off waits, then the batch is retried."""
+
+    class Behind(Log):
+        async def intents_events_after(
+            self, after: dict[UUID, int]
+        ) -> dict[UUID, list[EventEnvelope]]:
+            return {}
+
+    worker = processor(Behind(), Planner())
+    worker.plan_records.wait_s = 0.2
+    with pytest.raises(LogBehind) as behind:
+        await worker.process(submitted(seed_intent, 5))
+    assert behind.value.retryable and behind.value.code == ErrorCode.LOG_BEHIND
