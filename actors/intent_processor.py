@@ -109,7 +109,6 @@ class IntentProcessorActor:
         try:
             await stream.consume(consumer, handle, store, self._stop)
         finally:
-            await processor.plan_records.close()
             await stream.close()
             await cancels.close()
             await store.close()

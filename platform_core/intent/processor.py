@@ -4,8 +4,8 @@ its execution actor.
 For each `IntentSubmitted` (sequence 0): resume from the log if the intent was processed
 before; stop it if a cancel came first; read the strategy's portfolio from the chain; have
 the planner decompose and route it; publish `IntentDecomposed` (1) and `PlanCreated` (2);
-once the log records the plan (`PlanRecords`: a writer the log refused hands nothing off),
-return the `Handoff` for the execution actor of its (chain, wallet). An intent that cannot
+record them in the event log; return the `Handoff` for the execution actor of its (chain,
+wallet), with the plan the log records. An intent that cannot
 be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1), and a
 plan no execution actor can take ends with `IntentFailed` (`NO_EXECUTOR`, 3). Every
 event is appended through the intent's `IntentAggregate`, continuing after the
@@ -17,6 +17,15 @@ most `concurrency` at a time: when more intents wait than can run, the urgent on
 Event ids derive from the intent, type and sequence (the aggregate's default), so a
 processor that crashed after publishing and processes the same intent again publishes
 nothing new.
+
+Only a plan the log records is executed. Publishing is not enough: the log refuses a stale
+writer's events (`state.causality`), and a processor is one when its intent's
+IntentSubmitted was redelivered to another processor that ended the intent first; a plan
+handed off anyway could be executed for an intent the log had ended. So the processor
+appends its own events to the log (the coordinator's idempotent, chain-checked append: the
+coordinator stores them again as nothing new) instead of waiting for the coordinator, and
+hands off the PlanCreated the log holds: its own, or an earlier run's when the intent was
+planned twice (the log kept the first), or nothing when the log ended the intent.
 """
 
 from __future__ import annotations
@@ -29,12 +38,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from platform_core.errors import ErrorCode
+from platform_core.errors import ErrorCode, PlatformError
 from platform_core.execution.planner import plan_events
 from platform_core.execution.planning_service import PlanResult
-from platform_core.intent.aggregate import IntentAggregate
+from platform_core.intent.aggregate import CauseBroken, IntentAggregate, SequenceTaken
 from platform_core.intent.decomposer import Portfolio
-from platform_core.intent.plan_records import IntentsLog, PlanRecords
 from platform_core.intent.queue import PriorityWorkQueue
 from platform_core.types.events import (
     DomainEvent,
@@ -78,8 +86,17 @@ class Planner(Protocol):
     async def plan(self, intent: Intent, portfolio: Portfolio) -> PlanResult: ...
 
 
-class IntentLog(IntentsLog, Protocol):
+class IntentLog(Protocol):
     async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]: ...
+
+    async def append(self, envelopes: Sequence[EventEnvelope]) -> set[UUID]: ...
+
+
+class LogBehind(PlatformError):
+    """The log holds neither the intent's plan nor its end after recording them: retried."""
+
+    code = ErrorCode.LOG_BEHIND
+    retryable = True
 
 
 class CancelFlags(Protocol):
@@ -111,7 +128,6 @@ class IntentProcessor:
         self.wallets = wallets
         self.venue = venue
         self.clock = clock
-        self.plan_records = PlanRecords(intent_log)
         # Intents whose IntentDecomposed went out and whose PlanCreated did not (yet).
         self._partial: dict[UUID, tuple[EventEnvelope, ...]] = {}
 
@@ -207,10 +223,7 @@ class IntentProcessor:
         self._partial[intent.id] = (decomposed,)
         await self.publisher.publish(created)
         self._partial.pop(intent.id, None)
-        # Only the plan the log records is executed: this run's, or an earlier run's when
-        # the intent was planned twice (ids derive from the sequence: the log kept the
-        # first); none when another writer ended the intent meanwhile.
-        recorded = await self.plan_records.recorded(intent.id)
+        recorded = await self._recorded(submitted, decomposed, created)
         if recorded is None:
             log.warning("intent %s: ended by another writer while it was planned here",
                         intent.id, extra={"intent_id": str(intent.id)})  # fmt: skip
@@ -232,6 +245,25 @@ class IntentProcessor:
         await self.publisher.publish(events.append(failed))
         log.error("intent %s: %s", handoff.intent.id, failed.reason,
                   extra={"intent_id": str(handoff.intent.id)})  # fmt: skip
+
+    async def _recorded(self, *chain: EventEnvelope) -> EventEnvelope | None:
+        """Append the intent's chain up to its PlanCreated (the last of `chain`) to the log;
+        the PlanCreated the log then holds, or None when the log holds the intent's end."""
+        created = chain[-1]
+        try:
+            if created.event_id in await self.intent_log.append(chain):
+                return created
+        except (SequenceTaken, CauseBroken):
+            pass  # another writer's events hold the sequences: see what the log says
+        history = await self.intent_log.intent_events(created.intent_id)
+        if any(is_final(e) for e in history):
+            return None
+        recorded = next((e for e in history if e.event_type == PlanCreated.event_type()), None)
+        if recorded is None:
+            raise LogBehind(
+                f"intent {created.intent_id}: the log shows no plan after recording one"
+            )
+        return recorded
 
     def _handoff(
         self,

@@ -17,7 +17,7 @@ from platform_core.chain.errors import SimulationReverted, TransportError
 from platform_core.errors import ErrorCode, PlanningError, PlatformError
 from platform_core.execution.orchestrator import ExecutionUndecided
 from platform_core.intent.aggregate import CauseNotRecorded
-from platform_core.intent.plan_records import LogBehind
+from platform_core.intent.processor import LogBehind
 from platform_core.streaming.event_stream import JetStreamUnavailable, PublishFailed
 from platform_core.types.events import IntentDenied
 

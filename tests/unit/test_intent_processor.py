@@ -12,8 +12,7 @@ import pytest
 from platform_core.errors import ErrorCode
 from platform_core.execution.planning_service import PlanResult
 from platform_core.intent.aggregate import CauseBroken, IntentAggregate, SequenceTaken
-from platform_core.intent.plan_records import LogBehind
-from platform_core.intent.processor import Handoff, IntentProcessor
+from platform_core.intent.processor import Handoff, IntentProcessor, LogBehind
 from platform_core.state.causality import check_chain, link_of
 from platform_core.types import (
     EventEnvelope,
@@ -48,23 +47,24 @@ class Log:
             (e for e in self.events if e.intent_id == intent_id), key=lambda e: e.sequence
         )
 
-    async def intents_events_after(self, after: dict[UUID, int]) -> dict[UUID, list[EventEnvelope]]:
-        return {
-            intent_id: [e for e in await self.intent_events(intent_id) if e.sequence > sequence]
-            for intent_id, sequence in after.items()
-        }
+    async def append(self, envelopes: Sequence[EventEnvelope]) -> set[UUID]:
+        """As the event store appends: chain-checked, idempotent."""
+        check_chain(envelopes, [link_of(e) for e in self.events])
+        new = [e for e in envelopes if all(e.event_id != s.event_id for s in self.events)]
+        self.events.extend(new)
+        return {e.event_id for e in new}
 
 
 class ChainedLog(Log):
-    """A log that refuses what the event store refuses (a stale writer's events); the
-    stream took them, so publishing succeeds."""
+    """The stream takes every event; the log (the coordinator's append) refuses a stale
+    writer's."""
 
     async def publish(self, envelope: EventEnvelope) -> bool:
         try:
-            check_chain([envelope], [link_of(e) for e in self.events])
+            await self.append([envelope])
         except (SequenceTaken, CauseBroken):
-            return False
-        return await super().publish(envelope)
+            pass
+        return False
 
 
 class Planner:
@@ -138,7 +138,9 @@ async def test_a_planned_intent_publishes_decomposed_then_plan_and_is_handed_off
     first = submitted(seed_intent, 6)
     handoff = await processor(log, Planner()).process(first)
     assert handoff is not None and handoff.wallet == WALLET and handoff.priority == 6
-    events = await log.intent_events(first.intent_id)
+    # The processor records the chain up to its plan in the log itself, from sequence 0.
+    logged, *events = await log.intent_events(first.intent_id)
+    assert logged == first
     assert [(e.event_type, e.sequence) for e in events] == [
         ("IntentDecomposed", 1),
         ("PlanCreated", 2),
@@ -282,7 +284,7 @@ async def test_a_replan_after_a_crash_executes_the_plan_on_record(seed_intent: d
     assert len(planner.calls) == 2  # it did plan again...
     assert resumed is not None and resumed.plan == original.plan  # ...but runs the first plan
     assert resumed.plan_created.event_id == original.plan_created.event_id
-    assert len(log.events) == 2  # and published nothing new
+    assert len(log.events) == 3  # and published nothing new (0, 1 and 2)
 
 
 async def test_a_plan_no_executor_takes_ends_no_executor_once_after_its_plan(
@@ -297,7 +299,7 @@ async def test_a_plan_no_executor_takes_ends_no_executor_once_after_its_plan(
         await work.no_executor(handoff, f"executor:42161:{WALLET.lower()}")
     events = await log.intent_events(first.intent_id)
     assert [(e.event_type, e.sequence) for e in events][-1] == ("IntentFailed", 3)
-    assert len(events) == 3 and events[-1].causation_id == handoff.plan_created.event_id
+    assert len(events) == 4 and events[-1].causation_id == handoff.plan_created.event_id
     reason = events[-1].event().reason  # type: ignore[attr-defined]
     assert reason.startswith("NO_EXECUTOR: ") and WALLET.lower() in reason
 
@@ -329,17 +331,17 @@ async def test_a_plan_is_not_handed_off_when_another_writer_ended_the_intent_fir
     ]
 
 
-async def test_a_plan_the_log_does_not_show_in_time_is_retried_later(seed_intent: dict) -> None:
-    """The coordinator behind or away: the hand-off waits, then the batch is retried."""
+async def test_a_plan_the_log_does_not_show_is_retried_later(seed_intent: dict) -> None:
+    """A log that takes the events but shows neither the plan nor an end (never seen; a
+    broken store): the intent is retried, never handed off unrecorded."""
 
-    class Behind(Log):
-        async def intents_events_after(
-            self, after: dict[UUID, int]
-        ) -> dict[UUID, list[EventEnvelope]]:
-            return {}
+    class Forgetful(Log):
+        async def append(self, envelopes: Sequence[EventEnvelope]) -> set[UUID]:
+            return set()
 
-    worker = processor(Behind(), Planner())
-    worker.plan_records.wait_s = 0.2
+        async def intent_events(self, intent_id: UUID) -> list[EventEnvelope]:
+            return []
+
     with pytest.raises(LogBehind) as behind:
-        await worker.process(submitted(seed_intent, 5))
+        await processor(Forgetful(), Planner()).process(submitted(seed_intent, 5))
     assert behind.value.retryable and behind.value.code == ErrorCode.LOG_BEHIND

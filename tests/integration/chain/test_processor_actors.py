@@ -13,7 +13,6 @@ import ray
 
 from actors.execution_planner import ExecutionPlannerActor
 from actors.intent_processor import IntentProcessorActor
-from actors.state_coordinator import StateCoordinatorActor
 from actors.venue_adapter import VenueAdapterActor
 from actors.wiring import PLANNER_NAME, market_venues, venue_actor_name
 from platform_core.chain.devnet import AnvilProcess
@@ -70,9 +69,6 @@ async def test_waiting_intents_are_planned_highest_priority_first(
     # The planner reads no pool itself: its engine is at the blocks the venue actors published.
     blocks = [await venue.block.remote() for venue in venues]
     assert await planner.block.remote() == min(blocks) is not None
-    # A plan is handed off once the log holds it: the coordinator writes the log.
-    coordinator = StateCoordinatorActor.remote(config)
-    assert await coordinator.ready.remote()
     # One intent at a time: the order of the plans is the order of the work.
     processor = IntentProcessorActor.remote(0, config, concurrency=1)
     try:
@@ -103,8 +99,7 @@ async def test_waiting_intents_are_planned_highest_priority_first(
     finally:
         await processor.stop.remote()
         await planner.stop.remote()
-        await coordinator.stop.remote()
         for venue in venues:
             await venue.stop.remote()
-        for actor in (processor, planner, coordinator, *venues):
+        for actor in (processor, planner, *venues):
             ray.kill(actor)
