@@ -393,6 +393,26 @@ class Journal:
         `sender` must be above it."""
         return self._mined("lower(sender) = lower(?)", (sender,), "nonce DESC")
 
+    def mined_from(self, sender: str, nonce: int) -> list[tuple[MinedStep, bytes]]:
+        """`sender`'s mined steps at `nonce` and above, in nonce order, each with the signed
+        bytes of the transaction that was mined (to send again if a reorg dropped it)."""
+        marks = ",".join("?" * len(MINED_STATES))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.step_key, s.sender, s.nonce, s.final_tx_hash, s.block_number,"
+                " s.block_hash, a.raw FROM steps s JOIN attempts a ON a.tx_hash = s.final_tx_hash"
+                f" WHERE s.state IN ({marks}) AND lower(s.sender) = lower(?) AND s.nonce >= ?"
+                " ORDER BY s.nonce",
+                (*(s.value for s in MINED_STATES), sender, nonce),
+            ).fetchall()
+        return [
+            (
+                MinedStep(key, who, n, bytes(tx), number, None if bh is None else bytes(bh)),
+                bytes(raw),
+            )
+            for key, who, n, tx, number, bh, raw in rows
+        ]
+
     def _mined(self, where: str, params: tuple[Any, ...], order: str) -> MinedStep | None:
         marks = ",".join("?" * len(MINED_STATES))
         with self._lock:

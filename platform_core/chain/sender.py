@@ -23,7 +23,9 @@ A step is "replaced" only when the chain shows another transaction (by hash) at 
 a receipt that is late while the nonce has moved is waited for, never taken for a
 replacement. Before anything is signed or re-sent, the journal is checked against the chain
 (`journal_check`): a journal of another chain, or one whose mined steps the chain no longer
-holds (a reset), raises `JournalChainMismatch`, and from then on nothing is signed.
+holds (a reset), raises `JournalChainMismatch`, and from then on nothing is signed. Mined
+steps a reorg dropped (a few, from blocks the chain's head has not fallen below) are first
+sent again as the journal holds them, the same bytes at the same nonces.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ from platform_core.config import Settings
 log = logging.getLogger(__name__)
 
 CANCEL_GAS = 21_000
+# At most this many of a wallet's mined transactions dropped at once are sent again: a reorg
+# drops a few; a chain that lost more was not reorganised but replaced.
+RESEND_AT_MOST = 16
 
 
 @dataclass(frozen=True)
@@ -154,23 +159,71 @@ class TransactionSender:
     async def check_chain(self) -> None:
         """Raise `JournalChainMismatch` when the journal belongs to another chain or the
         chain no longer holds the steps it recorded as mined. The first call binds the
-        journal to the chain; once a mismatch is found, every later call raises it."""
+        journal to the chain; once a mismatch is found, every later call raises it.
+
+        Once bound, transactions a reorg dropped are sent again first (`_resend_dropped`),
+        and the chain is checked again after them."""
         if self._mismatch is None:
-            check = check_history if self._bound else check_journal
             try:
-                await check(
-                    self.journal,
-                    self.client,
-                    senders=[self.address],
-                    settle_s=self.policy.chain_check_settle_s,
-                    poll_s=self.policy.poll_interval_s,
-                )
-                self._bound = True
+                await self._check()
             except JournalChainMismatch as exc:
-                log.error("journal %s: %s", self.journal.path, exc)
-                self._mismatch = exc
+                if not await self._resend_dropped():
+                    self._found(exc)
+                else:
+                    try:
+                        await self._check()
+                    except JournalChainMismatch as again:
+                        self._found(again)
         if self._mismatch is not None:
             raise JournalChainMismatch(str(self._mismatch))
+
+    async def _check(self) -> None:
+        check = check_history if self._bound else check_journal
+        await check(
+            self.journal,
+            self.client,
+            senders=[self.address],
+            settle_s=self.policy.chain_check_settle_s,
+            poll_s=self.policy.poll_interval_s,
+        )
+        self._bound = True
+
+    def _found(self, exc: JournalChainMismatch) -> None:
+        log.error("journal %s: %s", self.journal.path, exc)
+        self._mismatch = exc
+
+    async def _resend_dropped(self) -> bool:
+        """Send again the signed bytes of this wallet's mined transactions that the chain no
+        longer holds, when a reorg is what lost them: the journal was bound to this chain
+        already, the chain's head is not below the blocks they were mined in (a chain
+        restarted from older state is), and there are at most `RESEND_AT_MOST`. A node puts
+        a reorg's dropped transactions back in its pool; anvil's `anvil_reorg` need not.
+        The same bytes carry the same nonce and payload: they can be mined once at most.
+        True when something was sent."""
+        if not self._bound:
+            return False
+        count = await self.client.nonce(self.address, "latest")
+        mined = await asyncio.to_thread(self.journal.mined_from, self.address, count)
+        dropped = [
+            (step, raw) for step, raw in mined if await self.client.receipt(step.tx_hash) is None
+        ]
+        head = await self.client.block_number()
+        if not dropped or len(dropped) > RESEND_AT_MOST:
+            return False
+        if any(step.block_number is None or step.block_number > head for step, _ in dropped):
+            return False
+        sent = 0
+        for step, raw in dropped:
+            try:
+                await self.client.send_raw(raw)
+                sent += 1
+            except (NonceError, BroadcastRejected, TransportError) as exc:
+                log.warning("journal %s: resending 0x%s (nonce %d) failed: %r",
+                            self.journal.path, step.tx_hash.hex(), step.nonce, exc)  # fmt: skip
+        log.warning("journal %s: %d of %s's mined transactions left the chain (a reorg);"
+                    " sent their signed bytes again: %d", self.journal.path, len(dropped),
+                    self.address, sent)  # fmt: skip
+        return sent > 0
 
     # -- the whole path -------------------------------------------------------------------
 

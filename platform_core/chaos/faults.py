@@ -124,6 +124,7 @@ HOLD_RANGES: dict[FaultKind, tuple[float, float]] = {
     FaultKind.BASE_FEE_SPIKE: (5.0, 20.0),
 }
 REORG_DEPTHS = (2, 3)
+REORG_TIMEOUT_S = 120.0  # how long anvil may take to answer `anvil_reorg`
 
 
 def plan_faults(
@@ -461,9 +462,9 @@ class FaultInjector:
 
     # ---------------------------------------------------------------- chain
 
-    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+    def rpc(self, method: str, params: list[Any] | None = None, timeout_s: float = 10.0) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
-        answer = httpx.post(self.handle.rpc_url, json=body, timeout=10.0)
+        answer = httpx.post(self.handle.rpc_url, json=body, timeout=timeout_s)
         answer.raise_for_status()
         reply = answer.json()
         if "error" in reply:
@@ -625,7 +626,9 @@ class FaultInjector:
             raws = [[self.rpc("eth_getRawTransactionByHash", [h]), at] for h, at in placed]
             if int(self.rpc("eth_blockNumber"), 16) != head:  # a late block: not now
                 raise _LateBlock(f"a block came after head {head} with mining stopped")
-            self.rpc("anvil_reorg", [depth, raws])
+            # Given time: on a busy machine anvil answers a reorg late, and a reorg left to
+            # finish after mining resumed lost a swap for good (a 10,000-intent run).
+            self.rpc("anvil_reorg", [depth, raws], timeout_s=REORG_TIMEOUT_S)
             if int(self.rpc("eth_blockNumber"), 16) != head:
                 raise FaultError(f"the reorg raced a late block after head {head}")
             new = self._block(head)["hash"]

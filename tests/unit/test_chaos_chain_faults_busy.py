@@ -8,7 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from platform_core.chaos.faults import FaultInjector, FaultKind, PlannedFault, PlatformHandle
+from platform_core.chaos.faults import (
+    REORG_TIMEOUT_S,
+    FaultInjector,
+    FaultKind,
+    PlannedFault,
+    PlatformHandle,
+)
 
 HIGH = 200
 
@@ -21,6 +27,7 @@ class BusyNode(FaultInjector):
         self.head, self.late, self.next_fee, self.fees = 10, late, None, {10: 7}
         self.pending: set[str] = set()
         self.calls: list[str] = []
+        self.timeouts: dict[str, float] = {}
 
     def _mine(self, fee: int | None = None) -> None:
         parent = self.fees[self.head]
@@ -30,8 +37,9 @@ class BusyNode(FaultInjector):
     def _settled_head(self, quiet_s: float = 2.0, timeout_s: float = 30.0) -> int:
         return self.head
 
-    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+    def rpc(self, method: str, params: list[Any] | None = None, timeout_s: float = 10.0) -> Any:
         self.calls.append(method)
+        self.timeouts[method] = timeout_s
         if self.late and method in ("evm_mine", "eth_getRawTransactionByHash"):
             self.late -= 1  # a late block takes the fee set for the next one
             self._mine(self.next_fee)
@@ -80,6 +88,7 @@ def test_a_reorg_raced_by_a_late_block_is_tried_again_at_the_new_head() -> None:
     record = node.inject(PlannedFault(1.0, FaultKind.REORG, depth=1))
     assert record.ok, record.detail
     assert node.calls.count("anvil_reorg") == 1 and "to 11 replaced" in record.detail
+    assert node.timeouts["anvil_reorg"] == REORG_TIMEOUT_S  # a late answer is waited for
 
 
 def test_a_pause_is_over_once_what_it_held_was_mined_though_more_keeps_coming() -> None:

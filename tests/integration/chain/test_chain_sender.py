@@ -225,3 +225,31 @@ async def test_nonce_taken_elsewhere_is_detected_and_the_counter_resyncs(
     assert stale.state == StepState.REPLACED
     fresh = await ours.execute(await swap_request(uniswap, tokens, ours.address, "d"))
     assert fresh.state == StepState.CONFIRMED
+
+
+async def test_a_mined_swap_a_reorg_dropped_is_sent_again_as_journalled(
+    anvil: AnvilProcess, client: ChainClient, uniswap: UniswapV3Adapter, journal: Journal,
+    tokens: dict[str, str],
+) -> None:  # fmt: skip
+    """Seen in a 10,000-intent chaos run: a reorg lost one of our mined swaps for good, and
+    the wallet's execution actor refused to send anything more (JOURNAL_CHAIN_MISMATCH). A
+    node gives such a transaction back to its pool; anvil's reorg does not. The journal's
+    signed bytes go out again: the same hash, at the same nonce."""
+    sender = make_sender(client, journal, 6, chain_check_settle_s=0.5)
+    outcome = await sender.execute(await swap_request(uniswap, tokens, sender.address, "rg"))
+    assert outcome.tx_hash is not None and outcome.state is StepState.CONFIRMED
+    await sender.check_chain()  # bound to this chain
+    used = await client.nonce(sender.address, "latest")
+    head = await client.block_number()
+
+    await client.rpc("anvil_reorg", [1, []])  # the last block, replaced by an empty one
+    assert await client.block_number() == head
+    assert await client.receipt(outcome.tx_hash) is None
+    assert await client.nonce(sender.address, "latest") == used - 1
+
+    await sender.check_chain()  # no mismatch: sent again, mined again
+    receipt = await client.receipt(outcome.tx_hash)
+    assert receipt is not None and int(receipt["status"]) == 1
+    assert await client.nonce(sender.address, "latest") == used
+    later = await sender.execute(await swap_request(uniswap, tokens, sender.address, "rg2"))
+    assert later.state is StepState.CONFIRMED  # and the wallet goes on sending
