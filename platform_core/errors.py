@@ -84,7 +84,6 @@ class ErrorCode(StrEnum):
     OUT_OF_ORDER = "OUT_OF_ORDER"
     SEQUENCE_TAKEN = "SEQUENCE_TAKEN"
     CAUSE_BROKEN = "CAUSE_BROKEN"  # not caused by the event the log holds before it
-    LOG_BEHIND = "LOG_BEHIND"  # the log does not hold an event yet that was published
     STALE_BALANCE = "STALE_BALANCE"  # a balance older than reservations already let go
     LEDGER_REBUILDING = "LEDGER_REBUILDING"  # Redis lost the ledger: rebuilding from the log
     # -- the chaos harness ----------------------------------------------------------------

@@ -3,8 +3,8 @@ its execution actor.
 
 For each `IntentSubmitted` (sequence 0): resume from the log if the intent was processed
 before; stop it if a cancel came first; read the strategy's portfolio from the chain; have
-the planner decompose and route it; publish `IntentDecomposed` (1) and `PlanCreated` (2);
-record them in the event log; return the `Handoff` for the execution actor of its (chain,
+the planner decompose and route it; record `IntentDecomposed` (1) and `PlanCreated` (2) in
+the event log and publish them; return the `Handoff` for the execution actor of its (chain,
 wallet), with the plan the log records. An intent that cannot
 be planned ends here with `IntentExpired`, `IntentCancelled` or `IntentFailed` (1), and a
 plan no execution actor can take ends with `IntentFailed` (`NO_EXECUTOR`, 3). Every
@@ -18,14 +18,14 @@ Event ids derive from the intent, type and sequence (the aggregate's default), s
 processor that crashed after publishing and processes the same intent again publishes
 nothing new.
 
-Only a plan the log records is executed. Publishing is not enough: the log refuses a stale
-writer's events (`state.causality`), and a processor is one when its intent's
-IntentSubmitted was redelivered to another processor that ended the intent first; a plan
-handed off anyway could be executed for an intent the log had ended. So the processor
-appends its own events to the log (the coordinator's idempotent, chain-checked append: the
-coordinator stores them again as nothing new) instead of waiting for the coordinator, and
-hands off the PlanCreated the log holds: its own, or an earlier run's when the intent was
-planned twice (the log kept the first), or nothing when the log ended the intent.
+The log decides, first. The log refuses a stale writer's events (`state.causality`), and a
+processor is one when its intent's IntentSubmitted was redelivered to another processor
+that ended the intent first: a plan handed off anyway could be executed for an intent the
+log had ended. So the processor appends its events to the log itself (the coordinator's
+idempotent, chain-checked append; the coordinator later stores them again as nothing new),
+then publishes what the log holds: its own events, or an earlier run's with the same ids
+(an intent planned twice: the log kept the first, and the stream, the read model and the
+execution actor get that one), or nothing when another writer's events hold the sequences.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from platform_core.errors import ErrorCode, PlatformError
+from platform_core.errors import ErrorCode
 from platform_core.execution.planner import plan_events
 from platform_core.execution.planning_service import PlanResult
 from platform_core.intent.aggregate import CauseBroken, IntentAggregate, SequenceTaken
@@ -92,13 +92,6 @@ class IntentLog(Protocol):
     async def append(self, envelopes: Sequence[EventEnvelope]) -> set[UUID]: ...
 
 
-class LogBehind(PlatformError):
-    """The log holds neither the intent's plan nor its end after recording them: retried."""
-
-    code = ErrorCode.LOG_BEHIND
-    retryable = True
-
-
 class CancelFlags(Protocol):
     async def requested(self, intent_ids: Sequence[UUID]) -> set[UUID]: ...
 
@@ -128,8 +121,6 @@ class IntentProcessor:
         self.wallets = wallets
         self.venue = venue
         self.clock = clock
-        # Intents whose IntentDecomposed went out and whose PlanCreated did not (yet).
-        self._partial: dict[UUID, tuple[EventEnvelope, ...]] = {}
 
     async def process_batch(
         self,
@@ -176,21 +167,20 @@ class IntentProcessor:
             return None
         planned = next((e for e in history if e.event_type == PlanCreated.event_type()), None)
         if planned is not None and wallet is not None:  # processed before: resume
+            for recorded in history[1 : planned.sequence + 1]:  # the stream may lack them
+                await self.publisher.publish(recorded)  # (deduplicated by id if it has them)
             plan_event = planned.event()
             assert isinstance(plan_event, PlanCreated)
             return self._handoff(intent, plan_event.plan, planned, wallet, event, submitted)
 
-        # An earlier run may have published IntentDecomposed and died before PlanCreated:
-        # an ending goes after what the log holds, never at a sequence already taken (the
-        # coordinator would refuse it, and the intent would never end).
-        # (The log may not hold it yet when this processor retries at once: it remembers.)
-        known = [history[-1] if history else submitted, *self._partial.get(intent.id, ())]
-        last = max(known, key=lambda e: e.sequence)
+        # An earlier run may have recorded IntentDecomposed and died before PlanCreated: an
+        # ending goes after what the log holds, never at a sequence already taken.
+        last = history[-1] if history else submitted
 
         async def end(ending: DomainEvent) -> None:
             envelope = IntentAggregate.after(intent, last).append(ending)
-            await self.publisher.publish(envelope)
-            self._partial.pop(intent.id, None)
+            if await self._record_and_publish([submitted, envelope]) is None:
+                return  # another writer's events hold the sequence: the intent is theirs
             log.info("intent %s: %s before planning", intent.id, envelope.event_type,
                      extra={"intent_id": str(intent.id)})  # fmt: skip
 
@@ -219,15 +209,12 @@ class IntentProcessor:
         assert result.plan is not None
         events = IntentAggregate.after(intent, submitted)
         decomposed, created = plan_events(events, result.orders, result.plan)
-        await self.publisher.publish(decomposed)
-        self._partial[intent.id] = (decomposed,)
-        await self.publisher.publish(created)
-        self._partial.pop(intent.id, None)
-        recorded = await self._recorded(submitted, decomposed, created)
-        if recorded is None:
+        chain = await self._record_and_publish([submitted, decomposed, created])
+        if chain is None:
             log.warning("intent %s: ended by another writer while it was planned here",
                         intent.id, extra={"intent_id": str(intent.id)})  # fmt: skip
             return None
+        recorded = chain[-1]
         plan_event = recorded.event()
         assert isinstance(plan_event, PlanCreated)
         log.info("intent %s: planned %d steps at block %s", intent.id, len(plan_event.plan.steps),
@@ -246,24 +233,31 @@ class IntentProcessor:
         log.error("intent %s: %s", handoff.intent.id, failed.reason,
                   extra={"intent_id": str(handoff.intent.id)})  # fmt: skip
 
-    async def _recorded(self, *chain: EventEnvelope) -> EventEnvelope | None:
-        """Append the intent's chain up to its PlanCreated (the last of `chain`) to the log;
-        the PlanCreated the log then holds, or None when the log holds the intent's end."""
-        created = chain[-1]
+    async def _record_and_publish(
+        self, chain: Sequence[EventEnvelope]
+    ) -> list[EventEnvelope] | None:
+        """Append `chain` (the intent's events from its IntentSubmitted on) to the log, then
+        publish what the log holds of `chain[1:]`: this run's events, or an earlier run's
+        with the same ids (the log kept the first). None, publishing nothing, when another
+        writer's events hold those sequences."""
         try:
-            if created.event_id in await self.intent_log.append(chain):
-                return created
+            if chain[-1].event_id in await self.intent_log.append(chain):
+                recorded: list[EventEnvelope | None] = list(chain[1:])
+            else:
+                recorded = await self._held(chain)
         except (SequenceTaken, CauseBroken):
-            pass  # another writer's events hold the sequences: see what the log says
-        history = await self.intent_log.intent_events(created.intent_id)
-        if any(is_final(e) for e in history):
+            recorded = await self._held(chain)
+        if any(envelope is None for envelope in recorded):
             return None
-        recorded = next((e for e in history if e.event_type == PlanCreated.event_type()), None)
-        if recorded is None:
-            raise LogBehind(
-                f"intent {created.intent_id}: the log shows no plan after recording one"
-            )
-        return recorded
+        ours = [envelope for envelope in recorded if envelope is not None]
+        for envelope in ours:
+            await self.publisher.publish(envelope)
+        return ours
+
+    async def _held(self, chain: Sequence[EventEnvelope]) -> list[EventEnvelope | None]:
+        """The log's events with the ids of `chain[1:]` (None where the log has none)."""
+        held = {e.event_id: e for e in await self.intent_log.intent_events(chain[0].intent_id)}
+        return [held.get(envelope.event_id) for envelope in chain[1:]]
 
     def _handoff(
         self,

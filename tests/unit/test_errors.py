@@ -17,7 +17,6 @@ from platform_core.chain.errors import SimulationReverted, TransportError
 from platform_core.errors import ErrorCode, PlanningError, PlatformError
 from platform_core.execution.orchestrator import ExecutionUndecided
 from platform_core.intent.aggregate import CauseNotRecorded
-from platform_core.intent.processor import LogBehind
 from platform_core.streaming.event_stream import JetStreamUnavailable, PublishFailed
 from platform_core.types.events import IntentDenied
 
@@ -25,7 +24,7 @@ PACKAGES = ("platform_core", "actors", "serve_apps")
 # Walking `actors` and `serve_apps` imports Ray Serve, whose models still use pydantic v1 idioms.
 pytestmark = pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20")
 RETRYABLE = {TransportError, JetStreamUnavailable, ServiceUnavailable, PublishFailed,
-             ExecutionUndecided, CauseNotRecorded, LogBehind}  # fmt: skip
+             ExecutionUndecided, CauseNotRecorded}  # fmt: skip
 
 
 def _modules() -> list[ModuleType]:
