@@ -397,11 +397,18 @@ def _legs(planner: ExecutionPlanner, plan: ExecutionPlan) -> list[RoutedLeg]:
 
 def _mid_rate(planner: ExecutionPlanner, hops: Sequence[RouteHop]) -> tuple[float, float]:
     """(the share the path's fees leave, its mid rate): a small probe along the same pools
-    pays the fees but moves no price; its rate, fees taken back out, is the mid rate."""
+    pays the fees but moves no price; its rate, fees taken back out, is the mid rate.
+
+    A probe the pools cannot quote (they moved since the plan: the engine follows every
+    block) takes the path's own quoted rate as its mid rate: no price impact counted, so
+    the gate never refuses for it (a 10,000-intent run saw a 500 here)."""
     fee_kept = 1.0
     for hop in hops:
         assert hop.fee_pips is not None, "the planner gives every hop its fee tier"
         fee_kept *= 1 - hop.fee_pips / 1_000_000
     probe_in = max(hops[0].amount_in // _PROBE_FRACTION, 1)
-    probe_out = planner.engine.quote([h.pool_id for h in hops], hops[0].token_in, probe_in)
+    try:
+        probe_out = planner.engine.quote([h.pool_id for h in hops], hops[0].token_in, probe_in)
+    except ValueError:  # NoRouteError too
+        probe_in, probe_out = hops[0].amount_in, hops[-1].amount_out
     return fee_kept, probe_out / probe_in / fee_kept

@@ -195,3 +195,21 @@ def test_the_gates_fee_and_cost_of_a_pair_are_over_all_its_paths() -> None:
     assert routed.cost == pytest.approx(
         max(1 - plan.expected_amount_out / (plan.amount_in * min(mids)), 0.0)
     )
+
+
+def test_a_probe_the_pools_cannot_quote_counts_no_impact_and_raises_nothing() -> None:
+    """Seen in a 10,000-intent chaos run: the gate's probe along a planned path raised
+    "insufficient liquidity" (the pool had moved since the plan) and the POST got a 500."""
+    from platform_core.intent.validator import _legs
+
+    planner = ExecutionPlanner(hop_graph(), chain_id=42161)
+    plan = planned(planner, dispose_lonely("100"))
+
+    class Moved:
+        def quote(self, pools: list[str], token_in: str, amount_in: int) -> int:
+            raise ValueError(f'pool "{pools[0]}": insufficient liquidity for this amount')
+
+    planner.engine = Moved()  # type: ignore[assignment]
+    [routed] = _legs(planner, plan)
+    assert routed.fee == pytest.approx(1 - (1 - 0.003) * (1 - 0.0005))
+    assert routed.price_impact == pytest.approx(0.0, abs=1e-12)
