@@ -208,7 +208,8 @@ class FaultError(PlatformError, RuntimeError):
 
 
 class _MixedHead(FaultError):
-    """The head block holds several senders' transactions: a reorg could re-order them."""
+    """The head block holds several senders' transactions, or a reverted one: a reorg could
+    change their outcomes."""
 
 
 class _LateBlock(FaultError):
@@ -607,8 +608,8 @@ class FaultInjector:
             depth = self._reorderless_depth(head, min(max(fault.depth, 1), head - 1))
             if depth < 1:
                 raise (_MixedHead if head > 1 else FaultError)(
-                    f"no reorg at head {head}: the chain is too short, or its last block "
-                    "holds transactions of several senders, which a new block may re-order"
+                    f"no reorg at head {head}: the chain is too short, or its last block holds "
+                    "transactions of several senders or a reverted one (outcomes could change)"
                 )
             old = self._block(head)["hash"]
             # Each replaced block's transactions come back in the new block at its height:
@@ -643,12 +644,19 @@ class FaultInjector:
         return _Outcome(f"block {head}", new != old and kept, detail, [head - depth + 1, head])
 
     def _reorderless_depth(self, head: int, most: int) -> int:
-        """How many of the last blocks (up to `most`) a reorg can replace without
-        re-ordering: each holds the transactions of at most one sender."""
+        """How many of the last blocks (up to `most`) a reorg can replace keeping their
+        transactions' outcomes: each holds the transactions of at most one sender (anvil
+        orders a block by tip, which a new base fee changes) and none that reverted (a
+        replacement block takes an earlier timestamp: a swap its deadline reverted can
+        succeed there, as a 10,000-intent run saw)."""
         depth = 0
         while depth < most:
             block = self.rpc("eth_getBlockByNumber", [hex(head - depth), True])
-            if len({tx["from"].lower() for tx in block["transactions"]}) > 1:
+            transactions = block["transactions"]
+            if len({tx["from"].lower() for tx in transactions}) > 1:
+                break
+            receipts = [self.rpc("eth_getTransactionReceipt", [tx["hash"]]) for tx in transactions]
+            if any(r is None or int(r["status"], 16) != 1 for r in receipts):
                 break
             depth += 1
         return depth

@@ -24,10 +24,12 @@ class BusyNode(FaultInjector):
 
     def __init__(self, late: int = 0) -> None:
         super().__init__(PlatformHandle({"SEP_FEE_CEILING_WEI": "100"}, Path("."), "", ""))
-        self.head, self.late, self.next_fee, self.fees = 10, late, None, {10: 7}
+        self.head, self.late, self.next_fee = 10, late, None
+        self.fees = dict.fromkeys(range(11), 7)
         self.pending: set[str] = set()
         self.calls: list[str] = []
         self.timeouts: dict[str, float] = {}
+        self.reverted: set[str] = set()  # transaction hashes whose receipts say reverted
 
     def _mine(self, fee: int | None = None) -> None:
         parent = self.fees[self.head]
@@ -65,7 +67,7 @@ class BusyNode(FaultInjector):
             case "eth_getRawTransactionByHash":
                 return "0x02"
             case "eth_getTransactionReceipt":
-                return {"status": "0x1"}
+                return {"status": "0x0" if params[0] in self.reverted else "0x1"}  # type: ignore[index]
             case "txpool_status":
                 return {"pending": hex(len(self.pending))}
             case "txpool_content":
@@ -89,6 +91,16 @@ def test_a_reorg_raced_by_a_late_block_is_tried_again_at_the_new_head() -> None:
     assert record.ok, record.detail
     assert node.calls.count("anvil_reorg") == 1 and "to 11 replaced" in record.detail
     assert node.timeouts["anvil_reorg"] == REORG_TIMEOUT_S  # a late answer is waited for
+
+
+def test_a_reorg_keeps_away_from_a_block_holding_a_reverted_transaction() -> None:
+    """A 10,000-intent run: a swap its deadline reverted succeeded in the replacement block
+    (an earlier timestamp), and the events no longer matched the chain."""
+    node = BusyNode()
+    node.reverted = {f"0xt{node.head - 1}"}
+    assert node._reorderless_depth(node.head, 3) == 1  # the head only: the one below reverted
+    node.reverted = {f"0xt{node.head}"}
+    assert node._reorderless_depth(node.head, 3) == 0
 
 
 def test_a_pause_is_over_once_what_it_held_was_mined_though_more_keeps_coming() -> None:
