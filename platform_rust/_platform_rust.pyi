@@ -370,7 +370,7 @@ class ExecutionEngine:
         shared by paths count their summed flow), never below the best single path; with a
         gas price each extra split must pay for its gas. `max_hops` in 1..=4; `max_splits`
         >= 1 caps the paths used (1 = single path; None = as many as the optimum needs, up
-        to 64). With `single_venue_paths`, every split's hops are on one venue (one router
+        to 256). With `single_venue_paths`, every split's hops are on one venue (one router
         transaction per split; different splits may use different venues). Raises
         NoRouteError when no path connects the tokens, ValueError for unknown tokens or
         invalid arguments.

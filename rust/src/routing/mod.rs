@@ -5,7 +5,10 @@
 //! reported amount is what the contracts would pay.
 
 pub mod depth;
+pub mod gradient;
 pub mod graph;
+pub mod newton;
+pub mod pool_map;
 pub mod search;
 pub mod split;
 
@@ -17,15 +20,17 @@ use crate::pool_math::{f64_to_u256, u256_to_f64, MathError, U256};
 /// Beam width per (hop, token) in the search.
 const BEAM: usize = 3;
 /// Splits allowed when the caller sets no cap: as many as the optimum needs, up to this.
-pub const DEFAULT_MAX_SPLITS: usize = 64;
+pub const DEFAULT_MAX_SPLITS: usize = 256;
 /// Paths offered to the splitter from each of the first searches.
 const FIRST_CANDIDATES: usize = 12;
 /// Input of the marginal-rate searches, relative to the order: small enough that the
 /// simulated output per unit is the path's marginal output.
 const PROBE: f64 = 1e-6;
 /// Paths added per round of column generation, and rounds.
-const COLUMNS_PER_ROUND: usize = 16;
+const COLUMNS_PER_ROUND: usize = 32;
 const COLUMN_ROUNDS: usize = 16;
+/// Relative gain (0.01 bps) below which a further equalising pass is not worth its time.
+const REEQUALISE_GAIN: f64 = 1e-6;
 /// Candidates re-simulated exactly when picking the best single path.
 /// Most single-path candidates re-simulated exactly (the search keeps at most 32).
 const MAX_EXACT_SINGLE_CHECKS: usize = 32;
@@ -327,7 +332,7 @@ fn best_split(
             moved: Some(&alloc.overlay),
             ..*spec
         };
-        let bar = alloc.lambda() * probe.amount_in * (1.0 + split::OPEN_GAIN);
+        let bar = alloc.common_marginal() * probe.amount_in * (1.0 + split::OPEN_GAIN);
         let before = offered.len();
         for l in search::candidate_paths(graph, &probe) {
             if l.amount <= bar || offered.len() - before == COLUMNS_PER_ROUND {
@@ -338,7 +343,19 @@ fn best_split(
             }
         }
         if offered.len() == before {
-            break;
+            // No better path: done once the current ones are equalised; if they are not
+            // yet, equalise further while that still gains.
+            if alloc.is_equalised() {
+                break;
+            }
+            let paths = hops_of(&offered);
+            let more =
+                split::optimise_from(graph, &paths, alloc.clone(), req.max_splits, out_per_gas);
+            if more.out <= alloc.out * (1.0 + REEQUALISE_GAIN) {
+                break;
+            }
+            alloc = more;
+            continue;
         }
         let paths = hops_of(&offered);
         let mut amounts = alloc.amounts.clone();
@@ -678,6 +695,55 @@ mod tests {
         let route = optimize(&g, &request("T0", "T1", 1000.0, 1), None).unwrap();
         assert_eq!(route.amount_out, U256::from(1u8));
         assert_eq!(g.pool(route.splits[0].hops[0].pool).id, "direct");
+    }
+
+    #[test]
+    fn a_whale_order_reaches_the_closed_form_optimum_over_more_pools_than_one_search_finds() {
+        // 100 parallel A->B pools of different depths: one search returns at most
+        // search::MAX_FOUND of them, yet an order far beyond any pool's depth needs them
+        // all. Column generation must bring in every one, past the former 64-split cap,
+        // and the exact result must match the closed form of equal marginals.
+        let mut g = Graph::new();
+        let pools: Vec<(f64, f64)> = (0..100)
+            .map(|i| {
+                let depth = 1e18 * (1.0 + (i % 7) as f64);
+                (depth, depth * (1.0 + 0.001 * (i % 5) as f64))
+            })
+            .collect();
+        for (i, r) in pools.iter().enumerate() {
+            g.upsert_v2(&format!("p{i}"), "A", "B", (u(r.0), u(r.1)), 3000, "v")
+                .unwrap();
+        }
+        let amount = 2e20;
+        let route = optimize(&g, &request("A", "B", amount, DEFAULT_MAX_SPLITS), None).unwrap();
+        assert_eq!(route.splits.len(), 100);
+        // Equal marginals k r_in r_out / (r_in + k x)^2 = lambda, bisected on lambda.
+        let k = 0.997;
+        let alloc = |lam: f64| -> Vec<f64> {
+            pools
+                .iter()
+                .map(|&(ri, ro)| (((k * ri * ro / lam).sqrt() - ri) / k).max(0.0))
+                .collect()
+        };
+        let (mut lo, mut hi) = (1e-6f64, 10.0f64);
+        for _ in 0..200 {
+            let mid = (lo * hi).sqrt();
+            if alloc(mid).iter().sum::<f64>() > amount {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let optimum: f64 = pools
+            .iter()
+            .zip(alloc(lo))
+            .map(|(&(ri, ro), x)| k * x * ro / (ri + k * x))
+            .sum();
+        let got = u256_to_f64(route.amount_out);
+        let gap_bps = (optimum - got) / optimum * 1e4;
+        assert!(gap_bps < 0.05 && gap_bps > -0.05, "{gap_bps} bps");
+        let single = optimize(&g, &request("A", "B", amount, 1), None).unwrap();
+        assert!(route.amount_out > single.amount_out);
     }
 
     #[test]

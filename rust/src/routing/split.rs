@@ -3,11 +3,16 @@
 //! Routing over constant-function pools is a concave maximisation (Angeris et al.,
 //! "Optimal Routing for Constant Function Market Makers"): over a fixed set of paths the
 //! optimum gives every used path the same marginal output and no unused path a higher one.
-//! A greedy chunk allocation starts near it and pairwise transfers (`equalise`) close the
-//! rest. All paths are simulated one after another on shared what-if pool states, so a
-//! pool two paths use sees the sum of their flows: its liquidity is never counted twice.
+//! A greedy chunk allocation starts near it and Newton steps (`equalise`) close the rest:
+//! per path to open new ones, coupled over all used paths (`newton`) where they share
+//! pools. All paths are simulated one after another on shared what-if pool states, so a
+//! pool two paths use sees the sum of their flows: its liquidity is never counted twice;
+//! the marginals are the exact derivatives of that sequential output (`gradient`).
 
+use super::gradient::{self, SwapRecord};
 use super::graph::{Graph, PoolIdx};
+use super::newton;
+use super::pool_map::PoolMap;
 use super::search::{Hop, MAX_HOPS};
 use crate::pool_math::approx::{self, ApproxState};
 
@@ -16,26 +21,19 @@ pub const GAS_PER_V2_HOP: u64 = 60_000;
 pub const GAS_PER_V3_HOP: u64 = 100_000;
 pub const GAS_PER_TICK_CROSSED: u64 = 25_000;
 
-/// What-if pool states on top of the graph (few pools per query: a linear scan is fastest).
+/// What-if pool states on top of the graph.
 #[derive(Debug, Default, Clone)]
 pub struct ApproxOverlay {
-    moved: Vec<(PoolIdx, ApproxState)>,
+    moved: PoolMap<ApproxState>,
 }
 
 impl ApproxOverlay {
     pub fn state<'g>(&'g self, graph: &'g Graph, p: PoolIdx) -> &'g ApproxState {
-        self.moved
-            .iter()
-            .find(|(q, _)| *q == p)
-            .map(|(_, s)| s)
-            .unwrap_or(&graph.pool(p).approx_state)
+        self.moved.get(p).unwrap_or(&graph.pool(p).approx_state)
     }
 
     fn set(&mut self, p: PoolIdx, s: ApproxState) {
-        match self.moved.iter_mut().find(|(q, _)| *q == p) {
-            Some(slot) => slot.1 = s,
-            None => self.moved.push((p, s)),
-        }
+        self.moved.insert(p, s);
     }
 }
 
@@ -87,22 +85,12 @@ pub fn hop_gas(graph: &Graph, hops: &[Hop]) -> u64 {
         .sum()
 }
 
-/// Input each pool received from an allocation, by side: `(pool, token0 in, token1 in)`.
-type Inflows = Vec<(PoolIdx, f64, f64)>;
+/// Input each pool received from an allocation, by side: `[token0 in, token1 in]`.
+type Inflows = PoolMap<[f64; 2]>;
 
 fn add_inflow(inflows: &mut Inflows, hop: &Hop, amount: f64) {
-    let i = match inflows.iter().position(|f| f.0 == hop.pool) {
-        Some(i) => i,
-        None => {
-            inflows.push((hop.pool, 0.0, 0.0));
-            inflows.len() - 1
-        }
-    };
-    if hop.zero_for_one {
-        inflows[i].1 += amount;
-    } else {
-        inflows[i].2 += amount;
-    }
+    let side = usize::from(!hop.zero_for_one);
+    inflows.get_or_insert_with(hop.pool, || [0.0; 2])[side] += amount;
 }
 
 /// Marginal output of one more unit through pool `hop` once it has traded `inflows`, and
@@ -122,10 +110,7 @@ fn hop_marginal(
     let state = overlay.state(graph, hop.pool);
     let (m, dlog) = match (&pool.approx_params, state) {
         (approx::ApproxParams::V2 { keep }, ApproxState::V2 { r0, r1 }) => {
-            let (i0, i1) = inflows
-                .iter()
-                .find(|f| f.0 == hop.pool)
-                .map_or((0.0, 0.0), |f| (f.1, f.2));
+            let [i0, i1] = inflows.get(hop.pool).copied().unwrap_or([0.0; 2]);
             let e0 = r0 - (1.0 - keep) * i0;
             let e1 = r1 - (1.0 - keep) * i1;
             let (e_in, e_out) = if hop.zero_for_one { (e0, e1) } else { (e1, e0) };
@@ -214,82 +199,114 @@ impl Allocation {
             .map(|(_, &m)| m)
             .fold(0.0, f64::max)
     }
+
+    /// The used paths' marginals weighted by their input: their common marginal at the
+    /// optimum, and a fair stand-in for it on the way there.
+    pub fn common_marginal(&self) -> f64 {
+        let total: f64 = self.amounts.iter().filter(|&&a| a > 0.0).sum();
+        let weighted: f64 = self
+            .amounts
+            .iter()
+            .zip(&self.marginals)
+            .filter(|(&a, _)| a > 0.0)
+            .map(|(a, m)| a * m)
+            .sum();
+        weighted / total
+    }
+
+    /// Whether the used paths' marginals agree (the optimum over these paths).
+    pub fn is_equalised(&self) -> bool {
+        let used = || {
+            self.amounts
+                .iter()
+                .zip(&self.marginals)
+                .filter(|(&a, _)| a > 0.0)
+                .map(|(_, &m)| m)
+        };
+        let lowest = used().fold(f64::INFINITY, f64::min);
+        let highest = used().fold(f64::NEG_INFINITY, f64::max);
+        highest - lowest <= EQUAL_MARGINALS * highest.abs()
+    }
 }
 
-/// Simulates `amounts` over `paths` one after another and reads the marginals afterwards.
-pub fn assess(graph: &Graph, paths: &[&[Hop]], amounts: Vec<f64>) -> Option<Allocation> {
+/// A sequential simulation of an allocation with every swap recorded.
+struct Recorded {
+    overlay: ApproxOverlay,
+    inflows: Inflows,
+    out: f64,
+    gas_units: u64,
+    outs: Vec<f64>,
+    swaps: Vec<Vec<SwapRecord>>,
+}
+
+fn record(graph: &Graph, paths: &[&[Hop]], amounts: &[f64]) -> Option<Recorded> {
     let mut overlay = ApproxOverlay::default();
-    let mut inflows = Inflows::new();
+    let mut inflows = Inflows::default();
     let (mut out, mut gas_units) = (0.0, 0u64);
-    // Pool states before each path trades, and the output from each path on.
-    let mut before = Vec::with_capacity(paths.len());
     let mut outs = Vec::with_capacity(paths.len());
-    let mut after: Vec<Vec<(PoolIdx, ApproxState)>> = Vec::with_capacity(paths.len());
-    for (hops, &a) in paths.iter().zip(&amounts) {
-        before.push(overlay.clone());
+    let mut swaps: Vec<Vec<SwapRecord>> = Vec::with_capacity(paths.len());
+    for (hops, &a) in paths.iter().zip(amounts) {
         if a <= 0.0 {
+            // Recorded at the states it would meet: its marginal is that of opening it here.
+            let idle = |h: &Hop| {
+                let s = *overlay.state(graph, h.pool);
+                SwapRecord {
+                    hop: *h,
+                    amount_in: 0.0,
+                    before: s,
+                    after: s,
+                }
+            };
+            swaps.push(hops.iter().map(idle).collect());
             outs.push(0.0);
-            after.push(Vec::new());
             continue;
         }
         let sim = simulate(graph, &overlay, hops, a)?;
+        let mut recs = Vec::with_capacity(hops.len());
         for ((h, (p, s)), into) in hops.iter().zip(&sim.states).zip(sim.hop_in) {
+            recs.push(SwapRecord {
+                hop: *h,
+                amount_in: into,
+                before: *overlay.state(graph, *p),
+                after: *s,
+            });
             add_inflow(&mut inflows, h, into);
             overlay.set(*p, *s);
         }
-        after.push(sim.states);
+        swaps.push(recs);
         outs.push(sim.out);
         out += sim.out;
         gas_units += hop_gas(graph, hops) + sim.ticks as u64 * GAS_PER_TICK_CROSSED;
     }
-    let total: f64 = amounts.iter().sum();
-    // Marginal output of each path: the derivative of the total (sequential) output, by a
-    // forward difference replayed from that path on. Splits trade one after another, so a
-    // path's output through a pool it shares depends on its place in the order as well as on
-    // the pool's total flow.
-    let mut marginals = Vec::with_capacity(paths.len());
-    for j in 0..paths.len() {
-        if amounts[j] <= 0.0 {
-            // An unused path opens as a new trade on the states the others leave behind.
-            marginals.push(path_marginal(graph, &overlay, &Inflows::new(), paths[j]).0);
-            continue;
-        }
-        let eps = amounts[j].max(total * 1e-3) * 1e-6;
-        let mut o = before[j].clone();
-        // Pools whose state differs from the base run: only paths touching one change.
-        let mut dirty: Vec<PoolIdx> = Vec::new();
-        let (mut bumped, mut base) = (0.0, 0.0);
-        let mut ok = true;
-        for (k, hops) in paths.iter().enumerate().skip(j) {
-            let a = amounts[k] + if k == j { eps } else { 0.0 };
-            if a <= 0.0 {
-                continue;
-            }
-            if k != j && !hops.iter().any(|h| dirty.contains(&h.pool)) {
-                for (p, s) in &after[k] {
-                    o.set(*p, *s);
-                }
-                continue;
-            }
-            let Some(sim) = simulate(graph, &o, hops, a) else {
-                ok = false;
-                break;
-            };
-            for (p, s) in sim.states {
-                o.set(p, s);
-                if !dirty.contains(&p) {
-                    dirty.push(p);
-                }
-            }
-            bumped += sim.out;
-            base += outs[k];
-        }
-        marginals.push(if ok {
-            ((bumped - base) / eps).max(0.0)
-        } else {
-            0.0
-        });
-    }
+    Some(Recorded {
+        overlay,
+        inflows,
+        out,
+        gas_units,
+        outs,
+        swaps,
+    })
+}
+
+/// The exact marginal output of every path at `amounts` (see [`gradient::marginals`]).
+pub fn marginals_at(graph: &Graph, paths: &[&[Hop]], amounts: &[f64]) -> Option<Vec<f64>> {
+    record(graph, paths, amounts).map(|r| gradient::marginals(graph, &r.swaps))
+}
+
+/// Simulates `amounts` over `paths` one after another and reads the marginals afterwards.
+pub fn assess(graph: &Graph, paths: &[&[Hop]], amounts: Vec<f64>) -> Option<Allocation> {
+    let Recorded {
+        overlay,
+        inflows,
+        out,
+        gas_units,
+        outs,
+        swaps,
+    } = record(graph, paths, &amounts)?;
+    // Marginal output of each path: the exact derivative of the total (sequential) output.
+    // Splits trade one after another, so a path's output through a pool it shares depends
+    // on its place in the order as well as on the pool's total flow.
+    let marginals = gradient::marginals(graph, &swaps);
     // Curvature for the Newton steps, from the one-trade-per-pool (convex) model.
     let slopes = paths
         .iter()
@@ -436,6 +453,48 @@ fn newton_direction(a: &Allocation, open: &[bool]) -> Vec<f64> {
     d
 }
 
+/// The allocation a step along `d` reaches, halving it until the simulated output grows;
+/// `None` when the step's first-order gain is negligible or no halving improves.
+/// `projected`: the step is projected onto non-negative amounts of the same total (the
+/// coupled step); otherwise `d` already keeps them so, and amounts reaching ~0 close.
+fn line_search(
+    graph: &Graph,
+    paths: &[&[Hop]],
+    cur: &Allocation,
+    d: &[f64],
+    projected: bool,
+) -> Option<Allocation> {
+    // First-order gain of the full step: stop once what is left is negligible.
+    let gain: f64 = d.iter().zip(&cur.marginals).map(|(dx, m)| dx * m).sum();
+    if gain.is_nan() || gain <= cur.out * NEGLIGIBLE_GAIN {
+        return None;
+    }
+    let mut t = 1.0;
+    for _ in 0..LINE_SEARCH {
+        let amounts: Vec<f64> = if projected {
+            newton::step(&cur.amounts, d, t)
+        } else {
+            cur.amounts
+                .iter()
+                .zip(d)
+                .map(|(&x, &dx)| {
+                    let v = x + t * dx;
+                    if v <= x * 1e-12 {
+                        0.0
+                    } else {
+                        v
+                    }
+                })
+                .collect()
+        };
+        if evaluate(graph, paths, &amounts).is_some_and(|o| o > cur.out) {
+            return assess(graph, paths, amounts);
+        }
+        t *= 0.5;
+    }
+    None
+}
+
 /// Equalises the marginal outputs of the used paths (and lifts any unused path whose
 /// marginal beats them, while fewer than `max_splits` are used): the optimality condition
 /// of the concave routing problem over these paths. Newton steps on the marginals with a
@@ -470,43 +529,32 @@ pub fn equalise(
         if highest - lowest <= EQUAL_MARGINALS * highest {
             break;
         }
-        let d = newton_direction(&cur, &open);
-        // First-order gain of the full step: stop once what is left is negligible.
-        let gain: f64 = d.iter().zip(&cur.marginals).map(|(dx, m)| dx * m).sum();
-        if gain <= cur.out * NEGLIGIBLE_GAIN {
-            break;
-        }
-        let mut t = 1.0;
-        let mut next = None;
-        for _ in 0..LINE_SEARCH {
-            let amounts: Vec<f64> = cur
-                .amounts
-                .iter()
-                .zip(&d)
-                .map(|(&x, &dx)| {
-                    let v = x + t * dx;
-                    if v <= x * 1e-12 {
-                        0.0
-                    } else {
-                        v
+        // Coupled Newton over the used paths; the per-path step opens new ones, and is the
+        // fallback when the coupled one does not improve.
+        let coupled = if open.iter().any(|&o| o) {
+            None
+        } else {
+            newton::direction(graph, paths, &cur)
+                .and_then(|d| line_search(graph, paths, &cur, &d, true))
+        };
+        let n = match coupled {
+            Some(n) => n,
+            None => {
+                let d = newton_direction(&cur, &open);
+                let Some(mut n) = line_search(graph, paths, &cur, &d, false) else {
+                    break;
+                };
+                // Secant curvature where a path's amount moved (shared pools included).
+                for j in 0..paths.len() {
+                    let dx = n.amounts[j] - cur.amounts[j];
+                    let s = (n.marginals[j] - cur.marginals[j]) / dx;
+                    if dx != 0.0 && s < 0.0 && s.is_finite() {
+                        n.slopes[j] = s;
                     }
-                })
-                .collect();
-            if evaluate(graph, paths, &amounts).is_some_and(|o| o > cur.out) {
-                next = assess(graph, paths, amounts);
-                break;
+                }
+                n
             }
-            t *= 0.5;
-        }
-        let Some(mut n) = next else { break };
-        // Secant curvature where a path's amount moved (shared pools included).
-        for j in 0..paths.len() {
-            let dx = n.amounts[j] - cur.amounts[j];
-            let s = (n.marginals[j] - cur.marginals[j]) / dx;
-            if dx != 0.0 && s < 0.0 && s.is_finite() {
-                n.slopes[j] = s;
-            }
-        }
+        };
         cur = n;
     }
     cur
@@ -746,6 +794,22 @@ mod tests {
         let bc_marginal = k * 1e9 * 1e9 / (1e9 + k * into_bc).powi(2);
         let ab1_marginal = k * 1e15 * 1e15 / (1e15 + k * 4e8).powi(2);
         assert!((both.marginals[0] / (ab1_marginal * bc_marginal) - 1.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn two_swaps_through_one_v2_pool_yield_less_than_one_swap_of_their_sum() {
+        // Each split is its own swap: the first leaves its fee in the reserves the second
+        // meets, so two trades yield less than one of their sum (the convex model's single
+        // trade per pool), the more so the more even the trades.
+        let mut g = Graph::new();
+        v2(&mut g, "ab", "A", "B", (1e12, 1e12));
+        let p = [hop(&g, "ab", "A")];
+        let one = evaluate(&g, &[&p], &[1e12]).unwrap();
+        let even = evaluate(&g, &[&p, &p], &[5e11, 5e11]).unwrap();
+        let big_first = evaluate(&g, &[&p, &p], &[9e11, 1e11]).unwrap();
+        let loss = |x: f64| (one - x) / one * 1e4;
+        assert!((loss(even) - 2.5).abs() < 0.01, "{} bps", loss(even));
+        assert!(loss(big_first) > 0.0 && loss(big_first) < loss(even));
     }
 
     #[test]
