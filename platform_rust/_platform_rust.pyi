@@ -267,7 +267,8 @@ class Split:
     def hops(self) -> list[Hop]: ...
     @property
     def gas_units(self) -> int:
-        """Gas of this path: per hop (V2 60k, V3 100k) plus 25k per initialised tick crossed."""
+        """Gas of this path: per hop (V2 60k, V3 100k), 60k per extra leg (each hop onto
+        another venue starts another transaction), 25k per initialised tick crossed."""
     @property
     def pool_path(self) -> list[str]:
         """Pool ids in order, as `ExecutionEngine.quote` takes them."""
@@ -368,12 +369,12 @@ class ExecutionEngine:
         The input is split across hop-bounded paths at the optimum of the convex routing
         problem (equal marginal output on every used path, no unused path better; pools
         shared by paths count their summed flow), never below the best single path; with a
-        gas price each extra split must pay for its gas. `max_hops` in 1..=4; `max_splits`
-        >= 1 caps the paths used (1 = single path; None = as many as the optimum needs, up
-        to 256). With `single_venue_paths`, every split's hops are on one venue (one router
-        transaction per split; different splits may use different venues). Raises
-        NoRouteError when no path connects the tokens, ValueError for unknown tokens or
-        invalid arguments.
+        gas price each extra split and each extra leg must pay for its gas. `max_hops` in
+        1..=4; `max_splits` >= 1 caps the paths used (1 = single path; None = as many as the
+        optimum needs, up to 256). With `single_venue_paths`, every split's hops are on one
+        venue (one router transaction per split; different splits may use different venues).
+        Raises NoRouteError when no path connects the tokens, ValueError for unknown tokens
+        or invalid arguments.
         """
     def depth_ladder(
         self,

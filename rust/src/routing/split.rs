@@ -19,6 +19,10 @@ use crate::pool_math::approx::{self, ApproxState};
 /// Gas a hop costs on chain, by pool kind, and per initialised tick crossed (V3).
 pub const GAS_PER_V2_HOP: u64 = 60_000;
 pub const GAS_PER_V3_HOP: u64 = 100_000;
+/// A leg's own transaction beyond its hops: the intrinsic 21,000, the router's entry and the
+/// wallet's transfer in (a one-hop V2 swap uses about 120,000 gas on the devnet, its hop
+/// 60,000).
+pub const GAS_PER_EXTRA_LEG: u64 = 60_000;
 pub const GAS_PER_TICK_CROSSED: u64 = 25_000;
 
 /// What-if pool states on top of the graph.
@@ -72,9 +76,10 @@ fn simulate(graph: &Graph, overlay: &ApproxOverlay, hops: &[Hop], amount: f64) -
     })
 }
 
-/// Static gas of a path (per hop), before tick crossings.
+/// Static gas of a path (per hop, and per extra leg), before tick crossings.
 pub fn hop_gas(graph: &Graph, hops: &[Hop]) -> u64 {
-    hops.iter()
+    let per_hop: u64 = hops
+        .iter()
         .map(|h| {
             if graph.pool(h.pool).is_v3() {
                 GAS_PER_V3_HOP
@@ -82,7 +87,13 @@ pub fn hop_gas(graph: &Graph, hops: &[Hop]) -> u64 {
                 GAS_PER_V2_HOP
             }
         })
-        .sum()
+        .sum();
+    // A path hopping to another venue runs as one transaction per venue run (its legs).
+    let extra_legs = hops
+        .windows(2)
+        .filter(|w| graph.pool(w[0].pool).venue != graph.pool(w[1].pool).venue)
+        .count() as u64;
+    per_hop + extra_legs * GAS_PER_EXTRA_LEG
 }
 
 /// Input each pool received from an allocation, by side: `[token0 in, token1 in]`.
@@ -686,6 +697,19 @@ mod tests {
     fn v2(g: &mut Graph, id: &str, a: &str, b: &str, r: (f64, f64)) {
         g.upsert_v2(id, a, b, (f64_to_u256(r.0), f64_to_u256(r.1)), 3000, "v")
             .unwrap();
+    }
+
+    #[test]
+    fn a_path_across_venues_pays_a_transaction_per_extra_leg() {
+        let mut g = Graph::new();
+        let r = (f64_to_u256(1e21), f64_to_u256(1e21));
+        g.upsert_v2("ab", "A", "B", r, 3000, "sushi").unwrap();
+        g.upsert_v2("bc", "B", "C", r, 3000, "sushi").unwrap();
+        g.upsert_v2("cd", "C", "D", r, 3000, "other").unwrap();
+        let one_venue = [hop(&g, "ab", "A"), hop(&g, "bc", "B")];
+        assert_eq!(hop_gas(&g, &one_venue), 2 * GAS_PER_V2_HOP);
+        let across = [hop(&g, "ab", "A"), hop(&g, "bc", "B"), hop(&g, "cd", "C")];
+        assert_eq!(hop_gas(&g, &across), 3 * GAS_PER_V2_HOP + GAS_PER_EXTRA_LEG);
     }
 
     fn hop(g: &Graph, id: &str, from: &str) -> Hop {
