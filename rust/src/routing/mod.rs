@@ -717,28 +717,7 @@ mod tests {
         let amount = 2e20;
         let route = optimize(&g, &request("A", "B", amount, DEFAULT_MAX_SPLITS), None).unwrap();
         assert_eq!(route.splits.len(), 100);
-        // Equal marginals k r_in r_out / (r_in + k x)^2 = lambda, bisected on lambda.
-        let k = 0.997;
-        let alloc = |lam: f64| -> Vec<f64> {
-            pools
-                .iter()
-                .map(|&(ri, ro)| (((k * ri * ro / lam).sqrt() - ri) / k).max(0.0))
-                .collect()
-        };
-        let (mut lo, mut hi) = (1e-6f64, 10.0f64);
-        for _ in 0..200 {
-            let mid = (lo * hi).sqrt();
-            if alloc(mid).iter().sum::<f64>() > amount {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        let optimum: f64 = pools
-            .iter()
-            .zip(alloc(lo))
-            .map(|(&(ri, ro), x)| k * x * ro / (ri + k * x))
-            .sum();
+        let optimum = split::tests::parallel_optimum(&pools, amount);
         let got = u256_to_f64(route.amount_out);
         let gap_bps = (optimum - got) / optimum * 1e4;
         assert!(gap_bps < 0.05 && gap_bps > -0.05, "{gap_bps} bps");

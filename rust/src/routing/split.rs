@@ -690,7 +690,7 @@ pub fn optimise_from(
 const GREEDY_CHUNKS: u32 = 64;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pool_math::f64_to_u256;
 
@@ -722,7 +722,7 @@ mod tests {
 
     /// Closed-form optimum over parallel constant-product pools (one hop, same fee):
     /// equal marginals γ r_out r_in / (r_in + γ x)^2 = λ, bisected on λ.
-    fn parallel_optimum(pools: &[(f64, f64)], amount: f64) -> f64 {
+    pub(crate) fn parallel_optimum(pools: &[(f64, f64)], amount: f64) -> f64 {
         let k = 0.997;
         let alloc = |lam: f64| -> Vec<f64> {
             pools
