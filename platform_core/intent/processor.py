@@ -44,6 +44,7 @@ from platform_core.execution.planning_service import PlanResult
 from platform_core.intent.aggregate import CauseBroken, IntentAggregate, SequenceTaken
 from platform_core.intent.decomposer import Portfolio
 from platform_core.intent.queue import PriorityWorkQueue
+from platform_core.state.causality import is_final
 from platform_core.types.events import (
     DomainEvent,
     EventEnvelope,
@@ -241,12 +242,12 @@ class IntentProcessor:
         with the same ids (the log kept the first). None, publishing nothing, when another
         writer's events hold those sequences."""
         try:
-            if chain[-1].event_id in await self.intent_log.append(chain):
-                recorded: list[EventEnvelope | None] = list(chain[1:])
-            else:
-                recorded = await self._held(chain)
+            new = await self.intent_log.append(chain)
         except (SequenceTaken, CauseBroken):
-            recorded = await self._held(chain)
+            new = set()  # another writer's events hold the sequences: see what the log holds
+        recorded: list[EventEnvelope | None] = (
+            list(chain[1:]) if chain[-1].event_id in new else await self._held(chain)
+        )
         if any(envelope is None for envelope in recorded):
             return None
         ours = [envelope for envelope in recorded if envelope is not None]
@@ -277,11 +278,6 @@ class IntentProcessor:
             priority=event.priority or DEFAULT_PRIORITY,
             submitted_at=submitted.occurred_at,
         )
-
-
-def is_final(envelope: EventEnvelope) -> bool:
-    status = envelope.event().status_after
-    return status is not None and status.is_terminal
 
 
 def _priority(envelope: EventEnvelope) -> int:

@@ -41,13 +41,13 @@ class Link:
     final: bool
 
 
+def is_final(envelope: EventEnvelope) -> bool:
+    """Whether the intent is over after this event (by its type: no payload decoded)."""
+    return envelope.event_type in _FINAL
+
+
 def link_of(envelope: EventEnvelope) -> Link:
-    return Link(
-        envelope.intent_id,
-        envelope.sequence,
-        envelope.event_id,
-        envelope.event_type in _FINAL,
-    )
+    return Link(envelope.intent_id, envelope.sequence, envelope.event_id, is_final(envelope))
 
 
 def first_needed(batch: Sequence[EventEnvelope]) -> dict[UUID, int]:

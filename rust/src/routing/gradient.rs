@@ -166,6 +166,20 @@ mod tests {
         (read(&up) - read(&down)) / (2.0 * h)
     }
 
+    /// The record of swapping `a` on one pool from `state`.
+    fn recorded(params: &ApproxParams, state: ApproxState, zfo: bool, a: f64) -> SwapRecord {
+        let sw = approx::swap(params, &state, zfo, a).unwrap();
+        SwapRecord {
+            hop: Hop {
+                pool: 0,
+                zero_for_one: zfo,
+            },
+            amount_in: a,
+            before: state,
+            after: sw.state,
+        }
+    }
+
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-12)
     }
@@ -175,16 +189,7 @@ mod tests {
         let params = approx::v2_params(3000);
         let state = ApproxState::V2 { r0: 3e9, r1: 7e9 };
         for (zfo, a) in [(true, 1e8), (false, 2e9), (true, 0.0)] {
-            let sw = approx::swap(&params, &state, zfo, a).unwrap();
-            let rec = SwapRecord {
-                hop: Hop {
-                    pool: 0,
-                    zero_for_one: zfo,
-                },
-                amount_in: a,
-                before: state,
-                after: sw.state,
-            };
+            let rec = recorded(&params, state, zfo, a);
             let j = jacobian(&params, &rec);
             let h = 1e3;
             let d_in = {
@@ -236,16 +241,7 @@ mod tests {
         };
         // Within the first range, and across one and two ticks, both ways.
         for (zfo, a) in [(true, 1e15), (true, 6e16), (false, 5e16), (false, 3e17)] {
-            let sw = approx::swap(&params, &state, zfo, a).unwrap();
-            let rec = SwapRecord {
-                hop: Hop {
-                    pool: 0,
-                    zero_for_one: zfo,
-                },
-                amount_in: a,
-                before: state,
-                after: sw.state,
-            };
+            let rec = recorded(&params, state, zfo, a);
             let j = jacobian(&params, &rec);
             let h = a * 1e-6;
             let up = approx::swap(&params, &state, zfo, a + h).unwrap();
