@@ -14,6 +14,7 @@ __all__ = [
     "DecodedTransaction",
     "ExecutionEngine",
     "Hop",
+    "Leg",
     "NoRouteError",
     "Route",
     "Split",
@@ -242,7 +243,7 @@ class NoRouteError(ValueError):
 
 @final
 class Hop:
-    """One pool traversal of a split."""
+    """One pool traversal of a split or a leg."""
 
     @property
     def pool_id(self) -> str: ...
@@ -257,7 +258,9 @@ class Hop:
 
 @final
 class Split:
-    """One path of a route and the share of the input it carries."""
+    """One path of a route and the share of the input it carries; its amounts are its part
+    of the legs' (a leg that several paths share is divided among them in proportion to
+    what each would receive swapped on its own, after the paths before it)."""
 
     @property
     def amount_in(self) -> int: ...
@@ -267,30 +270,60 @@ class Split:
     def hops(self) -> list[Hop]: ...
     @property
     def gas_units(self) -> int:
-        """Gas of this path: per hop (V2 60k, V3 100k), 60k per extra leg (each hop onto
-        another venue starts another transaction), 25k per initialised tick crossed."""
+        """Gas of this path swapped on its own: per hop (V2 60k, V3 100k), 60k per extra
+        leg (each hop onto another venue starts another transaction), 25k per initialised
+        tick crossed."""
     @property
     def pool_path(self) -> list[str]:
         """Pool ids in order, as `ExecutionEngine.quote` takes them."""
 
 @final
+class Leg:
+    """One transaction of a route: a run of pools on one venue, traded once with all that
+    the paths through it bring."""
+
+    @property
+    def amount_in(self) -> int: ...
+    @property
+    def amount_out(self) -> int: ...
+    @property
+    def hops(self) -> list[Hop]:
+        """The pools in order, with the leg's whole amounts."""
+    @property
+    def inputs(self) -> list[tuple[int | None, int]]:
+        """What pays for it: `(None, amount)` is the route's own input; `(j, amount)` is
+        `amount` of leg `j`'s output (planned: when leg `j` yields more or less, each leg
+        spending it takes its share in proportion, the last what is left)."""
+    @property
+    def gas_units(self) -> int:
+        """Per hop (V2 60k, V3 100k) and initialised tick crossed (25k), and 60k more
+        when it spends another leg's output."""
+
+@final
 class Route:
     """Result of `ExecutionEngine.optimize_route`; all amounts exact integer simulations.
 
-    Splits are settled one after another against the pool state the previous splits left,
-    so when two splits share a pool its liquidity is not counted twice (`amount_out` then
-    equals `quote_sequential` of the splits, not the sum of independent `quote`s).
+    `splits` are the paths and how the input divides among them; `legs` the transactions
+    that carry them out, in the order to send them, each simulated on the pool state the
+    legs before it left (liquidity is never counted twice). When paths share pools and it
+    pays (net of gas, given a gas price), a run of pools the same paths share is one leg,
+    traded once with their sum: swapped path by path, each trade would leave its fee in the
+    reserves the next meets. Otherwise each path is one leg per venue it crosses, and
+    `amount_out` equals `quote_sequential` of the splits.
     """
 
     @property
     def amount_in(self) -> int: ...
     @property
     def amount_out(self) -> int:
-        """Gross output (sum of the splits' outputs)."""
+        """Gross output: the last legs' outputs (also the sum of the splits')."""
     @property
     def splits(self) -> list[Split]: ...
     @property
-    def gas_units(self) -> int: ...
+    def legs(self) -> list[Leg]: ...
+    @property
+    def gas_units(self) -> int:
+        """The legs' gas."""
     @property
     def gas_cost_out(self) -> int:
         """Gas cost (`gas_units * gas_price_wei`) in output-token units; 0 without a gas price."""

@@ -14,12 +14,13 @@ the steps already in flight are followed to their true end and reported; the int
 `IntentFailed` with the first failure (`IntentExpired` when that was a swap mined past its
 deadline).
 
-A leg that spends another step's output (`spends_output_of`: a path hopping across venues)
-is launched only once that step is confirmed: the wave ends before it. It spends all that
-step received, as its `ExecutionStepConfirmed` reports it (read from the receipt the
-journal names), with the leg's planned floor as its minimum; so a re-run derives the same
-amount and prepares the same payload. When that step failed, the leg is never sent. The
-intent's totals count what the paths paid (first legs) and received (last legs).
+A step that spends earlier steps' outputs (`spends`: a path hopping across venues, or a leg
+that several paths share) is launched only once those steps are confirmed: the wave ends
+before it. It spends its part of what they received (`ExecutionPlan.funding`), as their
+`ExecutionStepConfirmed` report it (read from the receipts the journal names), with its
+planned floor as its minimum; so a re-run derives the same amount and prepares the same
+payload. When one of them failed, the step is never sent. The intent's totals count what
+the first steps paid and the final steps received.
 
 An approval is no event of its own: the step's `ExecutionStepSubmitted` names it
 (`prerequisites`: kind, hash, block, gas used and price, reverted or not), or, when the
@@ -156,10 +157,10 @@ class _Tally:
         self, plan: ExecutionPlan, step: ExecutionStep, confirmed: ExecutionStepConfirmed
     ) -> None:
         """Count a confirmed step: its input when it spends the intent's tokens, its output
-        when no later leg spends it."""
+        when no later step spends it."""
         self.done += 1
         self.received[step.index] = confirmed.amount_out
-        if step.spends_output_of is None:
+        if not step.spends:
             self.amount_in += confirmed.amount_in
         if plan.is_final(step):
             self.amount_out += confirmed.amount_out
@@ -277,7 +278,7 @@ class ExecutionOrchestrator:
     ) -> tuple[list[tuple[ExecutionStep, _Launch]], Gate]:
         """The steps launched from `start` on, and the gate that ended the wave (GO: it
         ended otherwise). Steps signed in an earlier run make a wave of their own: a step
-        already signed is followed to its end whatever the clock says. A leg spending the
+        already signed is followed to its end whatever the clock says. A step spending the
         output of a step of this wave ends it: it waits for that step's confirmation."""
         wave: list[tuple[ExecutionStep, _Launch]] = []
         if await self._signed_swap(step_key(plan, plan.steps[start])) is not None:
@@ -288,7 +289,7 @@ class ExecutionOrchestrator:
                 wave.append((step, _Launched(record, fresh=False)))
             return wave, Gate.GO
         for step in plan.steps[start:]:
-            if step.spends_output_of is not None and step.spends_output_of >= start:
+            if any(spend.step >= start for spend in step.spends):
                 return wave, Gate.GO  # its input is not confirmed yet
             deadline = step_deadline(intent, step)
             if not wave:
@@ -333,29 +334,34 @@ class ExecutionOrchestrator:
     # -- one step -------------------------------------------------------------------------
 
     @staticmethod
-    def _funded(step: ExecutionStep, tally: _Tally) -> ExecutionStep:
-        """The step as it is sent: a leg spends all its predecessor received (reported
-        confirmed before the leg's wave), whatever the plan simulated; its floor stays."""
-        source = step.spends_output_of
-        if source is None:
+    def _funded(plan: ExecutionPlan, step: ExecutionStep, tally: _Tally) -> ExecutionStep:
+        """The step as it is sent: with its part of what the steps it spends from received
+        (reported confirmed before its wave), whatever the plan simulated; its floor stays."""
+        if not step.spends:
             return step
-        received = tally.received.get(source)
-        if not received:  # a failed step ends the run before its leg: never seen
-            what = "is not confirmed" if received is None else "received nothing"
+        for source in (spend.step for spend in step.spends):
+            if source not in tally.received:  # a failed step ends the run before: never seen
+                raise PlatformError(
+                    f"step {step.index} spends the output of step {source}, which is not confirmed",
+                    code=ErrorCode.INTERNAL,
+                )
+        amount = plan.funding(step, tally.received)
+        if amount <= 0:
             raise PlatformError(
-                f"step {step.index} spends the output of step {source}, which {what}",
+                f"step {step.index} has nothing to spend: the steps it spends from received"
+                " too little",
                 code=ErrorCode.INTERNAL,
             )
-        return step.model_copy(update={"amount_in": received})
+        return step.model_copy(update={"amount_in": amount})
 
     async def _launch(
         self, plan: ExecutionPlan, step: ExecutionStep, key: str, tally: _Tally
     ) -> _Launch:
-        """Build the step (a leg: with what its predecessor received), send its
-        prerequisites (each to its receipt) and broadcast its swap; a failure before the
-        swap's broadcast is the step's outcome."""
+        """Build the step (one spending earlier outputs: with its part of what they
+        received), send its prerequisites (each to its receipt) and broadcast its swap; a
+        failure before the swap's broadcast is the step's outcome."""
         try:
-            step = self._funded(step, tally)
+            step = self._funded(plan, step, tally)
             adapter = self.venues.get(step.venue)
             if adapter is None:
                 raise PlatformError(

@@ -3,16 +3,15 @@
 Each child order is routed on its own, across every venue the intent allows, against the
 engine's current graph (PASSIVE slices run minutes apart, when the pools have moved anyway;
 the orders of a multi-asset AGGRESSIVE intent that share a pool are not settled against each
-other, so a later one may get less than expected, down to its minimum). A split's path may
-hop across venues; a step is one transaction through one venue's router, so each split
-becomes one step per run of consecutive hops on one venue (its "legs"; a later leg spends
-the whole output of the one before: `spends_output_of`). Steps follow the engine's order:
-it settles split k against the pool states splits 0..k-1 left, and the legs of a split one
-after another, so sending the steps in index order reproduces its simulation.
+other, so a later one may get less than expected, down to its minimum). A step is one
+transaction through one venue's router: one of the route's legs (a run of one venue's
+pools; a path hopping across venues has several, and a run of pools that several paths
+share is one leg, traded once). A leg spending earlier legs' outputs spends them as the
+engine planned (`spends`). Steps follow the engine's order: it simulates each leg on the
+pool states the legs before it left, so sending the steps in index order reproduces it.
 
-Slippage: a path's last leg keeps the path's floor, `expected output x (1 - max_slippage)`,
-an absolute minimum (not compounded over the legs); a leg before it has its own floor, its
-expected output x (1 - max_slippage).
+Slippage: each step's floor is its expected output x (1 - max_slippage); the final steps'
+floors are the plan's (an absolute minimum, not compounded over the legs).
 
 The engine must name tokens by checksum address and pools by address (as `engine_sync`
 loads them): steps carry those ids as they are.
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from itertools import groupby
 
 from platform_core.errors import ErrorCode, PlanningError
 from platform_core.execution.input_sizing import ExactOutputSizer, route_net_of_gas
@@ -31,8 +29,8 @@ from platform_core.market.adapter import min_amount_out
 from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types.events import ChildOrder, EventEnvelope, IntentDecomposed, PlanCreated
 from platform_core.types.intent import Intent
-from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop
-from platform_rust import ExecutionEngine, Hop, NoRouteError, Route, Split
+from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop, Spend
+from platform_rust import ExecutionEngine, Hop, Leg, NoRouteError, Route
 
 FeeLookup = Callable[[str], int | None]
 VenueLookup = Callable[[str], str | None]
@@ -130,8 +128,9 @@ class ExecutionPlanner:
         venues = self.allowed_venues(intent)
         steps: list[ExecutionStep] = []
         for order in child_orders:
-            for split in self._route(order, venues).splits:
-                steps += self._legs(len(steps), order, split, intent, deadline)
+            first = len(steps)
+            for leg in self._route(order, venues).legs:
+                steps.append(self._step(first, len(steps), order, leg, intent, deadline))
         return ExecutionPlan(intent_id=intent.id, created_at=now, steps=steps)
 
     def _route(self, order: ChildOrder, venues: list[str]) -> Route:
@@ -156,37 +155,28 @@ class ExecutionPlanner:
         except ValueError as exc:  # unknown token, or no pool can absorb the input
             raise PlanningError(ErrorCode.NO_ROUTE, f"child order {order.index}: {exc}") from exc
 
-    def _legs(
-        self, first: int, order: ChildOrder, split: Split, intent: Intent, deadline: datetime
-    ) -> list[ExecutionStep]:
-        """The split's steps from index `first` on: one per run of hops on one venue, each
-        after the first spending the whole output of the one before."""
-        slippage = intent.constraints.max_slippage
-        runs = [list(run) for _, run in groupby(split.hops, key=self._venue_named)]
-        legs: list[ExecutionStep] = []
-        for n, hops in enumerate(runs):
-            index = first + n
-            # The path's endpoints are the split's: its input, and its output (the floor of
-            # the last leg is the path's); in between, what the hops hand on.
-            amount_in = split.amount_in if n == 0 else hops[0].amount_in
-            expected = split.amount_out if n == len(runs) - 1 else hops[-1].amount_out
-            legs.append(
-                ExecutionStep(
-                    index=index,
-                    venue=self._venue_named(hops[0]),
-                    chain_id=self.chain_id,
-                    token_in=hops[0].token_in,
-                    token_out=hops[-1].token_out,
-                    amount_in=amount_in,
-                    expected_amount_out=expected,
-                    min_amount_out=min_amount_out(expected, slippage),
-                    hops=[self._hop(hop) for hop in hops],
-                    not_before=order.not_before,
-                    deadline=deadline,
-                    spends_output_of=None if n == 0 else index - 1,
-                )
-            )
-        return legs
+    def _step(
+        self, first: int, index: int, order: ChildOrder, leg: Leg, intent: Intent,
+        deadline: datetime,
+    ) -> ExecutionStep:  # fmt: skip
+        """Leg `index - first` of the order's route as step `index`."""
+        venues = {self._venue_named(hop) for hop in leg.hops}
+        if len(venues) != 1:
+            raise PlanningError(ErrorCode.UNKNOWN_POOL, f"a leg crosses venues {sorted(venues)}")
+        return ExecutionStep(
+            index=index,
+            venue=venues.pop(),
+            chain_id=self.chain_id,
+            token_in=leg.hops[0].token_in,
+            token_out=leg.hops[-1].token_out,
+            amount_in=leg.amount_in,
+            expected_amount_out=leg.amount_out,
+            min_amount_out=min_amount_out(leg.amount_out, intent.constraints.max_slippage),
+            hops=[self._hop(hop) for hop in leg.hops],
+            not_before=order.not_before,
+            deadline=deadline,
+            spends=[Spend(step=first + j, amount=a) for j, a in leg.inputs if j is not None],
+        )
 
     def _venue_named(self, hop: Hop) -> str:
         venue = self._venue_of(hop.pool_id)

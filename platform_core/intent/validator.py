@@ -369,24 +369,23 @@ def _paid_by_legs(legs: Sequence[RoutedLeg]) -> dict[str, int]:
 
 
 def _legs(planner: ExecutionPlanner, plan: ExecutionPlan) -> list[RoutedLeg]:
-    """One leg per traded pair, over the plan's paths: a path hopping across venues (several
-    steps) pays its first step's input and receives its last step's output. A pair's fees
-    and cost are over all its paths: fees weighted by what each path takes in; cost against
-    the lowest of the paths' mid rates (no fee, no impact). Venues may price a pair apart,
-    and a route takes the dearer one's gap: against the lowest mid that is no cost, so the
-    gate never calls unfillable what could fill."""
+    """One leg per traded pair, over the plan's paths (chains of steps from the intent's
+    tokens to its output, each with its part of the amounts). A pair's fees and cost are
+    over all its paths: fees weighted by what each path takes in; cost against the lowest of
+    the paths' mid rates (no fee, no impact). Venues may price a pair apart, and a route
+    takes the dearer one's gap: against the lowest mid that is no cost, so the gate never
+    calls unfillable what could fill."""
     totals: dict[tuple[str, str], list[float]] = {}
     for path in plan.paths():
-        pair = (path[0].token_in, path[-1].token_out)
-        hops = [hop for step in path for hop in step.hops]
-        amount_in = path[0].amount_in
+        pair = (path.steps[0].token_in, path.steps[-1].token_out)
+        hops = [hop for step in path.steps for hop in step.hops]
         fee_kept, mid_rate = _mid_rate(planner, hops)
         # [paid, received, the lowest mid rate, paid x fees]
         total = totals.setdefault(pair, [0, 0, mid_rate, 0.0])
-        total[0] += amount_in
-        total[1] += path[-1].expected_amount_out
+        total[0] += path.amount_in
+        total[1] += path.expected_amount_out
         total[2] = min(total[2], mid_rate)
-        total[3] += amount_in * (1 - fee_kept)
+        total[3] += path.amount_in * (1 - fee_kept)
     legs = []
     for (token_in, token_out), (paid, received, mid, fees) in totals.items():
         cost = 1 - received / (paid * mid) if paid * mid > 0 else 1.0

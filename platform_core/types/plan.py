@@ -1,15 +1,21 @@
 """Execution plans: the concrete steps that carry out an intent.
 
-A step is one transaction through one venue's router. A routed path whose hops span venues
-becomes several steps, its "legs", one per run of consecutive hops on one venue: each later
-leg spends the whole output of the leg before it (`spends_output_of`), so it is sent once
-that leg is confirmed, with the amount that leg actually received. A path's input is its
-first leg's; its output is its last leg's; what the legs in between hand on is no output.
+A step is one transaction through one venue's router: a leg of the engine's route. A path
+whose hops span venues is several legs, one per run of consecutive hops on one venue; a run
+of pools that several paths share is one leg, traded once with what they all bring, whose
+output the next legs share. A step that spends earlier steps' outputs (`spends`) is sent
+once they are confirmed, with its part of what they actually received: each source's
+output divides among the steps spending it in proportion to their planned amounts, the
+last of them taking what is left. The plan's input is the steps that spend the intent's
+own tokens; its output, the steps whose output no step spends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,13 +37,22 @@ class RouteHop(BaseModel):
     amount_out: Wei
 
 
+class Spend(BaseModel):
+    """A part of an earlier step's output that a step spends: `amount` as planned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: int = Field(ge=0)
+    amount: Wei
+
+
 class ExecutionStep(BaseModel):
     """One transaction to send: a swap along `hops` on one venue.
 
-    `spends_output_of` is the index of the earlier step of the same path whose output this
-    leg spends (None: it spends the intent's own tokens). Such a leg's `amount_in` and hop
-    amounts are the plan's simulation; it is executed with what that step actually received.
-    Its `min_amount_out` is the planned floor either way.
+    `spends` are the earlier steps whose outputs this step spends, with the planned amounts
+    (empty: it spends the intent's own tokens). Such a step's `amount_in` and hop amounts
+    are the plan's simulation; it is executed with its part of what those steps actually
+    received (`ExecutionPlan.funding`). Its `min_amount_out` is the planned floor either way.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,12 +69,16 @@ class ExecutionStep(BaseModel):
     hops: list[RouteHop] = Field(min_length=1)
     not_before: datetime | None = None  # PASSIVE slices wait until then
     deadline: datetime
-    spends_output_of: int | None = Field(default=None, ge=0)
+    spends: list[Spend] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> ExecutionStep:
-        if self.spends_output_of is not None and self.spends_output_of >= self.index:
-            raise ValueError("a leg spends the output of an earlier step only")
+        if any(s.step >= self.index for s in self.spends):
+            raise ValueError("a step spends the output of earlier steps only")
+        if len({s.step for s in self.spends}) != len(self.spends):
+            raise ValueError("a step names each step it spends from once")
+        if self.spends and sum(s.amount for s in self.spends) != self.amount_in:
+            raise ValueError("a step's planned spends add up to its amount_in")
         if self.min_amount_out > self.expected_amount_out:
             raise ValueError("min_amount_out exceeds expected_amount_out")
         if self.hops[0].token_in != self.token_in or self.hops[-1].token_out != self.token_out:
@@ -72,6 +91,17 @@ class ExecutionStep(BaseModel):
         return self
 
 
+@dataclass(frozen=True)
+class PlanPath:
+    """A chain of steps from one spending the intent's tokens to one whose output is the
+    intent's, with its part of their amounts (where steps join or part, each is divided in
+    proportion to what flows in and out along it)."""
+
+    steps: list[ExecutionStep]
+    amount_in: float
+    expected_amount_out: float
+
+
 class ExecutionPlan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,67 +110,112 @@ class ExecutionPlan(BaseModel):
     created_at: datetime
     steps: list[ExecutionStep] = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        """Plans recorded before steps could share legs name one step whose whole output a
+        leg spends (`spends_output_of`): the same as spending all it was planned to yield."""
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            return data
+        steps = data["steps"]
+        if not any(isinstance(st, dict) and "spends_output_of" in st for st in steps):
+            return data
+        upcast = []
+        for st in steps:
+            if isinstance(st, dict) and "spends_output_of" in st:
+                st = dict(st)
+                source = st.pop("spends_output_of")
+                if source is not None and isinstance(source, int) and 0 <= source < len(steps):
+                    st["spends"] = [{"step": source, "amount": st.get("amount_in")}]
+            upcast.append(st)
+        return {**data, "steps": upcast}
+
     @model_validator(mode="after")
     def _ordered(self) -> ExecutionPlan:
         if [s.index for s in self.steps] != list(range(len(self.steps))):
             raise ValueError("step indexes must be 0..n-1 in order")
-        spent: set[int] = set()
         for step in self.steps:
-            source = step.spends_output_of
-            if source is None:
-                continue
-            earlier = self.steps[source]  # an earlier index: checked by the step
-            if earlier.token_out != step.token_in or earlier.chain_id != step.chain_id:
-                raise ValueError(
-                    f"step {step.index} spends step {source}'s output: same chain and token"
-                )
-            if source in spent:
-                raise ValueError(f"step {source}'s output is spent by one leg only")
-            spent.add(source)
+            for spend in step.spends:
+                earlier = self.steps[spend.step]  # an earlier index: checked by the step
+                if earlier.token_out != step.token_in or earlier.chain_id != step.chain_id:
+                    raise ValueError(
+                        f"step {step.index} spends step {spend.step}'s output: same chain and token"
+                    )
+        for step in self.steps:
+            planned = sum(p.amount for _, p in self._consumers(step.index))
+            if planned > step.expected_amount_out:
+                raise ValueError(f"steps spend more of step {step.index}'s output than it yields")
         return self
 
-    def successor(self, step: ExecutionStep) -> ExecutionStep | None:
-        """The leg that spends `step`'s output, if any."""
-        return next((s for s in self.steps if s.spends_output_of == step.index), None)
+    def _consumers(self, index: int) -> list[tuple[ExecutionStep, Spend]]:
+        """The steps spending step `index`'s output, in order, with what they plan to."""
+        return [(s, p) for s in self.steps for p in s.spends if p.step == index]
 
     def is_final(self, step: ExecutionStep) -> bool:
-        """Whether `step`'s output is the intent's (no later leg spends it)."""
-        return step.index not in self._spent()
+        """Whether `step`'s output is the intent's (no later step spends it)."""
+        return not self._consumers(step.index)
 
     def final_steps(self) -> list[ExecutionStep]:
-        """The steps whose output is the intent's: each path's last leg."""
-        spent = self._spent()
-        return [step for step in self.steps if step.index not in spent]
+        """The steps whose output is the intent's."""
+        return [step for step in self.steps if self.is_final(step)]
 
     def first_steps(self) -> list[ExecutionStep]:
-        """The steps that spend the intent's own tokens: each path's first leg."""
-        return [step for step in self.steps if step.spends_output_of is None]
+        """The steps that spend the intent's own tokens."""
+        return [step for step in self.steps if not step.spends]
 
-    def paths(self) -> list[list[ExecutionStep]]:
-        """The routed paths, each as its legs in order (a path on one venue: one step)."""
-        after = {s.spends_output_of: s for s in self.steps if s.spends_output_of is not None}
-        paths = []
+    def funding(self, step: ExecutionStep, received: Mapping[int, int]) -> int:
+        """What `step` spends, given what the steps it spends from received: of each, its
+        planned part in proportion, or what is left of it when it is the last to spend it.
+        A step that spends the intent's own tokens spends its `amount_in`."""
+        if not step.spends:
+            return step.amount_in
+        total = 0
+        for spend in step.spends:
+            got = received[spend.step]
+            consumers = self._consumers(spend.step)
+            planned = sum(p.amount for _, p in consumers)
+
+            def part(amount: int, got: int = got, planned: int = planned) -> int:
+                return got * amount // planned if planned else 0
+
+            if consumers[-1][0].index == step.index:
+                total += got - sum(part(p.amount) for s, p in consumers[:-1])
+            else:
+                total += part(spend.amount)
+        return total
+
+    def paths(self) -> list[PlanPath]:
+        """Every chain of steps from a first step to a final one, with its part of the
+        amounts (a plan whose steps neither join nor part: one path per first step)."""
+        out: list[PlanPath] = []
+
+        def walk(chain: list[ExecutionStep], share_in: float, share_at: float) -> None:
+            last = chain[-1]
+            consumers = self._consumers(last.index)
+            if not consumers:
+                out.append(PlanPath(list(chain), chain[0].amount_in * share_in,
+                                    last.expected_amount_out * share_at))  # fmt: skip
+                return
+            planned = sum(p.amount for _, p in consumers)
+            for nxt, p in consumers:
+                walk([*chain, nxt], share_in * p.amount / planned if planned else 0.0,
+                     share_at * p.amount / nxt.amount_in if nxt.amount_in else 0.0)  # fmt: skip
+
         for first in self.first_steps():
-            legs = [first]
-            while legs[-1].index in after:
-                legs.append(after[legs[-1].index])
-            paths.append(legs)
-        return paths
-
-    def _spent(self) -> set[int]:
-        return {s.spends_output_of for s in self.steps if s.spends_output_of is not None}
+            walk([first], 1.0, 1.0)
+        return out
 
     @property
     def amount_in(self) -> int:
-        """What the plan pays: the first legs' inputs."""
+        """What the plan pays: the first steps' inputs."""
         return sum(step.amount_in for step in self.first_steps())
 
     @property
     def expected_amount_out(self) -> int:
-        """What the plan is quoted to receive: the final legs' outputs."""
+        """What the plan is quoted to receive: the final steps' outputs."""
         return sum(step.expected_amount_out for step in self.final_steps())
 
     @property
     def min_amount_out(self) -> int:
-        """The least the plan accepts to receive: the final legs' floors."""
+        """The least the plan accepts to receive: the final steps' floors."""
         return sum(step.min_amount_out for step in self.final_steps())

@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyInt};
 use crate::pool_math::v3::{V3Params, V3State};
 use crate::pool_math::{MathError, U256};
 use crate::routing::graph::{Graph, QuoteError};
-use crate::routing::{self, depth, RouteError, RouteRequest, RouteResult};
+use crate::routing::{self, depth, RouteError, RouteRequest, RouteResult, SettledHop};
 
 create_exception!(
     platform_rust,
@@ -156,12 +156,36 @@ impl Split {
     }
 }
 
+/// One transaction of a route: a run of pools on one venue, traded once.
+#[pyclass(frozen, get_all, module = "platform_rust")]
+pub struct Leg {
+    amount_in: Py<PyAny>,
+    amount_out: Py<PyAny>,
+    hops: Vec<Py<Hop>>,
+    inputs: Vec<(Option<usize>, Py<PyAny>)>,
+    gas_units: u64,
+}
+
+#[pymethods]
+impl Leg {
+    fn __repr__(&self) -> String {
+        format!(
+            "Leg(in={}, out={}, hops={}, inputs={})",
+            self.amount_in,
+            self.amount_out,
+            self.hops.len(),
+            self.inputs.len()
+        )
+    }
+}
+
 /// The result of `optimize_route`.
 #[pyclass(frozen, get_all, module = "platform_rust")]
 pub struct Route {
     amount_in: Py<PyAny>,
     amount_out: Py<PyAny>,
     splits: Vec<Py<Split>>,
+    legs: Vec<Py<Leg>>,
     gas_units: u64,
     gas_cost_out: Py<PyAny>,
     amount_out_net: Py<PyAny>,
@@ -181,49 +205,70 @@ impl Route {
     }
 }
 
-/// Pool and token names of every hop, resolved while the graph lock that produced the
-/// route is still held (indices may be reused once it is released).
+/// Pool and token names of every hop (the splits', then the legs'), resolved while the
+/// graph lock that produced the route is still held (indices may be reused once released).
 type HopNames = Vec<Vec<(String, String, String)>>;
 
 fn hop_names(graph: &Graph, r: &RouteResult) -> HopNames {
-    r.splits
-        .iter()
-        .map(|s| {
-            s.hops
-                .iter()
-                .map(|h| {
-                    (
-                        graph.pool(h.pool).id.clone(),
-                        graph.token_name(h.token_in).to_owned(),
-                        graph.token_name(h.token_out).to_owned(),
-                    )
-                })
-                .collect()
-        })
+    let name = |h: &SettledHop| {
+        (
+            graph.pool(h.pool).id.clone(),
+            graph.token_name(h.token_in).to_owned(),
+            graph.token_name(h.token_out).to_owned(),
+        )
+    };
+    let splits = r.splits.iter().map(|s| s.hops.iter().map(name).collect());
+    splits
+        .chain(r.legs.iter().map(|l| l.hops.iter().map(name).collect()))
         .collect()
 }
 
+fn hops_to_py(
+    py: Python<'_>,
+    hops: &[SettledHop],
+    names: Vec<(String, String, String)>,
+) -> PyResult<Vec<Py<Hop>>> {
+    let mut out = Vec::with_capacity(hops.len());
+    for (h, (pool_id, token_in, token_out)) in hops.iter().zip(names) {
+        let hop = Hop {
+            pool_id,
+            token_in,
+            token_out,
+            amount_in: u256_to_py(py, h.amount_in)?,
+            amount_out: u256_to_py(py, h.amount_out)?,
+        };
+        out.push(Py::new(py, hop)?);
+    }
+    Ok(out)
+}
+
 fn route_to_py(py: Python<'_>, names: HopNames, r: &RouteResult) -> PyResult<Route> {
+    let mut names = names.into_iter();
     let mut splits = Vec::with_capacity(r.splits.len());
-    for (s, split_names) in r.splits.iter().zip(names) {
-        let mut hops = Vec::with_capacity(s.hops.len());
-        for (h, (pool_id, token_in, token_out)) in s.hops.iter().zip(split_names) {
-            let hop = Hop {
-                pool_id,
-                token_in,
-                token_out,
-                amount_in: u256_to_py(py, h.amount_in)?,
-                amount_out: u256_to_py(py, h.amount_out)?,
-            };
-            hops.push(Py::new(py, hop)?);
-        }
+    for s in &r.splits {
         let split = Split {
             amount_in: u256_to_py(py, s.amount_in)?,
             amount_out: u256_to_py(py, s.amount_out)?,
-            hops,
+            hops: hops_to_py(py, &s.hops, names.next().unwrap_or_default())?,
             gas_units: s.gas_units,
         };
         splits.push(Py::new(py, split)?);
+    }
+    let mut legs = Vec::with_capacity(r.legs.len());
+    for l in &r.legs {
+        let inputs = l
+            .inputs
+            .iter()
+            .map(|(from, a)| Ok((*from, u256_to_py(py, *a)?)))
+            .collect::<PyResult<_>>()?;
+        let leg = Leg {
+            amount_in: u256_to_py(py, l.amount_in)?,
+            amount_out: u256_to_py(py, l.amount_out)?,
+            hops: hops_to_py(py, &l.hops, names.next().unwrap_or_default())?,
+            inputs,
+            gas_units: l.gas_units,
+        };
+        legs.push(Py::new(py, leg)?);
     }
     let amount_out_net = if r.amount_out >= r.gas_cost_out {
         u256_to_py(py, r.amount_out - r.gas_cost_out)?
@@ -237,6 +282,7 @@ fn route_to_py(py: Python<'_>, names: HopNames, r: &RouteResult) -> PyResult<Rou
         amount_in: u256_to_py(py, r.amount_in)?,
         amount_out: u256_to_py(py, r.amount_out)?,
         splits,
+        legs,
         gas_units: r.gas_units,
         gas_cost_out: u256_to_py(py, r.gas_cost_out)?,
         amount_out_net,
@@ -504,6 +550,7 @@ impl ExecutionEngine {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ExecutionEngine>()?;
     m.add_class::<Route>()?;
+    m.add_class::<Leg>()?;
     m.add_class::<Split>()?;
     m.add_class::<Hop>()?;
     m.add("NoRouteError", m.py().get_type::<NoRouteError>())?;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def _dispose_weth(amount: str) -> dict:
 
 def _final_steps(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """The paths' last legs: the steps whose output no later step spends."""
-    spent = {step.get("spends_output_of") for step in plan["steps"]}
+    spent = {spend["step"] for step in plan["steps"] for spend in step["spends"]}
     return [step for step in plan["steps"] if step["index"] not in spent]
 
 
@@ -161,7 +162,7 @@ def _sell_a_hop_and_check_its_legs(base: str, env: dict[str, str]) -> None:
     events = events_of(base, env, view["intent_id"])
     plan = next(e for e in events if e["event_type"] == "PlanCreated")["payload"]["plan"]
     steps = plan["steps"]
-    legs = [(steps[s["spends_output_of"]], s) for s in steps if s["spends_output_of"] is not None]
+    legs = [(steps[spend["step"]], s) for s in steps for spend in s["spends"]]
     assert legs, [(s["venue"], s["token_in"], s["token_out"]) for s in steps]
     first, last = legs[0]
     assert (first["venue"], first["token_in"], first["token_out"]) == ("sushiswap_v2", WBTC, WETH)
@@ -173,10 +174,15 @@ def _sell_a_hop_and_check_its_legs(base: str, env: dict[str, str]) -> None:
     for step in steps:  # every leg through its own venue's router
         tx = rpc(env, "eth_getTransactionByHash", [confirmed[step["step_id"]]["tx_hash"]])
         assert tx["to"].lower() == ROUTERS[step["venue"]], (step["venue"], tx["to"])
-    # The second leg spent exactly what the first received: no WETH left over, none taken.
-    for earlier, later in legs:
-        spent = confirmed[later["step_id"]]["amount_in"]
-        assert spent == confirmed[earlier["step_id"]]["amount_out"]
+    # The later legs spent exactly what the earlier ones received, token by token: no WETH
+    # left over, none taken.
+    handed_on, spent = Counter[str](), Counter[str]()
+    for step in steps:
+        if step["spends"]:
+            spent[step["token_in"]] += int(confirmed[step["step_id"]]["amount_in"])
+        if step["index"] in {spend["step"] for s in steps for spend in s["spends"]}:
+            handed_on[step["token_out"]] += int(confirmed[step["step_id"]]["amount_out"])
+    assert spent == handed_on and spent
     assert erc20_balance(env, WETH) == before[WETH]
 
     # Paid exactly 0.2 WBTC; received the plan's quote (its last legs') within its slippage.

@@ -22,6 +22,7 @@ from platform_core.types import (
     PlanCreated,
     RouteHop,
 )
+from platform_core.types.plan import Spend
 from tests.unit.test_chaos_checker import (
     AMOUNT_IN,
     AMOUNT_OUT,
@@ -51,7 +52,8 @@ def leg(index: int, venue: str, token_in: str, token_out: str, amount_in: int, o
     return ExecutionStep(
         index=index, venue=venue, chain_id=42161, token_in=token_in, token_out=token_out,
         amount_in=amount_in, expected_amount_out=out, min_amount_out=out * 99 // 100,
-        deadline=START + timedelta(minutes=5), hops=[hop], spends_output_of=spends,
+        deadline=START + timedelta(minutes=5), hops=[hop],
+        spends=[] if spends is None else [Spend(step=spends, amount=amount_in)],
     )  # fmt: skip
 
 

@@ -1,6 +1,6 @@
-"""A path hopping across venues is executed leg by leg: a leg that spends another step's
-output (`spends_output_of`) is launched only once that step is confirmed, with all that
-step received (its receipt, not the plan's simulation), and its planned floor. The real
+"""A path hopping across venues is executed leg by leg: a leg that spends earlier steps'
+outputs (`spends`) is launched only once those steps are confirmed, with its part of what
+they received (their receipts, not the plan's simulation), and its planned floor. The real
 sender and journal run over a small automining fake node whose swaps pay at their own
 rates; a re-run after a crash prepares and signs the same payload."""
 
@@ -22,7 +22,7 @@ from platform_core.market.adapter import SwapOrder
 from platform_core.market.contracts import TRANSFER
 from platform_core.types.events import EventEnvelope, ExecutionStepConfirmed
 from platform_core.types.intent import Intent, IntentStatus
-from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop
+from platform_core.types.plan import ExecutionPlan, ExecutionStep, RouteHop, Spend
 from tests.unit.test_orchestrator_gating import ListPublisher, intent_and_plan, plan_created
 from tests.unit.test_orchestrator_prerequisites import T0, Node, make_sender, same
 
@@ -106,13 +106,14 @@ class VenueAdapter:
 
 
 def step(index: int, venue: str, token_in: str, token_out: str, amount_in: int, out: int,
-         floor: int, spends: int | None = None) -> ExecutionStep:  # fmt: skip
+         floor: int, spends: dict[int, int] | None = None) -> ExecutionStep:  # fmt: skip
     hop = RouteHop(pool_id=f"{venue}-{index}", token_in=token_in, token_out=token_out,
                    fee_pips=3000, amount_in=amount_in, amount_out=out)  # fmt: skip
     return ExecutionStep(
         index=index, venue=venue, chain_id=42161, token_in=token_in, token_out=token_out,
         amount_in=amount_in, expected_amount_out=out, min_amount_out=floor, hops=[hop],
-        deadline=T0 + timedelta(minutes=5), spends_output_of=spends,
+        deadline=T0 + timedelta(minutes=5),
+        spends=[Spend(step=k, amount=v) for k, v in (spends or {}).items()],
     )  # fmt: skip
 
 
@@ -124,7 +125,7 @@ def hopping_plan(intent: Intent) -> ExecutionPlan:
         created_at=T0,
         steps=[
             step(0, "sushiswap_v2", USDT, USDC, 1_000, 990, 980),
-            step(1, "uniswap_v3", USDC, WETH, 990, 1_980, 1_960, spends=0),
+            step(1, "uniswap_v3", USDC, WETH, 990, 1_980, 1_960, spends={0: 990}),
             step(2, "uniswap_v3", USDT, WETH, 500, 950, 940),
         ],
     )
@@ -259,4 +260,29 @@ def test_the_plan_counts_first_legs_in_and_last_legs_out() -> None:
     assert plan.amount_in == 1_500
     assert plan.expected_amount_out == 1_980 + 950
     assert plan.min_amount_out == 1_960 + 940
-    assert [[s.index for s in path] for path in plan.paths()] == [[0, 1], [2]]
+    assert [[s.index for s in path.steps] for path in plan.paths()] == [[0, 1], [2]]
+
+
+async def test_a_shared_leg_hands_each_next_leg_its_part_of_what_it_received(
+    journal: Journal,
+) -> None:
+    """USDT -(SushiSwap)-> USDC once, then two legs spend its USDC: 400 and 590 of the 990
+    planned. The node pays 987: the first spends 987 x 400 / 990 = 398 (floored), the last
+    what is left, 589; and both wait for the shared leg's confirmation."""
+    intent, _ = intent_and_plan(1)
+    plan = ExecutionPlan(
+        intent_id=intent.id,
+        created_at=T0,
+        steps=[
+            step(0, "sushiswap_v2", USDT, USDC, 1_000, 990, 980),
+            step(1, "uniswap_v3", USDC, WETH, 400, 800, 790, spends={0: 400}),
+            step(2, "uniswap_v3", USDC, WETH, 590, 1_180, 1_170, spends={0: 590}),
+        ],
+    )
+    run = Run(journal)
+    result = await run.execute(intent, plan, plan_created(intent, plan))
+    assert result.status is IntentStatus.COMPLETED
+    [(swap0, before0), (swap1, before1), (swap2, _)] = run.sends
+    assert before0 == [] and f"ExecutionStepConfirmed:{plan.steps[0].step_id}" in before1
+    assert [swap[2] for swap in (swap0, swap1, swap2)] == [1_000, 398, 589]
+    assert (result.amount_in, result.amount_out) == (1_000, 2 * 398 + 2 * 589)

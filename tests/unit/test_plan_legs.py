@@ -1,5 +1,6 @@
 """Plan legs: a routed path whose hops span venues is several steps, one per run of hops on
-one venue, each later leg spending the output of the one before (`spends_output_of`)."""
+one venue, a later leg spending earlier legs' outputs (`spends`); a leg that several paths
+share is one step, whose output the next legs share."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from platform_core.intent.decomposer import decompose
 from platform_core.market.adapter import min_amount_out
 from platform_core.market.pool_registry import PoolRegistry
 from platform_core.types import EventEnvelope, ExecutionPlan, ExecutionStep, PlanCreated, RouteHop
+from platform_core.types.plan import Spend
 from platform_rust import ExecutionEngine
 from tests.unit.pool_graphs import (
     CREATED_AT,
@@ -32,13 +34,18 @@ V2, V3 = "uniswap_v2", "uniswap_v3"
 
 
 def leg(index: int, token_in: str, token_out: str, *, out: int = 10**18, chain_id: int = 42161,
-        spends: int | None = None) -> ExecutionStep:  # fmt: skip
+        spends: int | dict[int, int] | None = None,
+        amount_in: int = 10**6) -> ExecutionStep:  # fmt: skip
+    """A step; `spends` one earlier step (all of `amount_in` from it) or {step: amount}."""
     hop = RouteHop(pool_id=f"p{index}", token_in=token_in, token_out=token_out, fee_pips=500,
-                   amount_in=10**6, amount_out=out)  # fmt: skip
+                   amount_in=amount_in, amount_out=out)  # fmt: skip
+    if isinstance(spends, int):
+        spends = {spends: amount_in}
     return ExecutionStep(
         index=index, venue=V3, chain_id=chain_id, token_in=token_in, token_out=token_out,
-        amount_in=10**6, expected_amount_out=out, min_amount_out=out * 99 // 100, hops=[hop],
-        deadline=CREATED_AT + timedelta(minutes=5), spends_output_of=spends,
+        amount_in=amount_in, expected_amount_out=out, min_amount_out=out * 99 // 100,
+        hops=[hop], deadline=CREATED_AT + timedelta(minutes=5),
+        spends=[Spend(step=k, amount=v) for k, v in (spends or {}).items()],
     )  # fmt: skip
 
 
@@ -53,12 +60,12 @@ def plan_of_steps(*steps: ExecutionStep) -> ExecutionPlan:
 
 
 def test_a_leg_spends_an_earlier_step_of_its_token_on_its_chain() -> None:
-    plan = plan_of_steps(leg(0, LONELY, WETH, out=7), leg(1, WETH, USDC, out=11, spends=0),
+    plan = plan_of_steps(leg(0, LONELY, WETH, out=10**6), leg(1, WETH, USDC, out=11, spends=0),
                          leg(2, LONELY, USDC, out=5))  # fmt: skip
-    assert [[s.index for s in path] for path in plan.paths()] == [[0, 1], [2]]
+    assert [[s.index for s in path.steps] for path in plan.paths()] == [[0, 1], [2]]
     assert [s.index for s in plan.final_steps()] == [1, 2]
     assert [s.index for s in plan.first_steps()] == [0, 2]
-    assert plan.successor(plan.steps[0]) == plan.steps[1] and plan.is_final(plan.steps[1])
+    assert not plan.is_final(plan.steps[0]) and plan.is_final(plan.steps[1])
     # Only the paths' last legs count as output; the WETH handed on is not.
     assert plan.expected_amount_out == 11 + 5
     assert plan.min_amount_out == 11 * 99 // 100 + 5 * 99 // 100
@@ -72,9 +79,37 @@ def test_a_leg_spends_an_earlier_step_of_its_token_on_its_chain() -> None:
         plan_of_steps(leg(0, LONELY, WETH), leg(1, USDC, WBTC, spends=0))
     with pytest.raises(ValidationError, match="same chain and token"):
         plan_of_steps(leg(0, LONELY, WETH), leg(1, WETH, USDC, chain_id=1, spends=0))
-    with pytest.raises(ValidationError, match="one leg only"):
-        plan_of_steps(leg(0, LONELY, WETH), leg(1, WETH, USDC, spends=0),
+    with pytest.raises(ValidationError, match="more of step 0's output than it yields"):
+        plan_of_steps(leg(0, LONELY, WETH, out=10**6), leg(1, WETH, USDC, spends=0),
                       leg(2, WETH, WBTC, spends=0))  # fmt: skip
+    with pytest.raises(ValidationError, match="add up to its amount_in"):
+        leg(1, WETH, USDC, spends={0: 5})
+
+
+def test_a_shared_leg_parts_its_output_as_planned_and_the_last_takes_what_is_left() -> None:
+    """Two paths through one pool (step 0) part at WETH (steps 1 and 2) and join again at
+    USDC (step 3, which also spends step 2's output): what each step spends is its part of
+    what its sources actually received, and the paths carry their parts of the amounts."""
+    plan = plan_of_steps(
+        leg(0, LONELY, WETH, out=100, amount_in=1000),
+        leg(1, WETH, USDC, out=60, spends={0: 30}, amount_in=30),
+        leg(2, WETH, WBTC, out=7, spends={0: 70}, amount_in=70),
+        leg(3, WBTC, USDC, out=200, spends={2: 7}, amount_in=7),
+    )
+    assert [s.index for s in plan.first_steps()] == [0]
+    assert [s.index for s in plan.final_steps()] == [1, 3]
+    assert plan.amount_in == 1000 and plan.expected_amount_out == 260
+    # Step 0 received 91, not 100: 30 % of it for step 1 (floored), the rest for step 2.
+    received = {0: 91, 2: 5}
+    assert plan.funding(plan.steps[1], received) == 27
+    assert plan.funding(plan.steps[2], received) == 91 - 27
+    assert plan.funding(plan.steps[3], received) == 5
+    assert plan.funding(plan.steps[0], received) == 1000
+    paths = {tuple(s.index for s in p.steps): p for p in plan.paths()}
+    assert set(paths) == {(0, 1), (0, 2, 3)}
+    assert paths[(0, 1)].amount_in == pytest.approx(300)
+    assert paths[(0, 2, 3)].amount_in == pytest.approx(700)
+    assert sum(p.expected_amount_out for p in paths.values()) == pytest.approx(260)
 
 
 def test_steps_written_before_legs_still_decode_as_spending_the_intents_tokens() -> None:
@@ -83,10 +118,17 @@ def test_steps_written_before_legs_still_decode_as_spending_the_intents_tokens()
                                   strategy_id=INTENT.strategy_id, sequence=2)  # fmt: skip
     assert EventEnvelope.from_bytes(envelope.to_bytes()).event() == PlanCreated(plan=plan)
     payload = PlanCreated(plan=plan_of_steps(leg(0, LONELY, WETH))).model_dump(mode="json")
-    del payload["plan"]["steps"][0]["spends_output_of"]  # as an older planner wrote it
+    del payload["plan"]["steps"][0]["spends"]  # as a planner before legs wrote it
     old = PlanCreated.model_validate(payload)
-    assert old.plan.steps[0].spends_output_of is None
+    assert old.plan.steps[0].spends == []
     assert old.plan.expected_amount_out == 10**18
+    # A leg as a planner before shared legs wrote it: the whole output of one step.
+    two = plan_of_steps(leg(0, LONELY, WETH, out=10**6), leg(1, WETH, USDC, spends=0))
+    payload = PlanCreated(plan=two).model_dump(mode="json")
+    for step, source in zip(payload["plan"]["steps"], (None, 0), strict=True):
+        del step["spends"]
+        step["spends_output_of"] = source
+    assert PlanCreated.model_validate(payload) == PlanCreated(plan=two)
 
 
 # -- the planner --------------------------------------------------------------------------
@@ -120,7 +162,7 @@ def test_a_path_across_venues_becomes_legs_with_the_paths_floor_on_the_last() ->
     first, last = plan.steps
     assert (first.venue, first.token_in, first.token_out) == (V2, LONELY, WETH)
     assert (last.venue, last.token_in, last.token_out) == (V3, WETH, USDC)
-    assert (first.spends_output_of, last.spends_output_of) == (None, 0)
+    assert (first.spends, last.spends) == ([], [Spend(step=0, amount=last.amount_in)])
     assert [h.pool_id for h in first.hops] == ["lonely-weth-v2"]
     assert [(h.pool_id, h.fee_pips) for h in last.hops] == [("weth-usdc-500", 500)]
     # Amounts: the path's input and output, the WETH handed on in between.
@@ -137,7 +179,7 @@ def test_a_path_across_venues_becomes_legs_with_the_paths_floor_on_the_last() ->
 def test_a_split_route_keeps_each_paths_legs_in_order() -> None:
     planner = ExecutionPlanner(hop_graph(direct=True), chain_id=42161)
     plan = planned(planner, dispose_lonely("2000"))
-    paths = plan.paths()
+    paths = [path.steps for path in plan.paths()]
     assert sorted(len(path) for path in paths) == [1, 2]  # the direct path and the hop
     assert sum(path[0].amount_in for path in paths) == whole(LONELY, 2000) == plan.amount_in
     for path in paths:
@@ -157,7 +199,7 @@ def test_an_acquire_through_a_hop_is_sized_as_it_is_planned() -> None:
     planner = ExecutionPlanner(hop_graph(), chain_id=42161)
     intent = make_intent("acquire", [asset(USDC, amount="5000"), asset(LONELY)], slippage="0.02")
     plan = planned(planner, intent)
-    assert any(s.spends_output_of is not None for s in plan.steps)
+    assert any(s.spends for s in plan.steps)
     assert plan.min_amount_out >= whole(USDC, 5000)
     assert all(s.token_out == USDC for s in plan.final_steps())
 
@@ -187,11 +229,12 @@ def test_the_gates_fee_and_cost_of_a_pair_are_over_all_its_paths() -> None:
     plan = planned(planner, dispose_lonely("2000"))
     [routed] = _legs(planner, plan)
     hop_fee, direct_fee = 1 - (1 - 0.003) * (1 - 0.0005), 0.003
-    shares = {len(path): path[0].amount_in / plan.amount_in for path in plan.paths()}
+    shares = {len(path.steps): path.amount_in / plan.amount_in for path in plan.paths()}
     assert routed.fee == pytest.approx(shares[2] * hop_fee + shares[1] * direct_fee)
     assert direct_fee < routed.fee < hop_fee
     assert 0 <= routed.cost < routed.fee + 0.05
-    mids = [_mid_rate(planner, [h for s in path for h in s.hops])[1] for path in plan.paths()]
+    mids = [_mid_rate(planner, [h for s in path.steps for h in s.hops])[1]
+            for path in plan.paths()]  # fmt: skip
     assert routed.cost == pytest.approx(
         max(1 - plan.expected_amount_out / (plan.amount_in * min(mids)), 0.0)
     )

@@ -48,7 +48,8 @@ def mainnet() -> ExecutionEngine:
 
 
 def check_route_consistency(engine: ExecutionEngine, route: Route, token_in: str) -> None:
-    """Splits add up, hops chain, and the amounts are what exact quotes give."""
+    """Splits add up, hops chain, the legs carry the splits out, and the amounts are what
+    exact quotes give."""
     assert route.splits, "a route always has at least one split"
     assert sum(s.amount_in for s in route.splits) == route.amount_in
     assert sum(s.amount_out for s in route.splits) == route.amount_out
@@ -59,12 +60,37 @@ def check_route_consistency(engine: ExecutionEngine, route: Route, token_in: str
         assert split.hops[-1].amount_out == split.amount_out
         for a, b in itertools.pairwise(split.hops):
             assert a.token_out == b.token_in and a.amount_out == b.amount_in
-    # Splits execute one after another: shared pools see the earlier splits' impact.
+    check_legs(engine, route, token_in)
     paths = [(s.pool_path, s.amount_in) for s in route.splits]
-    assert engine.quote_sequential(paths, token_in) == [s.amount_out for s in route.splits]
+    if all(leg.inputs[0][0] is None for leg in route.legs):
+        # One leg per path: they execute one after another, shared pools seeing the earlier
+        # paths' impact.
+        assert engine.quote_sequential(paths, token_in) == [s.amount_out for s in route.splits]
     pools = [p for s in route.splits for p in s.pool_path]
     if len(pools) == len(set(pools)):  # no pool shared: independent quotes add up exactly
         assert sum(engine.quote(p, token_in, a) for p, a in paths) == route.amount_out
+
+
+def check_legs(engine: ExecutionEngine, route: Route, token_in: str) -> None:
+    """Each leg spends what it names (the route's input, or earlier legs' outputs), every
+    output but the route's is spent whole, and a leg's amounts are the exact quote of its
+    pools on the state the legs before it left."""
+    token_out = route.splits[0].hops[-1].token_out
+    legs = route.legs
+    assert sum(a for leg in legs for j, a in leg.inputs if j is None) == route.amount_in
+    for i, leg in enumerate(legs):
+        assert sum(a for _, a in leg.inputs) == leg.amount_in > 0
+        assert all(j is None or j < i for j, _ in leg.inputs)
+        assert leg.hops[0].amount_in == leg.amount_in and leg.hops[-1].amount_out == leg.amount_out
+        spent = sum(a for later in legs for j, a in later.inputs if j == i)
+        assert spent == (0 if leg.hops[-1].token_out == token_out else leg.amount_out)
+    finals = [leg.amount_out for leg in legs if leg.hops[-1].token_out == token_out]
+    assert sum(finals) == route.amount_out
+    pools = [h.pool_id for leg in legs for h in leg.hops]
+    if len(pools) == len(set(pools)):  # each pool traded once: each leg an exact quote
+        for leg in legs:
+            pool_path = [h.pool_id for h in leg.hops]
+            assert engine.quote(pool_path, leg.hops[0].token_in, leg.amount_in) == leg.amount_out
 
 
 SWEEP_USDC = [1, 10, 100, 1_000, 10_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000,

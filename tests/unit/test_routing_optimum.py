@@ -8,6 +8,7 @@ import cvxpy as cp
 import pytest
 
 from platform_rust import ExecutionEngine, NoRouteError, Route
+from tests.unit.test_routing import check_legs
 
 E18 = 10**18
 
@@ -158,8 +159,10 @@ def test_allocation_is_within_5_bps_of_the_convex_optimum(seed: int) -> None:
         assert gap_bps <= 5.0, (seed, src, dst, usd, gap_bps)
         assert route.amount_out >= single.amount_out
         assert sum(s.amount_in for s in route.splits) == raw
-        # What the splits really give, one after another on shared pools.
+        # What the legs really give: each an exact quote on the state those before it left.
+        check_legs(engine, route, src)
+        # Never below the same paths swapped one after another, each pool once per path.
         paths = [(s.pool_path, s.amount_in) for s in route.splits]
-        assert sum(engine.quote_sequential(paths, src)) == route.amount_out
+        assert sum(engine.quote_sequential(paths, src)) <= route.amount_out
         checked += 1
     assert checked >= 2

@@ -5,6 +5,7 @@
 //! reported amount is what the contracts would pay.
 
 pub mod depth;
+pub mod flow;
 pub mod gradient;
 pub mod graph;
 pub mod newton;
@@ -71,7 +72,10 @@ pub struct SettledSplit {
 pub struct RouteResult {
     pub amount_in: U256,
     pub amount_out: U256,
+    /// The paths, with their parts of the legs' amounts.
     pub splits: Vec<SettledSplit>,
+    /// The transactions that carry it out, in order (see `flow`).
+    pub legs: Vec<flow::SettledLeg>,
     pub gas_units: u64,
     /// Gas cost expressed in the output token (zero when no gas price was given).
     pub gas_cost_out: U256,
@@ -258,11 +262,20 @@ fn integer_parts(amount: U256, weights: &[f64]) -> Vec<U256> {
 }
 
 /// A settled route and its f64 output net of gas (the figure candidates are ranked by).
-type Settled = (Vec<SettledSplit>, f64);
+type Settled = (flow::Flow, f64);
 
-fn net_of_gas(splits: &[SettledSplit], out_per_gas: f64) -> f64 {
-    let gas_units: u64 = splits.iter().map(|s| s.gas_units).sum();
-    sum_out(splits).map_or(f64::NEG_INFINITY, u256_to_f64) - gas_units as f64 * out_per_gas
+/// The paths as legs: each shared run of pools traded once when that pays best (gross
+/// output without a gas price, net with one), else one transaction per path and venue.
+fn as_legs(graph: &Graph, paths: &[SettledSplit], out_per_gas: f64) -> Result<Settled, MathError> {
+    let own = flow::per_path(graph, paths)?;
+    let own_net = own.net(out_per_gas);
+    match flow::merged(graph, paths) {
+        Some(Ok(shared)) if shared.net(out_per_gas) > own_net => {
+            let net = shared.net(out_per_gas);
+            Ok((shared, net))
+        }
+        _ => Ok((own, own_net)),
+    }
 }
 
 /// The best of the top single-path candidates, re-simulated exactly with the full amount.
@@ -287,9 +300,10 @@ fn best_single_path(
         {
             break;
         }
-        match settle(graph, token_in, &[(l.hops(), amount)]) {
-            Ok(s) => {
-                let net = net_of_gas(&s, out_per_gas);
+        match settle(graph, token_in, &[(l.hops(), amount)])
+            .and_then(|s| as_legs(graph, &s, out_per_gas))
+        {
+            Ok((s, net)) => {
                 if best.as_ref().is_none_or(|(_, b)| net > *b) {
                     best = Some((s, net));
                 }
@@ -381,8 +395,7 @@ fn best_split(
         .collect();
     // Settled in the order planned: on shared pools the order is part of the plan.
     let settled = settle(graph, spec.token_in, &plan).ok()?;
-    let net = net_of_gas(&settled, out_per_gas);
-    Some((settled, net))
+    as_legs(graph, &settled, out_per_gas).ok()
 }
 
 /// Finds the best route for `req` (output net of gas when a gas price is given).
@@ -511,7 +524,7 @@ pub fn optimize(
             let take = match &best {
                 None => true,
                 Some((_, b)) if gas_priced => net > *b,
-                Some((single, _)) => sum_out(&split).is_some_and(|o| o > single[0].amount_out),
+                Some((single, _)) => split.amount_out > single.amount_out,
             };
             if take {
                 best = Some((split, net));
@@ -519,16 +532,15 @@ pub fn optimize(
         }
     }
 
-    let Some((splits, _)) = best else {
+    let Some((flow, _)) = best else {
         let why = last_err.map_or_else(|| "no feasible path".to_string(), |e| e.to_string());
         return Err(RouteError::NoRoute(format!(
             "no route from {} to {}: {why}",
             req.token_in, req.token_out
         )));
     };
-    let amount_out =
-        sum_out(&splits).ok_or_else(|| RouteError::Invalid("output overflows uint256".into()))?;
-    let gas_units: u64 = splits.iter().map(|s| s.gas_units).sum();
+    sum_out(&flow.splits).ok_or_else(|| RouteError::Invalid("output overflows uint256".into()))?;
+    let (amount_out, gas_units) = (flow.amount_out, flow.gas_units);
     let gas_cost_out = match &gas {
         Some((g, pricing)) => pricing.cost_out(graph, *g, gas_units),
         None => U256::ZERO,
@@ -536,7 +548,8 @@ pub fn optimize(
     Ok(RouteResult {
         amount_in: req.amount_in,
         amount_out,
-        splits,
+        splits: flow.splits,
+        legs: flow.legs,
         gas_units,
         gas_cost_out,
     })

@@ -1,0 +1,384 @@
+//! Legs: how a settled route is carried out, one transaction per leg.
+//!
+//! The splitter decides paths and how the input divides among them, and `settle` replays
+//! them path by path. Swapped that way, a pool that several paths share trades once per
+//! path, and each trade leaves its fee in the reserves the next one meets: together they
+//! get less than one trade of their sum (on a whale order routed through one deep pool by
+//! thirty paths, tens of bps). `merged` trades each run of pools that the same paths share
+//! once, with the sum of what those paths bring, and hands its output on to the next legs
+//! in the proportions the paths' own settlement gave them. `per_path` keeps one
+//! transaction per run of one path's hops on one venue (no leg shared).
+//!
+//! A leg's input comes either from the route's input or from earlier legs' outputs
+//! (`inputs`); legs are ordered so that sending them in order reproduces the replay here.
+
+use std::collections::HashMap;
+
+use alloy_primitives::U512;
+
+use super::graph::{ExactState, Graph, PoolIdx, TokenIdx};
+use super::split::{GAS_PER_EXTRA_LEG, GAS_PER_TICK_CROSSED, GAS_PER_V2_HOP, GAS_PER_V3_HOP};
+use super::{SettledHop, SettledSplit};
+use crate::pool_math::{u256_to_f64, MathError, U256};
+
+#[derive(Debug, Clone)]
+pub struct SettledLeg {
+    /// The pools it trades, with the leg's whole amounts.
+    pub hops: Vec<SettledHop>,
+    pub amount_in: U256,
+    pub amount_out: U256,
+    /// What pays for it: `(None, a)` is `a` of the route's input, `(Some(j), a)` is `a` of
+    /// leg `j`'s output (planned; the last leg spending leg `j` takes what is left of it).
+    pub inputs: Vec<(Option<usize>, U256)>,
+    /// Per hop (V2 60k, V3 100k), per tick crossed, and a transaction's more when it
+    /// spends another leg's output.
+    pub gas_units: u64,
+}
+
+/// A route as legs, and each path's part in them (`splits`: the paths' attributed amounts,
+/// which add up to the legs' input and output).
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub legs: Vec<SettledLeg>,
+    pub splits: Vec<SettledSplit>,
+    pub amount_out: U256,
+    pub gas_units: u64,
+}
+
+impl Flow {
+    /// Output less gas valued at `out_per_gas` (f64: for decisions).
+    pub fn net(&self, out_per_gas: f64) -> f64 {
+        u256_to_f64(self.amount_out) - self.gas_units as f64 * out_per_gas
+    }
+}
+
+type Node = (PoolIdx, TokenIdx);
+
+/// A run of consecutive hops taken by the same paths on one venue.
+struct Run {
+    nodes: Vec<Node>,
+    /// For each path on it: (path, index of the run's first hop in that path).
+    users: Vec<(usize, usize)>,
+}
+
+/// One transaction per run of each path's hops on one venue.
+pub fn per_path(graph: &Graph, paths: &[SettledSplit]) -> Result<Flow, MathError> {
+    let runs = runs_of(graph, paths, false);
+    let order: Vec<usize> = (0..runs.len()).collect(); // discovered path by path: in order
+    execute(graph, paths, &runs, &order)
+}
+
+/// Each run of pools that the same paths share traded once; `None` when the runs cannot be
+/// ordered (only paths of four hops can cross that way).
+pub fn merged(graph: &Graph, paths: &[SettledSplit]) -> Option<Result<Flow, MathError>> {
+    let runs = runs_of(graph, paths, true);
+    let order = topological(&runs)?;
+    Some(execute(graph, paths, &runs, &order))
+}
+
+fn node_of(h: &SettledHop) -> Node {
+    (h.pool, h.token_in)
+}
+
+fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Vec<Run> {
+    let mut users: HashMap<Node, Vec<usize>> = HashMap::new();
+    for (k, p) in paths.iter().enumerate() {
+        for h in &p.hops {
+            users.entry(node_of(h)).or_default().push(k);
+        }
+    }
+    let users_of = |k: usize, n: &Node| if share { users[n].clone() } else { vec![k] };
+    let mut runs: Vec<Run> = Vec::new();
+    let mut found: HashMap<(Node, Vec<usize>), usize> = HashMap::new();
+    for (k, p) in paths.iter().enumerate() {
+        let mut start = 0;
+        while start < p.hops.len() {
+            let first = node_of(&p.hops[start]);
+            let who = users_of(k, &first);
+            let venue = graph.pool(first.0).venue;
+            let mut end = start + 1;
+            while end < p.hops.len() {
+                let n = node_of(&p.hops[end]);
+                if graph.pool(n.0).venue != venue || users_of(k, &n) != who {
+                    break;
+                }
+                end += 1;
+            }
+            let key = (first, who);
+            match found.get(&key) {
+                Some(&r) => runs[r].users.push((k, start)),
+                None => {
+                    found.insert(key, runs.len());
+                    let nodes = p.hops[start..end].iter().map(node_of).collect();
+                    runs.push(Run {
+                        nodes,
+                        users: vec![(k, start)],
+                    });
+                }
+            }
+            start = end;
+        }
+    }
+    runs
+}
+
+/// The run holding hop `at` of path `k`.
+fn run_at(runs: &[Run], k: usize, at: usize) -> usize {
+    runs.iter()
+        .position(|r| {
+            r.users
+                .iter()
+                .any(|&(u, s)| u == k && s <= at && at < s + r.nodes.len())
+        })
+        .expect("every hop is in a run")
+}
+
+/// The runs in an order where each comes after those feeding it, earliest found first.
+fn topological(runs: &[Run]) -> Option<Vec<usize>> {
+    let feeds: Vec<Vec<usize>> = runs.iter().map(|r| feeders(runs, r)).collect();
+    let mut placed = vec![false; runs.len()];
+    let mut order = Vec::with_capacity(runs.len());
+    while order.len() < runs.len() {
+        let next = (0..runs.len()).find(|&r| !placed[r] && feeds[r].iter().all(|&f| placed[f]))?;
+        placed[next] = true;
+        order.push(next);
+    }
+    Some(order)
+}
+
+fn feeders(runs: &[Run], r: &Run) -> Vec<usize> {
+    let mut f: Vec<usize> = r
+        .users
+        .iter()
+        .filter(|&&(_, s)| s > 0)
+        .map(|&(k, s)| run_at(runs, k, s - 1))
+        .collect();
+    f.sort_unstable();
+    f.dedup();
+    f
+}
+
+/// `total` divided in proportion to `weights`, the last taking the remainder.
+fn shares(total: U256, weights: &[U256]) -> Vec<U256> {
+    let sum = weights.iter().fold(U256::ZERO, |a, w| a.saturating_add(*w));
+    let mut out = Vec::with_capacity(weights.len());
+    let mut given = U256::ZERO;
+    for (i, w) in weights.iter().enumerate() {
+        let part = if i + 1 == weights.len() {
+            total - given
+        } else if sum.is_zero() {
+            U256::ZERO
+        } else {
+            let wide: U512 = total.widening_mul(*w) / U512::from(sum);
+            let l = wide.as_limbs();
+            U256::from_limbs([l[0], l[1], l[2], l[3]]) // <= total: fits
+        };
+        given += part;
+        out.push(part);
+    }
+    out
+}
+
+fn hop_gas(graph: &Graph, pool: PoolIdx) -> u64 {
+    if graph.pool(pool).is_v3() {
+        GAS_PER_V3_HOP
+    } else {
+        GAS_PER_V2_HOP
+    }
+}
+
+/// Replays the runs in `order` in exact math on a shared what-if state.
+fn execute(
+    graph: &Graph,
+    paths: &[SettledSplit],
+    runs: &[Run],
+    order: &[usize],
+) -> Result<Flow, MathError> {
+    let mut position = vec![0; runs.len()];
+    for (i, &r) in order.iter().enumerate() {
+        position[r] = i;
+    }
+    let mut moved: HashMap<PoolIdx, ExactState> = HashMap::new();
+    // What each path holds on its way, and its hops as attributed so far.
+    let mut holding: Vec<U256> = paths.iter().map(|p| p.amount_in).collect();
+    let mut hops: Vec<Vec<SettledHop>> = vec![Vec::new(); paths.len()];
+    let mut legs = Vec::with_capacity(runs.len());
+    for &r in order {
+        let run = &runs[r];
+        let mut inputs: Vec<(Option<usize>, U256)> = Vec::new();
+        for &(k, s) in &run.users {
+            let from = (s > 0).then(|| position[run_at(runs, k, s - 1)]);
+            match inputs.iter_mut().find(|(f, _)| *f == from) {
+                Some(slot) => slot.1 += holding[k],
+                None => inputs.push((from, holding[k])),
+            }
+        }
+        inputs.sort_by_key(|(f, _)| *f);
+        let amount_in = inputs.iter().fold(U256::ZERO, |a, (_, v)| a + *v);
+        let mut a = amount_in;
+        let mut gas = if inputs.iter().any(|(f, _)| f.is_some()) {
+            GAS_PER_EXTRA_LEG
+        } else {
+            0
+        };
+        let mut leg_hops = Vec::with_capacity(run.nodes.len());
+        for (j, &(pool_idx, token_in)) in run.nodes.iter().enumerate() {
+            let pool = graph.pool(pool_idx);
+            let state = moved
+                .get(&pool_idx)
+                .copied()
+                .unwrap_or_else(|| pool.exact_state());
+            let zero_for_one = token_in == pool.token0;
+            let swap = pool.swap_exact(&state, zero_for_one, a)?;
+            moved.insert(pool_idx, swap.state);
+            let token_out = if zero_for_one {
+                pool.token1
+            } else {
+                pool.token0
+            };
+            gas += hop_gas(graph, pool_idx) + swap.ticks_crossed as u64 * GAS_PER_TICK_CROSSED;
+            // Each path's part of this hop, in proportion to what its own replay received.
+            let planned: Vec<U256> = run
+                .users
+                .iter()
+                .map(|&(k, s)| paths[k].hops[s + j].amount_out)
+                .collect();
+            for (&(k, _), part) in run.users.iter().zip(shares(swap.amount_out, &planned)) {
+                hops[k].push(SettledHop {
+                    pool: pool_idx,
+                    token_in,
+                    token_out,
+                    amount_in: holding[k],
+                    amount_out: part,
+                });
+                holding[k] = part;
+            }
+            leg_hops.push(SettledHop {
+                pool: pool_idx,
+                token_in,
+                token_out,
+                amount_in: a,
+                amount_out: swap.amount_out,
+            });
+            a = swap.amount_out;
+        }
+        legs.push(SettledLeg {
+            hops: leg_hops,
+            amount_in,
+            amount_out: a,
+            inputs,
+            gas_units: gas,
+        });
+    }
+    let splits: Vec<SettledSplit> = paths
+        .iter()
+        .zip(hops)
+        .zip(&holding)
+        .map(|((p, hops), out)| SettledSplit {
+            amount_in: p.amount_in,
+            amount_out: *out,
+            hops,
+            gas_units: p.gas_units,
+        })
+        .collect();
+    let amount_out = holding.iter().fold(U256::ZERO, |a, v| a + *v);
+    let gas_units = legs.iter().map(|l| l.gas_units).sum();
+    Ok(Flow {
+        legs,
+        splits,
+        amount_out,
+        gas_units,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool_math::f64_to_u256;
+    use crate::routing::search::Hop;
+
+    fn graph() -> Graph {
+        let mut g = Graph::new();
+        let deep = (f64_to_u256(1e21), f64_to_u256(1e21));
+        g.upsert_v2("ab", "A", "B", deep, 3000, "x").unwrap();
+        g.upsert_v2("bc1", "B", "C", deep, 3000, "x").unwrap();
+        g.upsert_v2("bc2", "B", "C", deep, 3000, "y").unwrap();
+        g
+    }
+
+    fn hop(g: &Graph, id: &str, from: &str) -> Hop {
+        let pool = g.pool_index(id).unwrap();
+        Hop {
+            pool,
+            zero_for_one: g.pool(pool).token0 == g.token(from).unwrap(),
+        }
+    }
+
+    /// Two paths through pool `ab`, then one through each B/C pool, settled path by path.
+    fn two_paths(g: &Graph) -> Vec<SettledSplit> {
+        let p1 = [hop(g, "ab", "A"), hop(g, "bc1", "B")];
+        let p2 = [hop(g, "ab", "A"), hop(g, "bc2", "B")];
+        let a = f64_to_u256(3e20);
+        let plan: [(&[Hop], U256); 2] = [(&p1, a), (&p2, a)];
+        super::super::settle(g, g.token("A").unwrap(), &plan).unwrap()
+    }
+
+    #[test]
+    fn a_pool_two_paths_share_trades_once_and_its_output_is_spent_whole() {
+        let g = graph();
+        let paths = two_paths(&g);
+        let own = per_path(&g, &paths).unwrap();
+        let shared = merged(&g, &paths).unwrap().unwrap();
+        // Path by path: one leg per path and venue, as settled.
+        // ab and bc1 are both on venue x: one leg; the other path hops onto venue y: two.
+        assert_eq!(own.legs.len(), 3);
+        assert_eq!(own.legs[2].inputs, vec![(Some(1), own.legs[1].amount_out)]);
+        let sequential = paths[0].amount_out + paths[1].amount_out;
+        assert_eq!(own.amount_out, sequential);
+        // Shared: `ab` once with both paths' input, then one leg per B/C pool.
+        assert_eq!(shared.legs.len(), 3);
+        let first = &shared.legs[0];
+        assert_eq!(first.inputs, vec![(None, f64_to_u256(6e20))]);
+        let whole = g
+            .quote(
+                &[g.pool_index("ab").unwrap()],
+                g.token("A").unwrap(),
+                f64_to_u256(6e20),
+            )
+            .unwrap();
+        assert_eq!(first.amount_out, whole);
+        let spent: U256 = shared.legs[1..]
+            .iter()
+            .flat_map(|l| l.inputs.iter())
+            .map(|(from, a)| {
+                assert_eq!(*from, Some(0));
+                *a
+            })
+            .sum();
+        assert_eq!(spent, first.amount_out);
+        // One trade of the sum leaves no fee in the reserves a second trade would meet.
+        assert!(shared.amount_out > sequential);
+        let parts: U256 = shared.splits.iter().map(|s| s.amount_out).sum();
+        assert_eq!(parts, shared.amount_out);
+        // A leg spending another's output pays a transaction more.
+        assert_eq!(first.gas_units, GAS_PER_V2_HOP);
+        assert_eq!(shared.legs[1].gas_units, GAS_PER_V2_HOP + GAS_PER_EXTRA_LEG);
+    }
+
+    #[test]
+    fn shares_follow_the_weights_and_add_up_exactly() {
+        let w = [U256::from(1u8), U256::from(2u8), U256::from(4u8)];
+        let parts = shares(U256::from(100u8), &w);
+        assert_eq!(
+            parts,
+            vec![U256::from(14u8), U256::from(28u8), U256::from(58u8)]
+        );
+        let big = U256::MAX / U256::from(3u8);
+        let parts = shares(big, &[big, big]);
+        assert_eq!(parts[0] + parts[1], big);
+        assert_eq!(
+            shares(U256::from(5u8), &[U256::ZERO, U256::ZERO])[1],
+            U256::from(5u8)
+        );
+    }
+}
