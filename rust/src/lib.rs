@@ -6,8 +6,8 @@
 use pyo3::prelude::*;
 
 pub mod chain_monitor;
-pub mod market_data;
 pub mod execution;
+pub mod market_data;
 pub mod pool_math;
 pub mod routing;
 

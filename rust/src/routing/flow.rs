@@ -61,10 +61,16 @@ struct Run {
     users: Vec<(usize, usize)>,
 }
 
+/// The runs, and for each path and hop the run holding it.
+struct Runs {
+    runs: Vec<Run>,
+    at: Vec<Vec<usize>>,
+}
+
 /// One transaction per run of each path's hops on one venue.
 pub fn per_path(graph: &Graph, paths: &[SettledSplit]) -> Result<Flow, MathError> {
     let runs = runs_of(graph, paths, false);
-    let order: Vec<usize> = (0..runs.len()).collect(); // discovered path by path: in order
+    let order: Vec<usize> = (0..runs.runs.len()).collect(); // found path by path: in order
     execute(graph, paths, &runs, &order)
 }
 
@@ -80,7 +86,7 @@ fn node_of(h: &SettledHop) -> Node {
     (h.pool, h.token_in)
 }
 
-fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Vec<Run> {
+fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Runs {
     let mut users: HashMap<Node, Vec<usize>> = HashMap::new();
     for (k, p) in paths.iter().enumerate() {
         for h in &p.hops {
@@ -89,6 +95,7 @@ fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Vec<Run> {
     }
     let users_of = |k: usize, n: &Node| if share { users[n].clone() } else { vec![k] };
     let mut runs: Vec<Run> = Vec::new();
+    let mut at: Vec<Vec<usize>> = paths.iter().map(|p| vec![0; p.hops.len()]).collect();
     let mut found: HashMap<(Node, Vec<usize>), usize> = HashMap::new();
     for (k, p) in paths.iter().enumerate() {
         let mut start = 0;
@@ -105,8 +112,11 @@ fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Vec<Run> {
                 end += 1;
             }
             let key = (first, who);
-            match found.get(&key) {
-                Some(&r) => runs[r].users.push((k, start)),
+            let r = match found.get(&key) {
+                Some(&r) => {
+                    runs[r].users.push((k, start));
+                    r
+                }
                 None => {
                     found.insert(key, runs.len());
                     let nodes = p.hops[start..end].iter().map(node_of).collect();
@@ -114,44 +124,36 @@ fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Vec<Run> {
                         nodes,
                         users: vec![(k, start)],
                     });
+                    runs.len() - 1
                 }
-            }
+            };
+            at[k][start..end].fill(r);
             start = end;
         }
     }
-    runs
-}
-
-/// The run holding hop `at` of path `k`.
-fn run_at(runs: &[Run], k: usize, at: usize) -> usize {
-    runs.iter()
-        .position(|r| {
-            r.users
-                .iter()
-                .any(|&(u, s)| u == k && s <= at && at < s + r.nodes.len())
-        })
-        .expect("every hop is in a run")
+    Runs { runs, at }
 }
 
 /// The runs in an order where each comes after those feeding it, earliest found first.
-fn topological(runs: &[Run]) -> Option<Vec<usize>> {
-    let feeds: Vec<Vec<usize>> = runs.iter().map(|r| feeders(runs, r)).collect();
-    let mut placed = vec![false; runs.len()];
-    let mut order = Vec::with_capacity(runs.len());
-    while order.len() < runs.len() {
-        let next = (0..runs.len()).find(|&r| !placed[r] && feeds[r].iter().all(|&f| placed[f]))?;
+fn topological(runs: &Runs) -> Option<Vec<usize>> {
+    let n = runs.runs.len();
+    let feeds: Vec<Vec<usize>> = runs.runs.iter().map(|r| feeders(runs, r)).collect();
+    let mut placed = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let next = (0..n).find(|&r| !placed[r] && feeds[r].iter().all(|&f| placed[f]))?;
         placed[next] = true;
         order.push(next);
     }
     Some(order)
 }
 
-fn feeders(runs: &[Run], r: &Run) -> Vec<usize> {
+fn feeders(runs: &Runs, r: &Run) -> Vec<usize> {
     let mut f: Vec<usize> = r
         .users
         .iter()
         .filter(|&&(_, s)| s > 0)
-        .map(|&(k, s)| run_at(runs, k, s - 1))
+        .map(|&(k, s)| runs.at[k][s - 1])
         .collect();
     f.sort_unstable();
     f.dedup();
@@ -191,10 +193,10 @@ fn hop_gas(graph: &Graph, pool: PoolIdx) -> u64 {
 fn execute(
     graph: &Graph,
     paths: &[SettledSplit],
-    runs: &[Run],
+    runs: &Runs,
     order: &[usize],
 ) -> Result<Flow, MathError> {
-    let mut position = vec![0; runs.len()];
+    let mut position = vec![0; runs.runs.len()];
     for (i, &r) in order.iter().enumerate() {
         position[r] = i;
     }
@@ -202,12 +204,12 @@ fn execute(
     // What each path holds on its way, and its hops as attributed so far.
     let mut holding: Vec<U256> = paths.iter().map(|p| p.amount_in).collect();
     let mut hops: Vec<Vec<SettledHop>> = vec![Vec::new(); paths.len()];
-    let mut legs = Vec::with_capacity(runs.len());
+    let mut legs = Vec::with_capacity(order.len());
     for &r in order {
-        let run = &runs[r];
+        let run = &runs.runs[r];
         let mut inputs: Vec<(Option<usize>, U256)> = Vec::new();
         for &(k, s) in &run.users {
-            let from = (s > 0).then(|| position[run_at(runs, k, s - 1)]);
+            let from = (s > 0).then(|| position[runs.at[k][s - 1]]);
             match inputs.iter_mut().find(|(f, _)| *f == from) {
                 Some(slot) => slot.1 += holding[k],
                 None => inputs.push((from, holding[k])),

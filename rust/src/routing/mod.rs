@@ -269,6 +269,9 @@ type Settled = (flow::Flow, f64);
 fn as_legs(graph: &Graph, paths: &[SettledSplit], out_per_gas: f64) -> Result<Settled, MathError> {
     let own = flow::per_path(graph, paths)?;
     let own_net = own.net(out_per_gas);
+    if paths.len() < 2 {
+        return Ok((own, own_net));
+    }
     match flow::merged(graph, paths) {
         Some(Ok(shared)) if shared.net(out_per_gas) > own_net => {
             let net = shared.net(out_per_gas);

@@ -3,10 +3,13 @@ USDC. SushiSwap's WBTC is made dearer first (another wallet buys some there), so
 route's best path sells WBTC on SushiSwap and the WETH it gets on Uniswap V3's deep pool.
 The planner makes it two legs; the orchestrator, holding both venues' adapters as the
 wallet's execution actor does, sends the second once the first is confirmed, spending all
-the WETH the first received: the wallet ends with no WETH more or less than before."""
+the WETH the first received: the wallet ends with no WETH more or less than before. A
+larger sale whose paths share pools trades each shared pool once (one step), the steps
+after it spending their parts of what it received."""
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -137,3 +140,61 @@ async def test_a_path_hopping_from_sushiswap_to_uniswap_runs_as_two_legs(
     again = await rerun.execute(intent, plan, after=after)
     assert [e.event_id for e in again.events] == [e.event_id for e in result.events]
     assert await client.nonce(me, "latest") == nonce
+
+
+async def test_a_leg_that_paths_share_trades_once_and_the_next_legs_spend_all_it_received(
+    sushi: UniswapV2Adapter,
+    uniswap: UniswapV3Adapter,
+    sender: TransactionSender,
+    client: ChainClient,
+    tokens: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """3 WBTC for USDC: the route's paths share pools (SushiSwap's WBTC/WETH pair feeds
+    two WETH/USDC pools; Uniswap V3's WETH/USDC pool is fed from both venues' WBTC/WETH),
+    and each shared pool is one step. Every step's output is spent whole by the steps after
+    it (their parts of what it received), so the wallet keeps no WETH, and it receives the
+    plan's quote within its slippage."""
+    await make_wbtc_dearer_on_sushiswap(sushi, client, tmp_path, tokens)
+    registry = PoolRegistry(platform_rust.ExecutionEngine())
+    await sync_engine(uniswap, registry)
+    await sync_engine(sushi, registry)
+    planner = ExecutionPlanner(registry, chain_id=CHAIN_ID)
+    intent, plan = intent_and_plan(planner, dispose_wbtc(tokens, "3"))
+    spent_by: dict[int, list[int]] = {}
+    for step in plan.steps:
+        for spend in step.spends:
+            spent_by.setdefault(spend.step, []).append(step.index)
+    layout = [(s.index, s.venue, s.token_in, s.token_out, s.spends) for s in plan.steps]
+    assert any(len(users) > 1 for users in spent_by.values()), layout  # a leg parts
+    assert any(len(step.spends) > 1 for step in plan.steps), layout  # a leg joins
+
+    me = sender.address
+    held = ("WBTC", "WETH", "USDC")
+    before = {s: await sushi.balance_of(tokens[s], me) for s in held}
+    orchestrator = ExecutionOrchestrator(uniswap, sender, ListPublisher(), wallet=me,
+                                         venues={SUSHI: sushi})  # fmt: skip
+    result = await orchestrator.execute(intent, plan, after=planned(intent, plan))
+    assert result.status is IntentStatus.COMPLETED, result
+    confirmed = {e.step_id: e for e in (x.event() for x in result.events)
+                 if isinstance(e, ExecutionStepConfirmed)}  # fmt: skip
+    assert len(confirmed) == len(plan.steps)
+    # What the shared steps received was spent whole by the steps after them, token by
+    # token, each at its floor or better.
+    handed_on: Counter[str] = Counter()
+    spent: Counter[str] = Counter()
+    for step in plan.steps:
+        done = confirmed[step.step_id]
+        assert done.amount_out >= step.min_amount_out
+        if step.spends:
+            spent[step.token_in] += done.amount_in
+        if step.index in spent_by:
+            handed_on[step.token_out] += done.amount_out
+    assert spent == handed_on and set(spent) == {tokens["WETH"]}
+    now = {s: await sushi.balance_of(tokens[s], me) for s in held}
+    assert now["WETH"] == before["WETH"]
+    assert before["WBTC"] - now["WBTC"] == plan.amount_in == result.amount_in == 3 * 10**8
+    received = now["USDC"] - before["USDC"]
+    finals = sum(confirmed[s.step_id].amount_out for s in plan.final_steps())
+    assert received == result.amount_out == finals
+    assert received >= plan.min_amount_out
