@@ -7,7 +7,8 @@ Prints, for each scenario, our figure beside the baseline's and the ratio:
     splitting over at most 4 paths) written in pure Python over a networkx MultiGraph. The
     baseline stops at the f64 decision: it does not re-settle in exact integer math as ours
     does, so it is favoured.
-  * route quality: our exact output against the convex optimum of the routing problem
+  * route quality: our exact output (the route's legs: a pool that several paths share
+    traded once with their sum) against the convex optimum of the routing problem
     (cvxpy, any paths of at most 3 hops and any number of splits, solved in this run), gap
     in bps, on the project's constant-product graphs and on held-aside-style graphs (20-90
     pools, trades from $100 to far beyond one pool's depth), constant-product and mixed

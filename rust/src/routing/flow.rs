@@ -11,6 +11,8 @@
 //!
 //! A leg's input comes either from the route's input or from earlier legs' outputs
 //! (`inputs`); legs are ordered so that sending them in order reproduces the replay here.
+//! A leg left with nothing to spend (dust floored away) fails the replay: no transaction
+//! can carry it.
 
 use std::collections::HashMap;
 
@@ -217,6 +219,11 @@ fn execute(
         }
         inputs.sort_by_key(|(f, _)| *f);
         let amount_in = inputs.iter().fold(U256::ZERO, |a, (_, v)| a + *v);
+        if amount_in.is_zero() {
+            // Dust: an earlier leg paid nothing on, or this leg's part of it floored to
+            // nothing. No transaction can carry it.
+            return Err(MathError::InsufficientLiquidity);
+        }
         let mut a = amount_in;
         let mut gas = if inputs.iter().any(|(f, _)| f.is_some()) {
             GAS_PER_EXTRA_LEG
