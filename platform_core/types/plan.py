@@ -141,10 +141,13 @@ class ExecutionPlan(BaseModel):
                     raise ValueError(
                         f"step {step.index} spends step {spend.step}'s output: same chain and token"
                     )
+        planned: dict[int, int] = {}
         for step in self.steps:
-            planned = sum(p.amount for _, p in self._consumers(step.index))
-            if planned > step.expected_amount_out:
-                raise ValueError(f"steps spend more of step {step.index}'s output than it yields")
+            for spend in step.spends:
+                planned[spend.step] = planned.get(spend.step, 0) + spend.amount
+        for index, amount in planned.items():
+            if amount > self.steps[index].expected_amount_out:
+                raise ValueError(f"steps spend more of step {index}'s output than it yields")
         return self
 
     def _consumers(self, index: int) -> list[tuple[ExecutionStep, Spend]]:
