@@ -407,8 +407,8 @@ class ExecutionEngine:
         optimum needs, up to 256). With `single_venue_paths`, every split's hops are on one
         venue (one router transaction per split; different splits may use different venues).
         The route's `legs` carry it out: a run of pools the same paths share is traded once
-        when that pays (see `Route`). Raises NoRouteError when no path connects the tokens, ValueError for unknown tokens
-        or invalid arguments.
+        when that pays (see `Route`). Raises NoRouteError when no path connects the tokens,
+        ValueError for unknown tokens or invalid arguments.
         """
     def depth_ladder(
         self,
