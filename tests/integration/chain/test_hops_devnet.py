@@ -60,6 +60,21 @@ async def make_wbtc_dearer_on_sushiswap(
         journal.close()
 
 
+async def planner_on_both_venues(
+    sushi: UniswapV2Adapter,
+    uniswap: UniswapV3Adapter,
+    client: ChainClient,
+    tmp_path: Path,
+    tokens: dict[str, str],
+) -> ExecutionPlanner:
+    """A planner over both venues' pools, once SushiSwap's WBTC is made dearer."""
+    await make_wbtc_dearer_on_sushiswap(sushi, client, tmp_path, tokens)
+    registry = PoolRegistry(platform_rust.ExecutionEngine())
+    await sync_engine(uniswap, registry)
+    await sync_engine(sushi, registry)
+    return ExecutionPlanner(registry, chain_id=CHAIN_ID)
+
+
 def dispose_wbtc(tokens: dict[str, str], amount: str) -> dict[str, Any]:
     asset = {"chain_id": CHAIN_ID}
     return {
@@ -83,11 +98,7 @@ async def test_a_path_hopping_from_sushiswap_to_uniswap_runs_as_two_legs(
     tokens: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    await make_wbtc_dearer_on_sushiswap(sushi, client, tmp_path, tokens)
-    registry = PoolRegistry(platform_rust.ExecutionEngine())
-    await sync_engine(uniswap, registry)
-    await sync_engine(sushi, registry)
-    planner = ExecutionPlanner(registry, chain_id=CHAIN_ID)
+    planner = await planner_on_both_venues(sushi, uniswap, client, tmp_path, tokens)
     intent, plan = intent_and_plan(planner, dispose_wbtc(tokens, "0.2"))
     hops = [path.steps for path in plan.paths() if len(path.steps) > 1]
     assert hops, [(s.venue, s.token_in, s.token_out) for s in plan.steps]
@@ -155,11 +166,7 @@ async def test_a_leg_that_paths_share_trades_once_and_the_next_legs_spend_all_it
     and each shared pool is one step. Every step's output is spent whole by the steps after
     it (their parts of what it received), so the wallet keeps no WETH, and it receives the
     plan's quote within its slippage."""
-    await make_wbtc_dearer_on_sushiswap(sushi, client, tmp_path, tokens)
-    registry = PoolRegistry(platform_rust.ExecutionEngine())
-    await sync_engine(uniswap, registry)
-    await sync_engine(sushi, registry)
-    planner = ExecutionPlanner(registry, chain_id=CHAIN_ID)
+    planner = await planner_on_both_venues(sushi, uniswap, client, tmp_path, tokens)
     intent, plan = intent_and_plan(planner, dispose_wbtc(tokens, "3"))
     spent_by: dict[int, list[int]] = {}
     for step in plan.steps:
