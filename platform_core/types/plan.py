@@ -125,7 +125,7 @@ class ExecutionPlan(BaseModel):
             if isinstance(st, dict) and "spends_output_of" in st:
                 st = dict(st)
                 source = st.pop("spends_output_of")
-                if source is not None and isinstance(source, int) and 0 <= source < len(steps):
+                if isinstance(source, int) and 0 <= source < len(steps):
                     st["spends"] = [{"step": source, "amount": st.get("amount_in")}]
             upcast.append(st)
         return {**data, "steps": upcast}
@@ -177,14 +177,10 @@ class ExecutionPlan(BaseModel):
             got = received[spend.step]
             consumers = self._consumers(spend.step)
             planned = sum(p.amount for _, p in consumers)
-
-            def part(amount: int, got: int = got, planned: int = planned) -> int:
-                return got * amount // planned if planned else 0
-
-            if consumers[-1][0].index == step.index:
-                total += got - sum(part(p.amount) for s, p in consumers[:-1])
-            else:
-                total += part(spend.amount)
+            parts = [got * p.amount // planned if planned else 0 for _, p in consumers]
+            parts[-1] = got - sum(parts[:-1])
+            total += next(part for (s, _), part in zip(consumers, parts, strict=True)
+                          if s.index == step.index)  # fmt: skip
         return total
 
     def paths(self) -> list[PlanPath]:

@@ -18,9 +18,9 @@ use std::collections::HashMap;
 
 use alloy_primitives::U512;
 
-use super::graph::{ExactState, Graph, PoolIdx, TokenIdx};
-use super::split::{GAS_PER_EXTRA_LEG, GAS_PER_TICK_CROSSED, GAS_PER_V2_HOP, GAS_PER_V3_HOP};
-use super::{SettledHop, SettledSplit};
+use super::graph::{Graph, PoolIdx, TokenIdx};
+use super::split::{pool_gas, GAS_PER_EXTRA_LEG, GAS_PER_TICK_CROSSED};
+use super::{sum_out, SettledHop, SettledSplit, WhatIf};
 use crate::pool_math::{u256_to_f64, MathError, U256};
 
 #[derive(Debug, Clone)]
@@ -43,15 +43,33 @@ pub struct SettledLeg {
 pub struct Flow {
     pub legs: Vec<SettledLeg>,
     pub splits: Vec<SettledSplit>,
-    pub amount_out: U256,
-    pub gas_units: u64,
 }
 
 impl Flow {
+    /// The route's output (`None`: beyond uint256).
+    pub fn amount_out(&self) -> Option<U256> {
+        sum_out(&self.splits)
+    }
+
+    pub fn gas_units(&self) -> u64 {
+        self.legs.iter().map(|l| l.gas_units).sum()
+    }
+
     /// Output less gas valued at `out_per_gas` (f64: for decisions).
     pub fn net(&self, out_per_gas: f64) -> f64 {
-        u256_to_f64(self.amount_out) - self.gas_units as f64 * out_per_gas
+        self.amount_out().map_or(f64::NEG_INFINITY, u256_to_f64)
+            - self.gas_units() as f64 * out_per_gas
     }
+}
+
+/// Gas of a leg: per hop and tick crossed, and a transaction's more when it spends
+/// another leg's output.
+fn leg_gas(graph: &Graph, hops: &[SettledHop], spends_a_leg: bool) -> u64 {
+    let swaps: u64 = hops
+        .iter()
+        .map(|h| pool_gas(graph, h.pool) + h.ticks_crossed as u64 * GAS_PER_TICK_CROSSED)
+        .sum();
+    swaps + if spends_a_leg { GAS_PER_EXTRA_LEG } else { 0 }
 }
 
 type Node = (PoolIdx, TokenIdx);
@@ -69,17 +87,46 @@ struct Runs {
     at: Vec<Vec<usize>>,
 }
 
-/// One transaction per run of each path's hops on one venue.
+/// One transaction per run of each path's hops on one venue: the settled paths as they
+/// are, each later leg spending the whole output of the one before.
 pub fn per_path(graph: &Graph, paths: &[SettledSplit]) -> Result<Flow, MathError> {
-    let runs = runs_of(graph, paths, false);
-    let order: Vec<usize> = (0..runs.runs.len()).collect(); // found path by path: in order
-    execute(graph, paths, &runs, &order)
+    let mut legs: Vec<SettledLeg> = Vec::new();
+    for p in paths {
+        let mut from = None;
+        for run in p
+            .hops
+            .chunk_by(|a, b| graph.pool(a.pool).venue == graph.pool(b.pool).venue)
+        {
+            let amount_in = run[0].amount_in;
+            if amount_in.is_zero() {
+                return Err(dust());
+            }
+            legs.push(SettledLeg {
+                hops: run.to_vec(),
+                amount_in,
+                amount_out: run[run.len() - 1].amount_out,
+                inputs: vec![(from, amount_in)],
+                gas_units: leg_gas(graph, run, from.is_some()),
+            });
+            from = Some(legs.len() - 1);
+        }
+    }
+    Ok(Flow {
+        legs,
+        splits: paths.to_vec(),
+    })
+}
+
+/// A leg left with nothing to spend: an earlier leg paid nothing on, or this leg's part of
+/// it floored to nothing. No transaction can carry it.
+fn dust() -> MathError {
+    MathError::InsufficientLiquidity
 }
 
 /// Each run of pools that the same paths share traded once; `None` when the runs cannot be
 /// ordered (only paths of four hops can cross that way).
 pub fn merged(graph: &Graph, paths: &[SettledSplit]) -> Option<Result<Flow, MathError>> {
-    let runs = runs_of(graph, paths, true);
+    let runs = runs_of(graph, paths);
     let order = topological(&runs)?;
     Some(execute(graph, paths, &runs, &order))
 }
@@ -88,14 +135,13 @@ fn node_of(h: &SettledHop) -> Node {
     (h.pool, h.token_in)
 }
 
-fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Runs {
+fn runs_of(graph: &Graph, paths: &[SettledSplit]) -> Runs {
     let mut users: HashMap<Node, Vec<usize>> = HashMap::new();
     for (k, p) in paths.iter().enumerate() {
         for h in &p.hops {
             users.entry(node_of(h)).or_default().push(k);
         }
     }
-    let users_of = |k: usize, n: &Node| if share { users[n].clone() } else { vec![k] };
     let mut runs: Vec<Run> = Vec::new();
     let mut at: Vec<Vec<usize>> = paths.iter().map(|p| vec![0; p.hops.len()]).collect();
     let mut found: HashMap<(Node, Vec<usize>), usize> = HashMap::new();
@@ -103,17 +149,17 @@ fn runs_of(graph: &Graph, paths: &[SettledSplit], share: bool) -> Runs {
         let mut start = 0;
         while start < p.hops.len() {
             let first = node_of(&p.hops[start]);
-            let who = users_of(k, &first);
+            let who = &users[&first];
             let venue = graph.pool(first.0).venue;
             let mut end = start + 1;
             while end < p.hops.len() {
                 let n = node_of(&p.hops[end]);
-                if graph.pool(n.0).venue != venue || users_of(k, &n) != who {
+                if graph.pool(n.0).venue != venue || &users[&n] != who {
                     break;
                 }
                 end += 1;
             }
-            let key = (first, who);
+            let key = (first, who.clone());
             let r = match found.get(&key) {
                 Some(&r) => {
                     runs[r].users.push((k, start));
@@ -183,14 +229,6 @@ fn shares(total: U256, weights: &[U256]) -> Vec<U256> {
     out
 }
 
-fn hop_gas(graph: &Graph, pool: PoolIdx) -> u64 {
-    if graph.pool(pool).is_v3() {
-        GAS_PER_V3_HOP
-    } else {
-        GAS_PER_V2_HOP
-    }
-}
-
 /// Replays the runs in `order` in exact math on a shared what-if state.
 fn execute(
     graph: &Graph,
@@ -202,7 +240,7 @@ fn execute(
     for (i, &r) in order.iter().enumerate() {
         position[r] = i;
     }
-    let mut moved: HashMap<PoolIdx, ExactState> = HashMap::new();
+    let mut what_if = WhatIf::default();
     // What each path holds on its way, and its hops as attributed so far.
     let mut holding: Vec<U256> = paths.iter().map(|p| p.amount_in).collect();
     let mut hops: Vec<Vec<SettledHop>> = vec![Vec::new(); paths.len()];
@@ -220,66 +258,39 @@ fn execute(
         inputs.sort_by_key(|(f, _)| *f);
         let amount_in = inputs.iter().fold(U256::ZERO, |a, (_, v)| a + *v);
         if amount_in.is_zero() {
-            // Dust: an earlier leg paid nothing on, or this leg's part of it floored to
-            // nothing. No transaction can carry it.
-            return Err(MathError::InsufficientLiquidity);
+            return Err(dust());
         }
         let mut a = amount_in;
-        let mut gas = if inputs.iter().any(|(f, _)| f.is_some()) {
-            GAS_PER_EXTRA_LEG
-        } else {
-            0
-        };
         let mut leg_hops = Vec::with_capacity(run.nodes.len());
-        for (j, &(pool_idx, token_in)) in run.nodes.iter().enumerate() {
-            let pool = graph.pool(pool_idx);
-            let state = moved
-                .get(&pool_idx)
-                .copied()
-                .unwrap_or_else(|| pool.exact_state());
-            let zero_for_one = token_in == pool.token0;
-            let swap = pool.swap_exact(&state, zero_for_one, a)?;
-            moved.insert(pool_idx, swap.state);
-            let token_out = if zero_for_one {
-                pool.token1
-            } else {
-                pool.token0
-            };
-            gas += hop_gas(graph, pool_idx) + swap.ticks_crossed as u64 * GAS_PER_TICK_CROSSED;
+        for (j, &(pool, token_in)) in run.nodes.iter().enumerate() {
+            let hop = what_if.swap(graph, pool, token_in, a)?;
             // Each path's part of this hop, in proportion to what its own replay received.
             let planned: Vec<U256> = run
                 .users
                 .iter()
                 .map(|&(k, s)| paths[k].hops[s + j].amount_out)
                 .collect();
-            for (&(k, _), part) in run.users.iter().zip(shares(swap.amount_out, &planned)) {
+            for (&(k, _), part) in run.users.iter().zip(shares(hop.amount_out, &planned)) {
                 hops[k].push(SettledHop {
-                    pool: pool_idx,
-                    token_in,
-                    token_out,
                     amount_in: holding[k],
                     amount_out: part,
+                    ..hop.clone()
                 });
                 holding[k] = part;
             }
-            leg_hops.push(SettledHop {
-                pool: pool_idx,
-                token_in,
-                token_out,
-                amount_in: a,
-                amount_out: swap.amount_out,
-            });
-            a = swap.amount_out;
+            a = hop.amount_out;
+            leg_hops.push(hop);
         }
+        let spends_a_leg = inputs.iter().any(|(f, _)| f.is_some());
         legs.push(SettledLeg {
+            gas_units: leg_gas(graph, &leg_hops, spends_a_leg),
             hops: leg_hops,
             amount_in,
             amount_out: a,
             inputs,
-            gas_units: gas,
         });
     }
-    let splits: Vec<SettledSplit> = paths
+    let splits = paths
         .iter()
         .zip(hops)
         .zip(&holding)
@@ -290,14 +301,7 @@ fn execute(
             gas_units: p.gas_units,
         })
         .collect();
-    let amount_out = holding.iter().fold(U256::ZERO, |a, v| a + *v);
-    let gas_units = legs.iter().map(|l| l.gas_units).sum();
-    Ok(Flow {
-        legs,
-        splits,
-        amount_out,
-        gas_units,
-    })
+    Ok(Flow { legs, splits })
 }
 
 #[cfg(test)]
@@ -305,6 +309,7 @@ mod tests {
     use super::*;
     use crate::pool_math::f64_to_u256;
     use crate::routing::search::Hop;
+    use crate::routing::split::GAS_PER_V2_HOP;
 
     fn graph() -> Graph {
         let mut g = Graph::new();
@@ -343,7 +348,7 @@ mod tests {
         assert_eq!(own.legs.len(), 3);
         assert_eq!(own.legs[2].inputs, vec![(Some(1), own.legs[1].amount_out)]);
         let sequential = paths[0].amount_out + paths[1].amount_out;
-        assert_eq!(own.amount_out, sequential);
+        assert_eq!(own.amount_out(), Some(sequential));
         // Shared: `ab` once with both paths' input, then one leg per B/C pool.
         assert_eq!(shared.legs.len(), 3);
         let first = &shared.legs[0];
@@ -366,9 +371,9 @@ mod tests {
             .sum();
         assert_eq!(spent, first.amount_out);
         // One trade of the sum leaves no fee in the reserves a second trade would meet.
-        assert!(shared.amount_out > sequential);
+        assert!(shared.amount_out() > Some(sequential));
         let parts: U256 = shared.splits.iter().map(|s| s.amount_out).sum();
-        assert_eq!(parts, shared.amount_out);
+        assert_eq!(Some(parts), shared.amount_out());
         // A leg spending another's output pays a transaction more.
         assert_eq!(first.gas_units, GAS_PER_V2_HOP);
         assert_eq!(shared.legs[1].gas_units, GAS_PER_V2_HOP + GAS_PER_EXTRA_LEG);

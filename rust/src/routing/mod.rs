@@ -58,6 +58,44 @@ pub struct SettledHop {
     pub token_out: TokenIdx,
     pub amount_in: U256,
     pub amount_out: U256,
+    /// Initialised ticks the trade crossed (V3; gas).
+    pub ticks_crossed: u32,
+}
+
+/// Pool states as earlier swaps of a route left them, over the graph (which stays as is).
+#[derive(Default)]
+struct WhatIf {
+    moved: std::collections::HashMap<PoolIdx, ExactState>,
+}
+
+impl WhatIf {
+    /// Swaps `amount_in` of `token_in` through `pool` in exact math, on the state earlier
+    /// swaps left, and keeps the state it leaves.
+    fn swap(
+        &mut self,
+        graph: &Graph,
+        pool: PoolIdx,
+        token_in: TokenIdx,
+        amount_in: U256,
+    ) -> Result<SettledHop, MathError> {
+        let p = graph.pool(pool);
+        let state = self
+            .moved
+            .get(&pool)
+            .copied()
+            .unwrap_or_else(|| p.exact_state());
+        let zero_for_one = token_in == p.token0;
+        let swap = p.swap_exact(&state, zero_for_one, amount_in)?;
+        self.moved.insert(pool, swap.state);
+        Ok(SettledHop {
+            pool,
+            token_in,
+            token_out: if zero_for_one { p.token1 } else { p.token0 },
+            amount_in,
+            amount_out: swap.amount_out,
+            ticks_crossed: swap.ticks_crossed,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +139,7 @@ fn settle(
     token_in: TokenIdx,
     splits: &[(&[Hop], U256)],
 ) -> Result<Vec<SettledSplit>, MathError> {
-    let mut moved: Vec<(PoolIdx, ExactState)> = Vec::new();
+    let mut what_if = WhatIf::default();
     let mut settled = Vec::with_capacity(splits.len());
     for (hops, amount) in splits {
         let mut token = token_in;
@@ -109,32 +147,10 @@ fn settle(
         let mut gas = split::hop_gas(graph, hops);
         let mut out_hops = Vec::with_capacity(hops.len());
         for h in hops.iter() {
-            let pool = graph.pool(h.pool);
-            let state = moved
-                .iter()
-                .find(|(p, _)| *p == h.pool)
-                .map(|(_, s)| *s)
-                .unwrap_or_else(|| pool.exact_state());
-            let swap = pool.swap_exact(&state, h.zero_for_one, a)?;
-            match moved.iter_mut().find(|(p, _)| *p == h.pool) {
-                Some(slot) => slot.1 = swap.state,
-                None => moved.push((h.pool, swap.state)),
-            }
-            let next = if h.zero_for_one {
-                pool.token1
-            } else {
-                pool.token0
-            };
-            out_hops.push(SettledHop {
-                pool: h.pool,
-                token_in: token,
-                token_out: next,
-                amount_in: a,
-                amount_out: swap.amount_out,
-            });
-            gas += swap.ticks_crossed as u64 * split::GAS_PER_TICK_CROSSED;
-            token = next;
-            a = swap.amount_out;
+            let hop = what_if.swap(graph, h.pool, token, a)?;
+            gas += hop.ticks_crossed as u64 * split::GAS_PER_TICK_CROSSED;
+            (token, a) = (hop.token_out, hop.amount_out);
+            out_hops.push(hop);
         }
         settled.push(SettledSplit {
             amount_in: *amount,
@@ -264,6 +280,11 @@ fn integer_parts(amount: U256, weights: &[f64]) -> Vec<U256> {
 /// A settled route and its f64 output net of gas (the figure candidates are ranked by).
 type Settled = (flow::Flow, f64);
 
+fn net_of_gas(splits: &[SettledSplit], out_per_gas: f64) -> f64 {
+    let gas_units: u64 = splits.iter().map(|s| s.gas_units).sum();
+    sum_out(splits).map_or(f64::NEG_INFINITY, u256_to_f64) - gas_units as f64 * out_per_gas
+}
+
 /// The paths as legs: each shared run of pools traded once when that pays best (gross
 /// output without a gas price, net with one), else one transaction per path and venue.
 fn as_legs(graph: &Graph, paths: &[SettledSplit], out_per_gas: f64) -> Result<Settled, MathError> {
@@ -289,7 +310,7 @@ fn best_single_path(
     candidates: &[search::Label],
     out_per_gas: f64,
 ) -> (Option<Settled>, Option<MathError>) {
-    let mut best: Option<Settled> = None;
+    let mut best: Option<(Vec<SettledSplit>, f64)> = None;
     let mut last_err = None;
     for l in candidates.iter().take(MAX_EXACT_SINGLE_CHECKS) {
         // The f64 output bounds the exact one from above (integer flooring and the
@@ -303,10 +324,9 @@ fn best_single_path(
         {
             break;
         }
-        match settle(graph, token_in, &[(l.hops(), amount)])
-            .and_then(|s| as_legs(graph, &s, out_per_gas))
-        {
-            Ok((s, net)) => {
+        match settle(graph, token_in, &[(l.hops(), amount)]) {
+            Ok(s) => {
+                let net = net_of_gas(&s, out_per_gas);
                 if best.as_ref().is_none_or(|(_, b)| net > *b) {
                     best = Some((s, net));
                 }
@@ -314,7 +334,12 @@ fn best_single_path(
             Err(e) => last_err = Some(e),
         }
     }
-    (best, last_err)
+    // One path is one leg per venue it crosses: its net is the path's, legs built once.
+    match best.map(|(s, net)| flow::per_path(graph, &s).map(|f| (f, net))) {
+        Some(Ok(found)) => (Some(found), last_err),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, last_err),
+    }
 }
 
 fn hops_of(labels: &[search::Label]) -> Vec<&[Hop]> {
@@ -527,7 +552,7 @@ pub fn optimize(
             let take = match &best {
                 None => true,
                 Some((_, b)) if gas_priced => net > *b,
-                Some((single, _)) => split.amount_out > single.amount_out,
+                Some((single, _)) => split.amount_out() > single.amount_out(),
             };
             if take {
                 best = Some((split, net));
@@ -542,8 +567,10 @@ pub fn optimize(
             req.token_in, req.token_out
         )));
     };
-    sum_out(&flow.splits).ok_or_else(|| RouteError::Invalid("output overflows uint256".into()))?;
-    let (amount_out, gas_units) = (flow.amount_out, flow.gas_units);
+    let amount_out = flow
+        .amount_out()
+        .ok_or_else(|| RouteError::Invalid("output overflows uint256".into()))?;
+    let gas_units = flow.gas_units();
     let gas_cost_out = match &gas {
         Some((g, pricing)) => pricing.cost_out(graph, *g, gas_units),
         None => U256::ZERO,

@@ -76,18 +76,18 @@ fn simulate(graph: &Graph, overlay: &ApproxOverlay, hops: &[Hop], amount: f64) -
     })
 }
 
+/// Static gas of a swap through `pool`, before tick crossings.
+pub fn pool_gas(graph: &Graph, pool: PoolIdx) -> u64 {
+    if graph.pool(pool).is_v3() {
+        GAS_PER_V3_HOP
+    } else {
+        GAS_PER_V2_HOP
+    }
+}
+
 /// Static gas of a path (per hop, and per extra leg), before tick crossings.
 pub fn hop_gas(graph: &Graph, hops: &[Hop]) -> u64 {
-    let per_hop: u64 = hops
-        .iter()
-        .map(|h| {
-            if graph.pool(h.pool).is_v3() {
-                GAS_PER_V3_HOP
-            } else {
-                GAS_PER_V2_HOP
-            }
-        })
-        .sum();
+    let per_hop: u64 = hops.iter().map(|h| pool_gas(graph, h.pool)).sum();
     // A path hopping to another venue runs as one transaction per venue run (its legs).
     let extra_legs = hops
         .windows(2)
