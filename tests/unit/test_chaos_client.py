@@ -184,8 +184,9 @@ async def test_unexpected_answers_are_recorded_not_fatal(tmp_path: Path) -> None
 
 
 async def test_a_whole_workload_through_faults(tmp_path: Path) -> None:
-    """Every fourth request fails one way or another; duplicates, cancels and invalid
-    submissions are all sent, and every accepted intent ends up followed to its end."""
+    """Every fourth request fails one way or another (a POST only on its first three
+    tries); duplicates, cancels and invalid submissions are all sent, and every accepted
+    intent ends up followed to its end."""
     config = WorkloadConfig(rate_per_s=40, invalid_share=0.2, duplicate_share=0.4,
                             cancel_share_passive=0.5, cancel_share_aggressive=0.5,
                             passive_slices=(2,), slice_interval_ms=1_000,
@@ -198,7 +199,10 @@ async def test_a_whole_workload_through_faults(tmp_path: Path) -> None:
 
     def plan(request: httpx.Request, n: int) -> Fault | None:
         i = next(counter)
-        if i % 4:
+        # A POST asked a fourth time goes through: when few requests are left, a retry can
+        # fall on every fourth request again and again (a CI run saw a cancel fail six
+        # times running and the client give up), which is no fault the client should beat.
+        if i % 4 or (request.method == "POST" and n >= 3):
             return None
         fault = faults[(i // 4) % len(faults)]
         return "502" if fault == "503_fast" else fault
